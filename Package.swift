@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "authd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "authd", targets: ["authd"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+    ],
+    targets: [
+        // System libraries, linked through pkg-config.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CXCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
+
+        // Pure domain logic: no sockets, no files, no clocks.
+        .target(name: "AuthCore", dependencies: ["AuthCrypto"]),
+        // Cryptographic primitives over OpenSSL libcrypto and libxcrypt.
+        .target(name: "AuthCrypto", dependencies: ["CCrypto", "CXCrypt"]),
+        // SQLite adapter.
+        .target(
+            name: "AuthStore",
+            dependencies: ["AuthCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The daemon: socket server, jobs, journal, systemd.
+        .target(
+            name: "AuthDaemon",
+            dependencies: [
+                "AuthCore", "AuthCrypto", "AuthStore", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "authd",
+            dependencies: [
+                "AuthDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto"]),
+        .testTarget(
+            name: "AuthdEndToEndTests",
+            dependencies: ["AuthCore", "AuthCrypto", "AuthStore"]
+        ),
+    ]
+)

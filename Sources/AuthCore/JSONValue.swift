@@ -1,0 +1,70 @@
+/// A JSON value as the wire carries it. Numbers keep their original text so
+/// a request `id` is echoed exactly as sent; objects keep their key order.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    public static func int<I: BinaryInteger>(_ value: I) -> JSONValue { .number(String(value)) }
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    /// The value as a whole number, if it is a JSON number without fraction
+    /// or exponent that fits `Int64`.
+    public var int64Value: Int64? {
+        guard case .number(let text) = self else { return nil }
+        return Int64(text)
+    }
+}
+
+/// A JSON object: ordered members, looked up by a linear scan (objects on
+/// this protocol are small). With duplicate keys the last one wins.
+public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
+    public var members: [(key: String, value: JSONValue)]
+
+    public init(_ members: [(key: String, value: JSONValue)] = []) {
+        self.members = members
+    }
+
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.members = elements.map { (key: $0.0, value: $0.1) }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        get {
+            var index = members.count - 1
+            while index >= 0 {
+                if members[index].key == key { return members[index].value }
+                index -= 1
+            }
+            return nil
+        }
+        set {
+            members.removeAll { $0.key == key }
+            if let newValue { members.append((key: key, value: newValue)) }
+        }
+    }
+
+    public var keys: [String] { members.map(\.key) }
+
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.members.count == rhs.members.count
+            && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    }
+}

@@ -1,0 +1,129 @@
+/// Failed-login limits per account and per client over a fixed window, as a
+/// pure state machine. An attempt reserves a place before its hash runs, so
+/// concurrent attempts can never get past a limit; an attempt that could
+/// only go past it if the pending ones all failed waits for them instead of
+/// being refused, so concurrent correct logins are never refused by a race.
+public struct LoginThrottle: Sendable {
+    public struct Limits: Sendable, Equatable {
+        public var accountMaxFailures: Int
+        public var clientMaxFailures: Int
+        public var window: Int64
+
+        public init(accountMaxFailures: Int, clientMaxFailures: Int, window: Int64) {
+            self.accountMaxFailures = accountMaxFailures
+            self.clientMaxFailures = clientMaxFailures
+            self.window = window
+        }
+    }
+
+    /// Failures counted in the window that began at `windowStart`.
+    public struct Counter: Sendable, Equatable {
+        public var failures: Int
+        public var windowStart: Int64
+
+        public init(failures: Int, windowStart: Int64) {
+            self.failures = failures
+            self.windowStart = windowStart
+        }
+    }
+
+    public enum Decision: Sendable, Equatable {
+        /// Go on and hash; the attempt holds a reservation until `finish`.
+        case proceed
+        /// Refuse at once with `429`.
+        case limited(retryAfter: Int)
+        /// Ask again once a pending attempt on the same keys finishes.
+        case wait
+    }
+
+    /// A counter that changed and must be persisted (`nil`: delete it).
+    public struct Change: Sendable, Equatable {
+        public let key: String
+        public let counter: Counter?
+    }
+
+    public var limits: Limits
+    public private(set) var counters: [String: Counter] = [:]
+    private var pending: [String: Int] = [:]
+
+    public init(limits: Limits, counters: [String: Counter] = [:]) {
+        self.limits = limits
+        self.counters = counters
+    }
+
+    public static func accountKey(_ normalizedEmail: String) -> String { "account:" + normalizedEmail }
+    public static func clientKey(_ client: String) -> String { "client:" + client }
+
+    public mutating func begin(account: String, client: String, now: Int64) -> Decision {
+        let accountFailures = failures(account, now: now)
+        let clientFailures = failures(client, now: now)
+        var retryAfter = 0
+        if accountFailures >= limits.accountMaxFailures { retryAfter = max(retryAfter, remaining(account, now)) }
+        if clientFailures >= limits.clientMaxFailures { retryAfter = max(retryAfter, remaining(client, now)) }
+        if retryAfter > 0 { return .limited(retryAfter: retryAfter) }
+        if accountFailures + pending[account, default: 0] >= limits.accountMaxFailures
+            || clientFailures + pending[client, default: 0] >= limits.clientMaxFailures
+        {
+            return .wait
+        }
+        pending[account, default: 0] += 1
+        pending[client, default: 0] += 1
+        return .proceed
+    }
+
+    /// Ends a reserved attempt. A failure counts against both keys; a
+    /// success clears the account's count; `counted: false` (the job never
+    /// ran) only drops the reservation.
+    public mutating func finish(
+        account: String, client: String, outcome: Outcome, now: Int64
+    ) -> [Change] {
+        release(account)
+        release(client)
+        switch outcome {
+        case .abandoned:
+            return []
+        case .succeeded:
+            guard counters.removeValue(forKey: account) != nil else { return [] }
+            return [Change(key: account, counter: nil)]
+        case .failed:
+            return [recordFailure(account, now: now), recordFailure(client, now: now)]
+        }
+    }
+
+    public enum Outcome: Sendable {
+        case succeeded
+        case failed
+        case abandoned
+    }
+
+    /// Drops counters whose window has ended; returns their keys.
+    public mutating func pruneExpired(now: Int64) -> [String] {
+        let stale = counters.filter { now >= $0.value.windowStart + limits.window }.map(\.key)
+        for key in stale { counters.removeValue(forKey: key) }
+        return stale
+    }
+
+    public func failures(_ key: String, now: Int64) -> Int {
+        guard let counter = counters[key], now < counter.windowStart + limits.window else { return 0 }
+        return counter.failures
+    }
+
+    private func remaining(_ key: String, _ now: Int64) -> Int {
+        guard let counter = counters[key] else { return 1 }
+        return Int(max(1, counter.windowStart + limits.window - now))
+    }
+
+    private mutating func release(_ key: String) {
+        if let count = pending[key] {
+            if count <= 1 { pending.removeValue(forKey: key) } else { pending[key] = count - 1 }
+        }
+    }
+
+    private mutating func recordFailure(_ key: String, now: Int64) -> Change {
+        var counter = counters[key] ?? Counter(failures: 0, windowStart: now)
+        if now >= counter.windowStart + limits.window { counter = Counter(failures: 0, windowStart: now) }
+        counter.failures += 1
+        counters[key] = counter
+        return Change(key: key, counter: counter)
+    }
+}

@@ -1,0 +1,118 @@
+/// The claims of an access token that authd relies on.
+public struct AccessClaims: Sendable, Equatable {
+    public var userID: Int64
+    public var email: String
+    public var role: String
+    public var sessionID: String
+    public var tokenID: String
+    public var issuedAt: Int64
+    public var expiresAt: Int64
+
+    public init(
+        userID: Int64, email: String, role: String, sessionID: String, tokenID: String, issuedAt: Int64,
+        expiresAt: Int64
+    ) {
+        self.userID = userID
+        self.email = email
+        self.role = role
+        self.sessionID = sessionID
+        self.tokenID = tokenID
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+
+    public func jsonObject(policy: TokenPolicy) -> JSONObject {
+        [
+            "iss": .string(policy.issuer), "aud": .string(policy.audience), "sub": .string(String(userID)),
+            "email": .string(email), "role": .string(role), "sid": .string(sessionID),
+            "jti": .string(tokenID), "iat": .int(issuedAt), "exp": .int(expiresAt),
+        ]
+    }
+}
+
+/// The claims of a refresh token.
+public struct RefreshClaims: Sendable, Equatable {
+    public var userID: Int64
+    public var sessionID: String
+    public var tokenID: String
+    public var issuedAt: Int64
+    public var expiresAt: Int64
+
+    public init(userID: Int64, sessionID: String, tokenID: String, issuedAt: Int64, expiresAt: Int64) {
+        self.userID = userID
+        self.sessionID = sessionID
+        self.tokenID = tokenID
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+
+    public func jsonObject(policy: TokenPolicy) -> JSONObject {
+        [
+            "iss": .string(policy.issuer), "sub": .string(String(userID)), "sid": .string(sessionID),
+            "jti": .string(tokenID), "iat": .int(issuedAt), "exp": .int(expiresAt),
+        ]
+    }
+}
+
+/// Checks registered claims against the policy and a given time.
+public enum ClaimsValidator {
+    public static func access(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure)
+        -> AccessClaims
+    {
+        try checkTimes(claims, policy: policy, now: now)
+        guard claims["iss"] == .string(policy.issuer) else { throw .badClaims("iss") }
+        guard audienceMatches(claims["aud"], policy.audience) else { throw .badClaims("aud") }
+        guard case .string(let sub)? = claims["sub"], let userID = Int64(sub) else { throw .badClaims("sub") }
+        guard case .string(let sid)? = claims["sid"], !sid.isEmpty else { throw .badClaims("sid") }
+        guard case .string(let email)? = claims["email"] else { throw .badClaims("email") }
+        guard case .string(let role)? = claims["role"] else { throw .badClaims("role") }
+        let jti = claims["jti"]?.stringValue ?? ""
+        return AccessClaims(
+            userID: userID, email: email, role: role, sessionID: sid, tokenID: jti,
+            issuedAt: seconds(claims["iat"]) ?? 0, expiresAt: seconds(claims["exp"])!)
+    }
+
+    public static func refresh(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure)
+        -> RefreshClaims
+    {
+        try checkTimes(claims, policy: policy, now: now)
+        if let iss = claims["iss"], iss != .string(policy.issuer) { throw .badClaims("iss") }
+        guard case .string(let sub)? = claims["sub"], let userID = Int64(sub) else { throw .badClaims("sub") }
+        guard case .string(let sid)? = claims["sid"], !sid.isEmpty else { throw .badClaims("sid") }
+        guard case .string(let jti)? = claims["jti"], !jti.isEmpty else { throw .badClaims("jti") }
+        return RefreshClaims(
+            userID: userID, sessionID: sid, tokenID: jti, issuedAt: seconds(claims["iat"]) ?? 0,
+            expiresAt: seconds(claims["exp"])!)
+    }
+
+    /// `exp` is required; `iat` and `nbf`, when present, may not lie in the
+    /// future beyond the leeway.
+    private static func checkTimes(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure) {
+        guard let exp = seconds(claims["exp"]) else { throw .badClaims("exp missing") }
+        if let iat = claims["iat"] {
+            guard let issued = seconds(iat) else { throw .badClaims("iat") }
+            if issued > now + policy.leeway { throw .badClaims("iat in the future") }
+        }
+        if let nbf = claims["nbf"] {
+            guard let notBefore = seconds(nbf) else { throw .badClaims("nbf") }
+            if notBefore > now + policy.leeway { throw .badClaims("not yet valid") }
+        }
+        if now >= exp + policy.leeway { throw .expired }
+    }
+
+    private static func audienceMatches(_ aud: JSONValue?, _ audience: String) -> Bool {
+        switch aud {
+        case .string(let value)?: return value == audience
+        case .array(let values)?: return values.contains(.string(audience))
+        default: return false
+        }
+    }
+
+    /// A NumericDate: an integer, or a decimal number rounded down.
+    static func seconds(_ value: JSONValue?) -> Int64? {
+        guard case .number(let text)? = value else { return nil }
+        if let int = Int64(text) { return int }
+        guard let double = Double(text), double.isFinite, abs(double) < 1e15 else { return nil }
+        return Int64(double.rounded(.down))
+    }
+}

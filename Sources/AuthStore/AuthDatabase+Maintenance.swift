@@ -1,0 +1,80 @@
+import AuthCore
+import GRDB
+
+extension AuthDatabase {
+    // MARK: Login failure counters
+
+    public func loadFailureCounters() throws -> [String: LoginThrottle.Counter] {
+        try read { db in
+            var counters: [String: LoginThrottle.Counter] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, failures, window_start FROM login_failures") {
+                counters[row["key"]] = .init(failures: row["failures"], windowStart: row["window_start"])
+            }
+            return counters
+        }
+    }
+
+    public func saveFailureCounters(_ changes: [LoginThrottle.Change]) throws {
+        guard !changes.isEmpty else { return }
+        try write { db, _ in
+            for change in changes {
+                if let counter = change.counter {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO login_failures (key, failures, window_start) VALUES (?, ?, ?)
+                            ON CONFLICT(key) DO UPDATE SET failures = excluded.failures,
+                                window_start = excluded.window_start
+                            """, arguments: [change.key, counter.failures, counter.windowStart])
+                } else {
+                    try db.execute(sql: "DELETE FROM login_failures WHERE key = ?", arguments: [change.key])
+                }
+            }
+        }
+    }
+
+    // MARK: Sweeper
+
+    public struct SweepResult: Sendable, Equatable {
+        public var sessions = 0
+        public var failureCounters = 0
+    }
+
+    /// Deletes sessions (and their refresh tokens, by cascade) that expired
+    /// before `now`, and failure counters whose window ended, `batchSize`
+    /// rows per transaction so the writer is never held for long.
+    public func sweep(now: Int64, loginWindow: Int64, batchSize: Int = 1000) throws -> SweepResult {
+        var result = SweepResult()
+        while true {
+            let deleted = try write { db, changes -> Int in
+                let ids = try String.fetchAll(
+                    db, sql: "SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?", arguments: [now, batchSize])
+                guard !ids.isEmpty else { return 0 }
+                try db.execute(
+                    sql: "DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?))",
+                    arguments: [JSONWriter.encodeString(.array(ids.map(JSONValue.string)))])
+                for id in ids { changes.append(.removeSession(id: id)) }
+                return db.changesCount
+            }
+            result.sessions += deleted
+            if deleted < batchSize { break }
+        }
+        while true {
+            let deleted = try write { db, _ -> Int in
+                try db.execute(
+                    sql: """
+                        DELETE FROM login_failures WHERE key IN
+                        (SELECT key FROM login_failures WHERE window_start + ? <= ? LIMIT ?)
+                        """, arguments: [loginWindow, now, batchSize])
+                return db.changesCount
+            }
+            result.failureCounters += deleted
+            if deleted < batchSize { break }
+        }
+        return result
+    }
+
+    public struct Counts: Sendable {
+        public var users: Int
+        public var liveSessions: Int
+    }
+}

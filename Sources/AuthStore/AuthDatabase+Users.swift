@@ -1,0 +1,111 @@
+import AuthCore
+import GRDB
+
+extension AuthDatabase {
+    public func createUser(email: String, passwordHash: String, role: String, active: Bool, now: Int64) throws
+        -> UserRecord
+    {
+        try write { db, changes in
+            do {
+                try db.execute(
+                    sql: """
+                        INSERT INTO users (email, password_hash, role, active, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """, arguments: [email, passwordHash, role, active, now, now])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError.emailTaken
+            }
+            let user = UserRecord(
+                id: db.lastInsertedRowID, email: email, passwordHash: passwordHash, role: role, active: active,
+                createdAt: now, updatedAt: now)
+            changes.append(.upsertUser(user.snapshot))
+            return user
+        }
+    }
+
+    public func user(id: Int64) throws -> UserRecord? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]) }
+            .map(UserRecord.init(row:))
+    }
+
+    public func user(email: String) throws -> UserRecord? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM users WHERE email = ?", arguments: [email]) }
+            .map(UserRecord.init(row:))
+    }
+
+    /// Users in creation order after the user with id `after`.
+    public func listUsers(after: Int64, limit: Int) throws -> [UserRecord] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
+        }.map(UserRecord.init(row:))
+    }
+
+    /// Changes role, active flag or email. Deactivation revokes every
+    /// session of the user.
+    public func updateUser(id: Int64, role: String?, active: Bool?, email: String?, now: Int64) throws
+        -> UserRecord
+    {
+        try write { db, changes in
+            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id])
+                .map(UserRecord.init(row:))
+            else { throw StoreError.notFound }
+            if let role { user.role = role }
+            if let email { user.email = email }
+            let deactivating = active == false && user.active
+            if let active { user.active = active }
+            user.updatedAt = now
+            do {
+                try db.execute(
+                    sql: "UPDATE users SET email = ?, role = ?, active = ?, updated_at = ? WHERE id = ?",
+                    arguments: [user.email, user.role, user.active, now, id])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError.emailTaken
+            }
+            if deactivating {
+                try revokeSessions(db, userID: id, keeping: nil, reason: "deactivated", now: now, changes: &changes)
+            }
+            changes.append(.upsertUser(user.snapshot))
+            return user
+        }
+    }
+
+    /// Replaces the password hash; revokes every session except `keeping`.
+    @discardableResult
+    public func setPasswordHash(userID: Int64, hash: String, keepingSession: String?, now: Int64) throws -> Int {
+        try write { db, changes in
+            try db.execute(
+                sql: "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+                arguments: [hash, now, userID])
+            guard db.changesCount == 1 else { throw StoreError.notFound }
+            return try revokeSessions(
+                db, userID: userID, keeping: keepingSession, reason: "password changed", now: now,
+                changes: &changes)
+        }
+    }
+
+    /// Re-hashes at a higher cost after a successful login; touches nothing else.
+    public func upgradePasswordHash(userID: Int64, from old: String, to new: String) throws {
+        try write { db, _ in
+            try db.execute(
+                sql: "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                arguments: [new, userID, old])
+        }
+    }
+
+    public func deleteUser(id: Int64) throws {
+        try write { db, changes in
+            try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
+            guard db.changesCount == 1 else { throw StoreError.notFound }
+            changes.append(.deleteUser(id))
+        }
+    }
+}
+
+extension UserRecord {
+    init(row: Row) {
+        self.init(
+            id: row["id"], email: row["email"], passwordHash: row["password_hash"], role: row["role"],
+            active: row["active"], createdAt: row["created_at"], updatedAt: row["updated_at"])
+    }
+}
