@@ -40,6 +40,11 @@ public struct LoginThrottle: Sendable {
     public struct Change: Sendable, Equatable {
         public let key: String
         public let counter: Counter?
+
+        public init(key: String, counter: Counter?) {
+            self.key = key
+            self.counter = counter
+        }
     }
 
     public var limits: Limits

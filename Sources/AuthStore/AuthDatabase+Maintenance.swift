@@ -14,10 +14,12 @@ extension AuthDatabase {
         }
     }
 
-    public func saveFailureCounters(_ changes: [LoginThrottle.Change]) throws {
-        guard !changes.isEmpty else { return }
+    /// Persists failure counters. `current` runs inside the serialized write
+    /// and reads the latest in-memory values, so concurrent saves can never
+    /// leave an older value on disk after a newer one.
+    public func saveFailureCounters(_ current: () -> [LoginThrottle.Change]) throws {
         try write { db, _ in
-            for change in changes {
+            for change in current() {
                 if let counter = change.counter {
                     try db.execute(
                         sql: """

@@ -4,6 +4,11 @@
 #include <systemd/sd-journal.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/// The kernel thread id, for per-thread nice values.
+static inline pid_t authd_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 /// glibc hides `struct ucred` behind _GNU_SOURCE; this has the same layout.
 typedef struct authd_ucred {

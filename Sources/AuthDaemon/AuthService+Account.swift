@@ -1,0 +1,105 @@
+import AuthCore
+import AuthCrypto
+import AuthStore
+
+extension AuthService {
+    // MARK: token.verify
+
+    /// Inline on the event loop: one HMAC and one in-memory lookup.
+    func verify(_ context: CallContext) {
+        do throws(AuthError) {
+            let token = try context.params.bearerToken("token")
+            let requiredRole = try context.params.optionalString("required_role")
+            let authenticated = try authenticate(token, peer: context.peer)
+            if let requiredRole, authenticated.user.role != requiredRole {
+                event(
+                    .authzFail, "Token lacks the required role", context.peer, userID: authenticated.user.id,
+                    reason: "required_role")
+                throw AuthError.forbidden
+            }
+            context.respond(
+                .success(
+                    .object([
+                        "user": authenticated.user.briefJSON, "claims": .object(authenticated.claimsObject),
+                        "expires_at": .int(authenticated.claims.expiresAt),
+                    ])))
+        } catch {
+            context.fail(error)
+        }
+    }
+
+    // MARK: user.me
+
+    func me(_ context: CallContext) {
+        do throws(AuthError) {
+            let authenticated = try authenticate(try context.params.bearerToken("access_token"), peer: context.peer)
+            context.respond(.success(authenticated.user.publicJSON))
+        } catch {
+            context.fail(error)
+        }
+    }
+
+    // MARK: user.change_password
+
+    func changePassword(_ context: CallContext) {
+        let authenticated: Authenticated
+        let current: String
+        let new: String
+        do throws(AuthError) {
+            authenticated = try authenticate(try context.params.bearerToken("access_token"), peer: context.peer)
+            current = try context.params.requiredString("current_password")
+            new = try context.params.requiredString("new_password")
+            if current.utf8.contains(0) {
+                throw .invalidParams(field: "current_password", "Password must not contain NUL")
+            }
+            try PasswordPolicy.validateNew(new, field: "new_password")
+        } catch {
+            context.fail(error)
+            return
+        }
+        run(on: hashPool, context) { [self] in
+            let settings = self.settings
+            guard let user = try database.user(id: authenticated.user.id) else { throw AuthError.userNotFound }
+            guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
+            else {
+                event(
+                    .loginFail, "Password change refused: wrong current password", context.peer, userID: user.id,
+                    email: user.email, reason: "wrong_password")
+                throw AuthError.invalidCredentials
+            }
+            let hash = try Bcrypt.hash(Array(new.utf8), cost: settings.bcryptCost)
+            let revoked = try database.setPasswordHash(
+                userID: user.id, hash: hash, keepingSession: authenticated.claims.sessionID, now: clock())
+            event(
+                .userUpdated, "Password changed; \(revoked) other sessions revoked", context.peer, userID: user.id,
+                email: user.email, reason: "password_changed")
+            return .object(["changed": .bool(true)])
+        }
+    }
+
+    // MARK: sys.health, stats
+
+    func health(_ context: CallContext) {
+        context.respond(
+            .success(
+                .object([
+                    "status": .string("ok"), "version": .string(AuthService.version),
+                    "uptime_s": .int(clock() - startedAt),
+                ])))
+    }
+
+    func statsResult(_ context: CallContext) {
+        let counts = database.view.counts
+        context.respond(
+            .success(
+                .object([
+                    "uptime_s": .int(clock() - startedAt), "methods": stats.snapshot(),
+                    "queues": .object([
+                        "hash": .object(["depth": .int(hashPool.depth), "capacity": .int(hashPool.capacity)]),
+                        "store": .object(["depth": .int(storePool.depth), "capacity": .int(storePool.capacity)]),
+                    ]),
+                    "users": .int(counts.users), "live_sessions": .int(counts.sessions),
+                    "in_flight": .int(inFlight),
+                ])))
+    }
+}

@@ -1,0 +1,223 @@
+import AuthCore
+import AuthStore
+import Dispatch
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The daemon's life: start-up (settings, keys, store, socket), signals
+/// (SIGTERM/SIGINT stop, SIGHUP reload), the sweeper, and an orderly stop
+/// that answers every request already read before exiting 0.
+public final class Daemon: @unchecked Sendable {
+    private let options: DaemonOptions
+    private let logger: Logger
+    private let environment: [String: String]
+    private let service: AuthService
+    private let server: RPCServer
+    private let database: AuthDatabase
+    private let keys: KeyStore
+    private let events: SecurityLog
+    private let stopped = DispatchSemaphore(value: 0)
+    private let controlQueue = DispatchQueue(label: "authd.control")
+    private var signalSources: [DispatchSourceSignal] = []
+    private var timers: [DispatchSourceTimer] = []
+    private var stopping = false
+
+    public init(options: DaemonOptions, environment: [String: String], logger: Logger) throws {
+        self.options = options
+        self.environment = environment
+        self.logger = logger
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let settings = try Daemon.loadSettings(options: options, environment: environment, cores: cores)
+        if settings.algorithm == "EdDSA" {
+            throw StartupError("algorithm EdDSA is not supported by this build yet; use HS256")
+        }
+        let adminGIDs = try Daemon.resolveGroups(settings.adminGroups)
+
+        let listen: RPCServer.Listen
+        if let path = options.listenPath {
+            listen = .path(path, mode: options.socketMode)
+        } else {
+            let descriptors = Systemd.listenFileDescriptors()
+            guard descriptors.count == 1 else {
+                throw StartupError(
+                    descriptors.isEmpty
+                        ? "no socket to listen on: pass --listen PATH, or start authd through authd.socket"
+                        : "systemd passed \(descriptors.count) sockets; authd expects exactly one")
+            }
+            listen = .inherited(descriptors[0])
+        }
+
+        try Daemon.prepareStateDirectory(options.stateDirectory)
+        let now = DispatchClock.unixSeconds()
+        do {
+            keys = try KeyStore(
+                stateDirectory: options.stateDirectory,
+                credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], environment: environment, now: now,
+                retention: settings.accessTTL + settings.clockLeeway)
+        } catch let error as KeyStore.Failure {
+            throw StartupError(error.description)
+        }
+        do {
+            database = try AuthDatabase(path: options.stateDirectory + "/authd.sqlite3")
+            try database.loadView(now: now)
+        } catch {
+            throw StartupError("cannot open the database in \(options.stateDirectory): \(error)")
+        }
+        events = SecurityLog(target: environment["AUTHD_EVENT_TARGET"].flatMap(SecurityLog.Target.init(rawValue:)))
+        service = try AuthService(
+            settings: settings, adminGIDs: adminGIDs, database: database, keys: keys, events: events, logger: logger,
+            clock: { DispatchClock.unixSeconds() })
+        do {
+            server = try RPCServer(
+                listen: listen, service: service, maximumLineBytes: settings.maxLineBytes,
+                maximumInFlight: settings.maxInFlight, threads: cores)
+        } catch {
+            throw StartupError("cannot listen: \(error)")
+        }
+        startSignalHandling()
+        startTimers(settings: settings)
+        let counts = database.view.counts
+        events.record(
+            SecurityEvent(
+                .startup,
+                "authd \(AuthService.version) started: \(counts.users) users, \(counts.sessions) live sessions, keys from \(keys.source)"
+            ))
+        logger.info(
+            "listening",
+            metadata: ["socket": "\(options.listenPath ?? "systemd socket")", "state_dir": "\(options.stateDirectory)"])
+        Systemd.notify("READY=1\nSTATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions")
+    }
+
+    /// Blocks until the daemon has stopped.
+    public func wait() {
+        withExtendedLifetime((signalSources, timers)) {
+            stopped.wait()
+        }
+    }
+
+    // MARK: Settings
+
+    static func loadSettings(options: DaemonOptions, environment: [String: String], cores: Int) throws -> Settings {
+        var file: JSONObject?
+        if let path = options.configPath {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw StartupError("cannot read the config file \(path)")
+            }
+            guard case .object(let object)? = try? JSONParser.parse(Array(data)) else {
+                throw StartupError("the config file \(path) is not a JSON object")
+            }
+            file = object
+        }
+        do {
+            return try SettingsResolver.resolve(
+                flags: options.settingFlags, environment: environment, file: file, cores: cores)
+        } catch {
+            throw StartupError(error.description)
+        }
+    }
+
+    static func resolveGroups(_ groups: [String]) throws -> Set<UInt32> {
+        var gids = Set<UInt32>()
+        for group in groups {
+            if let gid = UInt32(group) {
+                gids.insert(gid)
+            } else if let entry = getgrnam(group) {
+                gids.insert(entry.pointee.gr_gid)
+            } else {
+                throw StartupError("admin_groups: no group named '\(group)'")
+            }
+        }
+        return gids
+    }
+
+    static func prepareStateDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StartupError("cannot create the state directory \(path)")
+        }
+    }
+
+    // MARK: Signals and timers
+
+    private func startSignalHandling() {
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: controlQueue)
+            source.setEventHandler { [self] in
+                if signalNumber == SIGHUP { reload() } else { stop() }
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+
+    private func startTimers(settings: Settings) {
+        let sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "authd.sweeper"))
+        let interval = DispatchTimeInterval.seconds(Int(settings.sweepInterval))
+        sweeper.schedule(deadline: .now() + interval, repeating: interval)
+        sweeper.setEventHandler { [self] in sweep() }
+        sweeper.resume()
+        timers.append(sweeper)
+    }
+
+    /// Deletes expired sessions and stale failure counters, in batches.
+    public func sweep() {
+        let settings = service.settings
+        do {
+            service.gate.pruneExpired()
+            let result = try database.sweep(now: DispatchClock.unixSeconds(), loginWindow: settings.loginWindow)
+            if result.sessions > 0 || result.failureCounters > 0 {
+                events.record(
+                    SecurityEvent(
+                        .sessionExpired,
+                        "Sweeper deleted \(result.sessions) expired sessions and \(result.failureCounters) stale login counters"
+                    ))
+            }
+            let counts = database.view.counts
+            Systemd.notify("STATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions")
+        } catch {
+            logger.error("sweep failed", metadata: ["cause": "\(error)"])
+        }
+    }
+
+    private func reload() {
+        Systemd.notify("RELOADING=1")
+        do {
+            let settings = try Daemon.loadSettings(
+                options: options, environment: environment, cores: ProcessInfo.processInfo.activeProcessorCount)
+            try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
+            try keys.reload(now: DispatchClock.unixSeconds(), retention: settings.accessTTL + settings.clockLeeway)
+            logger.info("configuration and keys reloaded")
+        } catch {
+            logger.error("reload failed; keeping the previous configuration", metadata: ["cause": "\(error)"])
+        }
+        Systemd.notify("READY=1")
+    }
+
+    private func stop() {
+        guard !stopping else { return }
+        stopping = true
+        Systemd.notify("STOPPING=1")
+        events.record(SecurityEvent(.shutdown, "authd stopping"))
+        server.stopAccepting()
+        service.beginShutdown()
+        let deadline = DispatchTime.now() + .seconds(Int(service.settings.shutdownTimeout))
+        while service.inFlight > 0 && DispatchTime.now() < deadline {
+            usleep(5_000)
+        }
+        if service.inFlight > 0 {
+            logger.warning("stopping with requests still in flight", metadata: ["count": "\(service.inFlight)"])
+        }
+        server.closeConnections()
+        service.drainPools(timeout: 2)
+        server.shutdown()
+        logger.info("stopped")
+        stopped.signal()
+    }
+}

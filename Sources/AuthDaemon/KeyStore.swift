@@ -1,0 +1,253 @@
+import AuthCore
+import AuthCrypto
+import Foundation
+import NIOConcurrencyHelpers
+
+/// The access and refresh signing keys: where they come from, rotation of
+/// the access key, and persistence of rotated keys in `STATE_DIR/keys/`.
+///
+/// Sources, first match wins: `$CREDENTIALS_DIRECTORY/{access-key,refresh-key}`
+/// (one trailing newline removed), then `JWT_SECRET`/`JWT_REFRESH_SECRET`,
+/// then keys generated once into `STATE_DIR/keys/` with mode 0600. Error
+/// messages name the problem, never a secret.
+public final class KeyStore: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static let minimumSecretBytes = 32
+
+    private let keysDirectory: String
+    private let credentialsDirectory: String?
+    private let environment: [String: String]
+    private let lock = NIOLock()
+    private var access: KeySet
+    private var refresh: KeySet
+    public private(set) var source: String
+
+    /// The keyring file: rotated access keys with their lifetimes.
+    private var ringPath: String { keysDirectory + "/access-keyring.json" }
+
+    public init(
+        stateDirectory: String, credentialsDirectory: String?, environment: [String: String], now: Int64,
+        retention: Int64
+    ) throws {
+        self.keysDirectory = stateDirectory + "/keys"
+        self.credentialsDirectory = credentialsDirectory
+        self.environment = environment
+        let placeholder = SigningKey(secret: [0])
+        self.access = KeySet(current: placeholder)
+        self.refresh = KeySet(current: placeholder)
+        self.source = ""
+        try reload(now: now, retention: retention)
+    }
+
+    public var accessKeys: KeySet { lock.withLock { access } }
+    public var refreshKeys: KeySet { lock.withLock { refresh } }
+
+    /// Reads the keys again (start-up and SIGHUP). `retention` is how long a
+    /// retired access key keeps verifying (access TTL + leeway).
+    public func reload(now: Int64, retention: Int64) throws {
+        let (accessSecret, refreshSecret, source) = try loadSecrets()
+        if accessSecret.count < KeyStore.minimumSecretBytes {
+            throw Failure(description: "the access signing key (\(source)) is shorter than 32 bytes")
+        }
+        if refreshSecret.count < KeyStore.minimumSecretBytes {
+            throw Failure(description: "the refresh signing key (\(source)) is shorter than 32 bytes")
+        }
+        if accessSecret == refreshSecret {
+            throw Failure(description: "the access and refresh signing keys (\(source)) are equal; they must differ")
+        }
+        var ring = try readRing()
+        let base = SigningKey(secret: accessSecret)
+        if ring.entries.isEmpty || !ring.entries.contains(where: { $0.kid == base.kid }) {
+            // A base key the ring has not seen is newer than the ring: it signs.
+            for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
+                ring.entries[index].retiredAt = now
+            }
+            ring.entries.append(.init(kid: base.kid, secret: nil, createdAt: now, retiredAt: nil))
+            try writeRing(ring)
+        }
+        let sets = try keySets(ring: ring, base: base, now: now, retention: retention)
+        let refreshKeys = KeySet(current: SigningKey(secret: refreshSecret))
+        lock.withLock {
+            self.access = sets
+            self.refresh = refreshKeys
+            self.source = source
+        }
+    }
+
+    /// Generates a new access key, makes it the signing key and retires the
+    /// old one (which keeps verifying for `retention` seconds).
+    public func rotate(now: Int64, retention: Int64) throws -> String {
+        try lock.withLock {
+            var ring = try readRing()
+            let secret = Array(Base64URL.encode(SecureRandom.bytes(32)).utf8)
+            let key = SigningKey(secret: secret)
+            for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
+                ring.entries[index].retiredAt = now
+            }
+            ring.entries.append(
+                .init(kid: key.kid, secret: String(decoding: secret, as: UTF8.self), createdAt: now, retiredAt: nil))
+            ring.entries.removeAll { entry in
+                if let retired = entry.retiredAt, retired + retention < now { return true }
+                return false
+            }
+            try writeRing(ring)
+            let baseSecret = try loadSecrets().access
+            access = try keySets(ring: ring, base: SigningKey(secret: baseSecret), now: now, retention: retention)
+            return key.kid
+        }
+    }
+
+    // MARK: Sources
+
+    private func loadSecrets() throws -> (access: [UInt8], refresh: [UInt8], source: String) {
+        if let directory = credentialsDirectory,
+            FileManager.default.fileExists(atPath: directory + "/access-key")
+                || FileManager.default.fileExists(atPath: directory + "/refresh-key")
+        {
+            guard let access = readCredential(directory + "/access-key") else {
+                throw Failure(description: "credential access-key is missing or unreadable")
+            }
+            guard let refresh = readCredential(directory + "/refresh-key") else {
+                throw Failure(description: "credential refresh-key is missing or unreadable")
+            }
+            return (access, refresh, "systemd credentials")
+        }
+        let access = environment["JWT_SECRET"]
+        let refresh = environment["JWT_REFRESH_SECRET"]
+        switch (access, refresh) {
+        case (let access?, let refresh?):
+            return (Array(access.utf8), Array(refresh.utf8), "JWT_SECRET/JWT_REFRESH_SECRET")
+        case (nil, .some):
+            throw Failure(description: "JWT_REFRESH_SECRET is set but JWT_SECRET is not; set both or neither")
+        case (.some, nil):
+            throw Failure(description: "JWT_SECRET is set but JWT_REFRESH_SECRET is not; set both or neither")
+        case (nil, nil):
+            return (
+                try generatedSecret(keysDirectory + "/access-key"),
+                try generatedSecret(keysDirectory + "/refresh-key"), "generated keys in the state directory"
+            )
+        }
+    }
+
+    private func readCredential(_ path: String) -> [UInt8]? {
+        guard var bytes = FileManager.default.contents(atPath: path).map(Array.init) else { return nil }
+        if bytes.last == 0x0A { bytes.removeLast() }
+        return bytes
+    }
+
+    /// Reads a generated key, creating it (0600) on first start.
+    private func generatedSecret(_ path: String) throws -> [UInt8] {
+        try ensureKeysDirectory()
+        if let existing = readCredential(path) { return existing }
+        let secret = Array(Base64URL.encode(SecureRandom.bytes(32)).utf8)
+        try FileAtomic.write(Array(secret) + [0x0A], to: path, mode: 0o600)
+        return secret
+    }
+
+    private func ensureKeysDirectory() throws {
+        try FileManager.default.createDirectory(
+            atPath: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    // MARK: Keyring
+
+    private struct Ring {
+        struct Entry {
+            var kid: String
+            /// Rotated keys carry their secret; the base key's comes from its source.
+            var secret: String?
+            var createdAt: Int64
+            var retiredAt: Int64?
+        }
+        var entries: [Entry] = []
+    }
+
+    private func keySets(ring: Ring, base: SigningKey, now: Int64, retention: Int64) throws -> KeySet {
+        var current: SigningKey?
+        var older: [SigningKey] = []
+        for entry in ring.entries {
+            let secret: [UInt8]
+            if let stored = entry.secret {
+                secret = Array(stored.utf8)
+            } else if entry.kid == base.kid {
+                secret = base.hmac.bytes
+            } else {
+                continue  // an earlier base key whose source is gone
+            }
+            let key = SigningKey(secret: secret, retiredAt: entry.retiredAt)
+            guard key.kid == entry.kid else { throw Failure(description: "the keyring file is corrupt (kid mismatch)") }
+            if let retired = entry.retiredAt {
+                if retired + retention >= now { older.append(key) }
+            } else {
+                current = key
+            }
+        }
+        return KeySet(current: current ?? base, older: older)
+    }
+
+    private func readRing() throws -> Ring {
+        guard let data = FileManager.default.contents(atPath: ringPath) else { return Ring() }
+        guard case .object(let object)? = try? JSONParser.parse(Array(data)),
+            case .array(let items)? = object["keys"]
+        else { throw Failure(description: "the keyring file \(ringPath) is not valid JSON") }
+        var ring = Ring()
+        for item in items {
+            guard case .object(let entry) = item, case .string(let kid)? = entry["kid"],
+                let created = entry["created_at"]?.int64Value
+            else { throw Failure(description: "the keyring file \(ringPath) has a malformed entry") }
+            ring.entries.append(
+                .init(kid: kid, secret: entry["secret"]?.stringValue, createdAt: created,
+                    retiredAt: entry["retired_at"]?.int64Value))
+        }
+        return ring
+    }
+
+    private func writeRing(_ ring: Ring) throws {
+        try ensureKeysDirectory()
+        let items: [JSONValue] = ring.entries.map { entry in
+            var object: JSONObject = ["kid": .string(entry.kid), "created_at": .int(entry.createdAt)]
+            if let secret = entry.secret { object["secret"] = .string(secret) }
+            object["retired_at"] = entry.retiredAt.map { .int($0) } ?? .null
+            return .object(object)
+        }
+        try FileAtomic.write(JSONWriter.encode(.object(["keys": .array(items)])) + [0x0A], to: ringPath, mode: 0o600)
+    }
+}
+
+/// Writes a file atomically: a temporary file with the final mode, fsync,
+/// rename over the target, fsync of the directory.
+enum FileAtomic {
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
+        let temporary = path + ".tmp"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw KeyStore.Failure(description: "cannot write \(temporary): errno \(errno)") }
+        var ok = bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw KeyStore.Failure(description: "cannot write \(path): errno \(errno)")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
+    }
+}

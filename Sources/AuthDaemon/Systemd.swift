@@ -1,0 +1,24 @@
+import CSystemd
+
+/// The daemon's side of systemd: socket activation and `sd_notify`. Both
+/// are harmless no-ops when the daemon runs outside systemd.
+public enum Systemd {
+    /// The file descriptors passed by socket activation (`LISTEN_FDS`).
+    public static func listenFileDescriptors() -> [Int32] {
+        let count = sd_listen_fds(1)
+        guard count > 0 else { return [] }
+        return (0..<count).map { SD_LISTEN_FDS_START + $0 }
+    }
+
+    public static func notify(_ state: String) {
+        _ = sd_notify(0, state)
+    }
+
+    public static var isUnderNotify: Bool {
+        getenv("NOTIFY_SOCKET") != nil
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif
