@@ -21,6 +21,17 @@ public enum Bcrypt {
     }
     private static let scratch = ThreadLocal { Scratch() }
 
+    /// A `$2b$` setting (a salt at `cost`, no hash). Checking any password
+    /// against it costs one full hash at that cost and never matches: the
+    /// unknown-email path of a login, so it takes as long as a wrong password.
+    public static func unmatchableSetting(cost: Int) throws -> String {
+        var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
+        guard crypt_gensalt_rn("$2b$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil else {
+            throw Failure(description: "crypt_gensalt_rn failed for cost \(cost)")
+        }
+        return String(cString: setting)
+    }
+
     /// Hashes `password` (which must not contain NUL) with a fresh salt.
     public static func hash(_ password: [UInt8], cost: Int) throws -> String {
         precondition(!password.contains(0), "passwords with NUL are refused before hashing")

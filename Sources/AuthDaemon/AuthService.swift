@@ -75,11 +75,7 @@ public final class AuthService: @unchecked Sendable {
     }
 
     static func makeDummyHash(cost: Int) throws -> String {
-        var setting = try Bcrypt.hash(Array("authd-dummy".utf8), cost: 4)
-        // Same salt form at the configured cost: "$2b$NN$" + 22 salt chars.
-        let salt = setting.dropFirst(7).prefix(22)
-        setting = "$2b$" + (cost < 10 ? "0" : "") + String(cost) + "$" + salt
-        return setting
+        try Bcrypt.unmatchableSetting(cost: cost)
     }
 
     var dummyPasswordHash: String { lock.withLock { dummyHash } }

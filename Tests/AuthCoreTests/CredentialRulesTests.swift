@@ -1,0 +1,102 @@
+import AuthCore
+import AuthCrypto
+import Testing
+
+@Suite struct CredentialRulesTests {
+    @Test func emailsAreTrimmedAndLowerCased() {
+        #expect(EmailRule.normalize("  Alice@Example.COM \n") == "alice@example.com")
+    }
+
+    @Test(arguments: ["", "alice", "@example.com", "alice@", "a@b@c", "a b@example.com", "a\u{0}@x"])
+    func invalidEmails(_ email: String) {
+        #expect(EmailRule.normalize(email) == nil)
+    }
+
+    @Test func emailLengthLimitIs254Bytes() {
+        let local = String(repeating: "a", count: 64)
+        let domain = String(repeating: "b", count: 254 - 65)
+        #expect(EmailRule.normalize(local + "@" + domain) != nil)
+        #expect(EmailRule.normalize(local + "@" + domain + "c") == nil)
+    }
+
+    @Test func accountKeyIsTheSameWhetherOrNotTheAddressIsValid() {
+        #expect(EmailRule.accountKey(" Bob@X.org ") == "bob@x.org")
+        #expect(EmailRule.accountKey(" NotAnEmail ") == "notanemail")
+    }
+
+    @Test func passwordRules() {
+        #expect(throws: AuthError.weakPassword(field: "password")) {
+            try PasswordPolicy.validateNew("short", field: "password")
+        }
+        // Eight scalars of two bytes each: long enough, 16 bytes.
+        #expect(throws: Never.self) { try PasswordPolicy.validateNew("éééééééé", field: "password") }
+        #expect(throws: AuthError.weakPassword(field: "new_password")) {
+            try PasswordPolicy.validateNew("ééééééé", field: "new_password")
+        }
+        #expect(throws: Never.self) {
+            try PasswordPolicy.validateNew(String(repeating: "a", count: 72), field: "password")
+        }
+        #expect(throws: AuthError.passwordTooLong(field: "password")) {
+            try PasswordPolicy.validateNew(String(repeating: "a", count: 73), field: "password")
+        }
+        // 36 three-byte scalars: 108 bytes.
+        #expect(throws: AuthError.passwordTooLong(field: "password")) {
+            try PasswordPolicy.validateNew(String(repeating: "€", count: 36), field: "password")
+        }
+        #expect(throws: AuthError.invalidParams(field: "password")) {
+            try PasswordPolicy.validateNew("abcdefgh\u{0}ij", field: "password")
+        }
+        #expect(PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 72)))
+        #expect(!PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 73)))
+    }
+
+    @Test func roleNames() {
+        #expect(RoleRule.isValid("admin"))
+        #expect(RoleRule.isValid("report-reader_2"))
+        #expect(!RoleRule.isValid(""))
+        #expect(!RoleRule.isValid("Admin"))
+        #expect(!RoleRule.isValid(String(repeating: "a", count: 33)))
+    }
+}
+
+@Suite struct BcryptTests {
+    @Test func hashesWith2bAndVerifies() throws {
+        let hash = try Bcrypt.hash(Array("correct horse".utf8), cost: 10)
+        #expect(hash.hasPrefix("$2b$10$"))
+        #expect(hash.utf8.count == 60)
+        #expect(Bcrypt.cost(of: hash) == 10)
+        #expect(Bcrypt.verify(Array("correct horse".utf8), hash: hash))
+        #expect(!Bcrypt.verify(Array("correct horsE".utf8), hash: hash))
+        #expect(!Bcrypt.verify(Array("correct horse".utf8), hash: "not a hash"))
+        #expect(!Bcrypt.verify(Array("correct\u{0}horse".utf8), hash: hash))
+    }
+
+    @Test func saltsDiffer() throws {
+        let a = try Bcrypt.hash(Array("same password".utf8), cost: 10)
+        let b = try Bcrypt.hash(Array("same password".utf8), cost: 10)
+        #expect(a != b)
+    }
+
+    @Test func bcryptReadsOnly72Bytes() throws {
+        // Why the contract refuses longer passwords: bytes past 72 are ignored.
+        let base = String(repeating: "p", count: 72)
+        let hash = try Bcrypt.hash(Array(base.utf8), cost: 10)
+        #expect(Bcrypt.verify(Array((base + "anything").utf8), hash: hash))
+    }
+
+    @Test func costOfOtherStrings() {
+        #expect(Bcrypt.cost(of: "$2b$12$abc") == 12)
+        #expect(Bcrypt.cost(of: "$1$xyz") == nil)
+        #expect(Bcrypt.cost(of: "") == nil)
+    }
+}
+
+@Suite struct UnmatchableSettingTests {
+    @Test func costsAFullHashAtTheConfiguredCostAndNeverMatches() throws {
+        let setting = try Bcrypt.unmatchableSetting(cost: 11)
+        #expect(setting.hasPrefix("$2b$11$"))
+        #expect(Bcrypt.cost(of: setting) == 11)
+        #expect(!Bcrypt.verify(Array("anything at all".utf8), hash: setting))
+        #expect(!Bcrypt.verify([], hash: setting))
+    }
+}

@@ -1,0 +1,64 @@
+import AuthCore
+import Testing
+
+@Suite struct JSONParserTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let value = try JSONParser.parse(
+            #"{"a":[1,-2.5e3,true,false,null],"b":{"c":"d\n\u00e9\ud83d\ude00"}}"#)
+        guard case .object(let object) = value else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(object["a"] == .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null]))
+        #expect(object["b"]?.objectValue?["c"] == .string("d\né😀"))
+    }
+
+    @Test func keepsNumberTextForIDs() throws {
+        let value = try JSONParser.parse("123456789012345678901234567890")
+        #expect(value == .number("123456789012345678901234567890"))
+        #expect(JSONWriter.encodeString(value) == "123456789012345678901234567890")
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":}", "{\"a\" 1}", "01", "1.", "-", "1e", "tru", "nul", "\"abc",
+        "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "{} {}", "{\"a\":1,}", "'a'", "\"tab\there\"", "NaN",
+    ])
+    func refusesInvalidJSON(_ text: String) {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func refusesInvalidUTF8() {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+    }
+
+    @Test func limitsNestingDepth() throws {
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }
+        let fine = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        _ = try JSONParser.parse(fine)
+        let hostile = String(repeating: "[", count: 1_000_000)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(hostile) }
+    }
+
+    @Test func duplicateKeysLastWins() throws {
+        let value = try JSONParser.parse(#"{"a":1,"a":2}"#)
+        #expect(value.objectValue?["a"] == .number("2"))
+    }
+
+    @Test func writerEscapesSoALineCannotBreakFraming() throws {
+        let tricky = "a\"b\\c\nd\re\tf\u{01}g\u{7F}h\u{2028}é"
+        let bytes = JSONWriter.encode(.string(tricky))
+        #expect(!bytes.contains(0x0A))
+        #expect(!bytes.contains(0x0D))
+        #expect(try JSONParser.parse(bytes) == .string(tricky))
+    }
+
+    @Test func writerRoundTripsObjectsInOrder() throws {
+        let object: JSONValue = .object(["z": .int(1), "a": .array([.null, .bool(true)]), "m": .string("x")])
+        let text = JSONWriter.encodeString(object)
+        #expect(text == #"{"z":1,"a":[null,true],"m":"x"}"#)
+        #expect(try JSONParser.parse(text) == object)
+    }
+}

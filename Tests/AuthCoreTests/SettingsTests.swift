@@ -1,0 +1,98 @@
+import AuthCore
+import Testing
+
+@Suite struct SettingsTests {
+    @Test func defaultsFollowTheContract() throws {
+        let settings = try SettingsResolver.resolve(flags: [:], environment: [:], file: nil, cores: 2)
+        #expect(settings.bcryptCost == 12)
+        #expect(settings.accessTTL == 900)
+        #expect(settings.refreshTTL == 604_800)
+        #expect(settings.issuer == "authd")
+        #expect(settings.audience == "authd-clients")
+        #expect(settings.algorithm == "HS256")
+        #expect(settings.loginMaxFailures == 5)
+        #expect(settings.clientMaxFailures == 50)
+        #expect(settings.loginWindow == 900)
+        #expect(settings.sweepInterval == 600)
+        #expect(settings.adminUIDs.isEmpty)
+        #expect(settings.workers == 2)
+        #expect(settings.maxQueue == 1024)
+        #expect(settings.clockLeeway == 30)
+        #expect(settings.maxLineBytes == 65_536)
+        #expect(settings.maxInFlight == 256)
+    }
+
+    @Test func flagsBeatEnvironmentBeatsFileBeatsDefault() throws {
+        let file: JSONObject = ["access_ttl": .number("100"), "refresh_ttl": .number("200"), "issuer": .string("f")]
+        let environment = ["AUTHD_ACCESS_TTL": "300", "AUTHD_ISSUER": "e"]
+        let flags = ["access_ttl": "400"]
+        let settings = try SettingsResolver.resolve(flags: flags, environment: environment, file: file, cores: 1)
+        #expect(settings.accessTTL == 400)
+        #expect(settings.issuer == "e")
+        #expect(settings.refreshTTL == 200)
+        #expect(settings.audience == "authd-clients")
+    }
+
+    @Test func listsFromStringsOrArrays() throws {
+        let file: JSONObject = ["admin_uids": .array([.number("1000"), .string("1001")])]
+        let settings = try SettingsResolver.resolve(
+            flags: [:], environment: ["AUTHD_ADMIN_GROUPS": "wheel, 27"], file: file, cores: 1)
+        #expect(settings.adminUIDs == [1000, 1001])
+        #expect(settings.adminGroups == ["wheel", "27"])
+    }
+
+    @Test func outOfRangeValuesNameTheSetting() {
+        let cases: [(String, String)] = [
+            ("bcrypt_cost", "9"), ("bcrypt_cost", "32"), ("clock_leeway", "301"), ("access_ttl", "abc"),
+            ("algorithm", "RS256"), ("admin_uids", "root"), ("workers", "0"),
+        ]
+        for (name, value) in cases {
+            do {
+                _ = try SettingsResolver.resolve(flags: [name: value], environment: [:], file: nil, cores: 1)
+                Issue.record("\(name)=\(value) was accepted")
+            } catch {
+                #expect(error.description.contains(name))
+            }
+        }
+    }
+
+    @Test func unknownConfigKeysAreAnError() {
+        #expect(throws: SettingsError.self) {
+            try SettingsResolver.resolve(flags: [:], environment: [:], file: ["bcrypt_costt": .number("12")], cores: 1)
+        }
+    }
+
+    @Test func namesMapToFlagsAndVariables() {
+        #expect(SettingsResolver.flagName("bcrypt_cost") == "bcrypt-cost")
+        #expect(SettingsResolver.environmentName("bcrypt_cost") == "AUTHD_BCRYPT_COST")
+    }
+}
+
+@Suite struct SecurityEventTests {
+    @Test func everyEventHasItsOwnMessageID() {
+        let ids = SecurityEvent.Name.allCases.map(\.messageID)
+        #expect(Set(ids).count == ids.count)
+        for id in ids {
+            #expect(id.count == 32)
+            #expect(id.allSatisfy { $0.isHexDigit })
+        }
+    }
+
+    @Test func fieldsUseJournalNames() throws {
+        let event = SecurityEvent(
+            .loginFail, "Login failed", peerUID: 1000, peerPID: 42, client: "10.0.0.1", userID: 7,
+            email: "a@example.com", reason: "wrong_password")
+        let line = event.jsonLine
+        #expect(line.last == 0x0A)
+        let object = try JSONParser.parse(Array(line.dropLast())).objectValue!
+        #expect(object["AUTHD_EVENT"] == .string("authn_login_fail"))
+        #expect(object["MESSAGE_ID"] == .string(SecurityEvent.Name.loginFail.messageID))
+        #expect(object["PRIORITY"] == .string("4"))
+        #expect(object["AUTHD_PEER_UID"] == .string("1000"))
+        #expect(object["AUTHD_PEER_PID"] == .string("42"))
+        #expect(object["AUTHD_CLIENT"] == .string("10.0.0.1"))
+        #expect(object["AUTHD_USER_ID"] == .string("7"))
+        #expect(object["AUTHD_EMAIL"] == .string("a@example.com"))
+        #expect(object["AUTHD_REASON"] == .string("wrong_password"))
+    }
+}
