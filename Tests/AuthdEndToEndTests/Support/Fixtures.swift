@@ -1,0 +1,85 @@
+import AuthCore
+import Foundation
+
+let defaultPassword = "correct horse battery"
+
+struct Tokens {
+    let access: String
+    let refresh: String
+    let userID: String
+}
+
+extension RPCConnection {
+    /// Creates a user (the test runs as root, an admin peer) and returns its id.
+    @discardableResult
+    func createUser(_ email: String, password: String = defaultPassword, role: String = "user") throws -> String {
+        let user = try result(
+            "user.create", ["email": .string(email), "password": .string(password), "role": .string(role)])
+        guard let id = user.string("id") else { throw DaemonError("user.create gave no id") }
+        return id
+    }
+
+    func login(_ email: String, password: String = defaultPassword, client: String? = nil) throws -> Tokens {
+        var params: JSONObject = ["email": .string(email), "password": .string(password)]
+        if let client { params["client"] = .string(client) }
+        let result = try result("auth.login", params)
+        guard let access = result.string("access_token"), let refresh = result.string("refresh_token"),
+            let id = result["user"]?.objectValue?.string("id")
+        else { throw DaemonError("login result incomplete") }
+        return Tokens(access: access, refresh: refresh, userID: id)
+    }
+
+    func verify(_ token: String, role: String? = nil) throws -> JSONObject {
+        var params: JSONObject = ["token": .string(token)]
+        if let role { params["required_role"] = .string(role) }
+        return try call("token.verify", params)
+    }
+}
+
+/// Runs `body` with a started daemon and an open connection; tears down after.
+func withDaemon<T>(
+    flags: [String: String] = [:], environment: [String: String] = [:],
+    _ body: (DaemonProcess, RPCConnection) throws -> T
+) throws -> T {
+    let daemon = try DaemonProcess.started(flags: flags, environment: environment)
+    defer { daemon.tearDown() }
+    let connection = try daemon.connect()
+    return try body(daemon, connection)
+}
+
+/// Runs a Python snippet as another uid (setgid/setuid before connecting),
+/// which sends `request` over the socket and prints the answer line.
+func callAsUser(uid: UInt32, socketPath: String, request: String) throws -> JSONObject {
+    let script = """
+        import os, socket, sys
+        os.setgroups([]); os.setgid(\(uid)); os.setuid(\(uid))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(sys.argv[1])
+        s.sendall(sys.argv[2].encode())
+        data = b""
+        while not data.endswith(b"\\n"):
+            chunk = s.recv(65536)
+            if not chunk: break
+            data += chunk
+        sys.stdout.write(data.decode())
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script, socketPath, request]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    let errors = Pipe()
+    process.standardError = errors
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw DaemonError(
+            "python peer failed: \(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+    }
+    guard let object = try JSONParser.parse(Array(output).filter { $0 != 0x0A }).objectValue else {
+        throw DaemonError("no answer")
+    }
+    return object
+}
