@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto"]),
         .testTarget(
             name: "AuthdEndToEndTests",
-            dependencies: ["AuthCore", "AuthCrypto", "AuthStore"]
+            dependencies: ["AuthCore", "AuthCrypto", "AuthStore", "AuthDaemon"]
         ),
     ]
 )

@@ -75,8 +75,14 @@ extension AuthDatabase {
         return result
     }
 
-    public struct Counts: Sendable {
-        public var users: Int
-        public var liveSessions: Int
+    /// Rows in each table, live or not (for stats and tests).
+    public func rowCounts() throws -> [String: Int] {
+        try read { db in
+            var counts: [String: Int] = [:]
+            for table in ["users", "sessions", "refresh_tokens", "login_failures"] {
+                counts[table] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
+            }
+            return counts
+        }
     }
 }
