@@ -240,13 +240,14 @@ public final class AuthService: @unchecked Sendable {
     }
 }
 
-/// Method names, for stats and shutdown.
-enum Methods {
-    static let known: Set<String> = [
+/// The method names this daemon serves, for stats, shutdown and the
+/// check against `protocol/openrpc.json`.
+public enum Methods {
+    public static let known: Set<String> = [
         "auth.login", "auth.refresh", "auth.logout", "auth.logout_all", "token.verify", "user.me",
         "user.change_password", "keys.jwks", "sys.health", "user.create", "user.get", "user.list", "user.update",
         "user.set_password", "user.delete", "session.list", "session.revoke", "keys.rotate", "stats",
     ]
     /// Read-only methods still answered while shutting down.
-    static let alwaysServed: Set<String> = ["token.verify", "sys.health", "keys.jwks", "user.me", "stats"]
+    public static let alwaysServed: Set<String> = ["token.verify", "sys.health", "keys.jwks", "user.me", "stats"]
 }

@@ -1,0 +1,93 @@
+"""Fixtures: the real authd binary on a temporary socket and state dir."""
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("AUTHD_BINARY", str(ROOT / ".build" / "debug" / "authd"))
+PASSWORD = "correct horse battery"
+
+
+class Connection:
+    """One socket to the daemon: line-delimited JSON-RPC 2.0."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("rwb")
+        self.next_id = 1
+
+    def call(self, method, params=None):
+        request = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
+        if params is not None:
+            request["params"] = params
+        self.next_id += 1
+        self.file.write((json.dumps(request) + "\n").encode())
+        self.file.flush()
+        response = json.loads(self.file.readline())
+        assert response["id"] == request["id"]
+        return response
+
+    def result(self, method, params=None):
+        response = self.call(method, params)
+        assert "result" in response, response
+        return response["result"]
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+class Daemon:
+    def __init__(self, *flags, env=None):
+        self.dir = tempfile.mkdtemp(prefix="authd-py-")
+        self.socket = os.path.join(self.dir, "authd.sock")
+        self.state = os.path.join(self.dir, "state")
+        args = [BINARY, "--listen", self.socket, "--state-dir", self.state, "--bcrypt-cost", "10", *flags]
+        environment = {"PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", **(env or {})}
+        self.stderr = open(os.path.join(self.dir, "stderr.log"), "wb")
+        self.process = subprocess.Popen(args, env=environment, stderr=self.stderr, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            assert self.process.poll() is None, "authd exited at start"
+            try:
+                Connection(self.socket).close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("authd did not start")
+
+    def connect(self):
+        return Connection(self.socket)
+
+    def key(self, name):
+        with open(os.path.join(self.state, "keys", name), "rb") as handle:
+            return handle.read().rstrip(b"\n")
+
+    def stop(self):
+        self.process.terminate()
+        assert self.process.wait(timeout=20) == 0
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon():
+    running = Daemon()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def rpc(daemon):
+    connection = daemon.connect()
+    yield connection
+    connection.close()

@@ -1,0 +1,87 @@
+"""Real answers of the daemon match the result schemas of protocol/openrpc.json,
+and every error it gives is one the document lists for that method."""
+import json
+
+import jsonschema
+import pytest
+
+from conftest import PASSWORD, ROOT
+
+DOCUMENT = json.loads((ROOT / "protocol" / "openrpc.json").read_text())
+METHODS = {method["name"]: method for method in DOCUMENT["methods"]}
+
+
+def validator_for(schema):
+    return jsonschema.Draft202012Validator({**schema, "components": DOCUMENT["components"]})
+
+
+def check(method, response):
+    spec = METHODS[method]
+    if "result" in response:
+        validator_for(spec["result"]["schema"]).validate(response["result"])
+    else:
+        error = response["error"]
+        validator_for({"$ref": "#/components/schemas/ErrorData"}).validate(error["data"])
+        listed = {DOCUMENT["components"]["errors"][ref["$ref"].split("/")[-1]]["data"]["reason"]
+                  for ref in spec["errors"]}
+        assert error["data"]["reason"] in listed | {"invalid_params"}, (method, error)
+    return response
+
+
+def test_the_document_is_valid_json_schema():
+    for method in DOCUMENT["methods"]:
+        jsonschema.Draft202012Validator.check_schema(method["result"]["schema"])
+        for param in method["params"]:
+            jsonschema.Draft202012Validator.check_schema(param["schema"])
+
+
+def test_every_method_answers_as_documented(daemon, rpc):
+    seen = set()
+
+    def call(method, params=None):
+        seen.add(method)
+        return check(method, rpc.call(method, params))
+
+    assert "result" in call("sys.health")
+    assert "result" in call("keys.jwks")
+    user = call("user.create", {"email": "doc@example.com", "password": PASSWORD, "role": "admin"})["result"]
+    call("user.create", {"email": "doc@example.com", "password": PASSWORD})
+    call("user.create", {"email": "other@example.com", "password": PASSWORD})
+    login = call("auth.login", {"email": "doc@example.com", "password": PASSWORD})["result"]
+    call("auth.login", {"email": "doc@example.com", "password": "not the password"})
+    call("token.verify", {"token": login["access_token"], "required_role": "admin"})
+    call("token.verify", {"token": login["access_token"], "required_role": "nobody"})
+    call("token.verify", {"token": "nonsense"})
+    call("user.me", {"access_token": login["access_token"]})
+    call("user.get", {"id": user["id"]})
+    call("user.get", {"email": "missing@example.com"})
+    call("user.list", {"limit": 1})
+    call("user.update", {"id": user["id"], "role": "admin"})
+    call("session.list", {"user_id": user["id"]})
+    refreshed = call("auth.refresh", {"refresh_token": login["refresh_token"]})["result"]
+    call("auth.refresh", {"refresh_token": login["refresh_token"]})
+    again = call("auth.login", {"email": "doc@example.com", "password": PASSWORD})["result"]
+    call("user.change_password", {"access_token": again["access_token"], "current_password": PASSWORD,
+                                  "new_password": "a new password"})
+    call("auth.logout", {"refresh_token": again["refresh_token"]})
+    call("auth.logout", {"refresh_token": refreshed["refresh_token"]})
+    third = call("auth.login", {"email": "doc@example.com", "password": "a new password"})["result"]
+    call("auth.logout_all", {"access_token": third["access_token"]})
+    call("session.revoke", {"user_id": user["id"]})
+    call("session.revoke", {"id": "no-such-session"})
+    call("user.set_password", {"id": user["id"], "password": PASSWORD})
+    call("keys.rotate")
+    call("stats")
+    other = call("user.get", {"email": "other@example.com"})["result"]
+    call("user.delete", {"id": other["id"]})
+    call("user.delete", {"id": other["id"]})
+    assert seen == set(METHODS)
+
+
+def test_protocol_level_errors_are_documented(rpc):
+    rpc.file.write(b"not json\n[1]\n{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"x.y\"}\n")
+    rpc.file.flush()
+    reasons = [json.loads(rpc.file.readline())["error"]["data"]["reason"] for _ in range(3)]
+    documented = {error["data"]["reason"] for error in DOCUMENT["components"]["errors"].values()}
+    assert reasons == ["parse_error", "batch_not_supported", "method_not_found"]
+    assert set(reasons) <= documented
