@@ -21,7 +21,8 @@ public enum EmailRule {
     /// lower-cased form of whatever was sent when it is not a valid address,
     /// so the limit behaves alike whether or not the account exists.
     public static func accountKey(_ raw: String) -> String {
-        normalize(raw) ?? String(decoding: raw.trimmingWhitespace().lowercased().utf8.prefix(maximumBytes), as: UTF8.self)
+        normalize(raw)
+            ?? String(decoding: raw.trimmingWhitespace().lowercased().utf8.prefix(maximumBytes), as: UTF8.self)
     }
 }
 

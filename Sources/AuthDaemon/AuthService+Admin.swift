@@ -44,7 +44,9 @@ extension AuthService {
         guard (1...1000).contains(limit) else { throw .invalidParams(field: "limit", "limit must be 1 to 1000") }
         var after: Int64 = 0
         if let cursor = try context.params.optionalString("after") {
-            guard let decoded = UserCursor.decode(cursor) else { throw .invalidParams(field: "after", "Invalid cursor") }
+            guard let decoded = UserCursor.decode(cursor) else {
+                throw .invalidParams(field: "after", "Invalid cursor")
+            }
             after = decoded
         }
         run(on: storePool, context) { [self, after] in
@@ -71,7 +73,9 @@ extension AuthService {
             let user = try database.updateUser(id: id, role: role, active: active, email: email, now: clock())
             event(.userUpdated, "User updated", context.peer, userID: user.id, email: user.email)
             if active == false && before?.active == true {
-                event(.tokenRevoked, "Sessions revoked by deactivation", context.peer, userID: user.id, reason: "deactivated")
+                event(
+                    .tokenRevoked, "Sessions revoked by deactivation", context.peer, userID: user.id,
+                    reason: "deactivated")
             }
             return user.snapshot.publicJSON
         }
@@ -116,7 +120,9 @@ extension AuthService {
             run(on: storePool, context) { [self] in
                 let revoked = try database.revokeSession(id: sessionID, reason: "session.revoke", now: clock())
                 if !revoked, try !database.sessionExists(id: sessionID) { throw AuthError.notFound }
-                if revoked { event(.tokenRevoked, "Session revoked by an admin", context.peer, reason: "session.revoke") }
+                if revoked {
+                    event(.tokenRevoked, "Session revoked by an admin", context.peer, reason: "session.revoke")
+                }
                 return .object(["revoked": .int(revoked ? 1 : 0)])
             }
         } else if params["user_id"] != nil {

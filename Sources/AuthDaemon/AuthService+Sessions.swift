@@ -71,7 +71,8 @@ extension AuthService {
             let reason =
                 normalized == nil
                 ? "invalid_email"
-                : user == nil ? "unknown_user" : !usable ? "password_too_long" : matched ? "account_inactive" : "wrong_password"
+                : user == nil
+                    ? "unknown_user" : !usable ? "password_too_long" : matched ? "account_inactive" : "wrong_password"
             do {
                 try gate.finish(account: accountKey, client: clientKey, outcome: .failed)
             } catch {
@@ -86,8 +87,10 @@ extension AuthService {
         do {
             try gate.finish(account: accountKey, client: clientKey, outcome: .succeeded)
             let result = try openSession(for: user.snapshot, settings: settings)
-            event(.loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id, email: user.email)
-            event(.tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id, email: user.email)
+            event(
+                .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id, email: user.email)
+            event(
+                .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id, email: user.email)
             context.respond(.success(result))
         } catch {
             context.fail(mapError(error))
@@ -209,7 +212,9 @@ extension AuthService {
                 sessionID: claims.sessionID, presented: Digest.sha256(Array(token.utf8)), now: clock())
             switch outcome {
             case .invalid(let why):
-                event(.tokenInvalid, "Logout with an unusable refresh token", context.peer, userID: claims.userID, reason: why)
+                event(
+                    .tokenInvalid, "Logout with an unusable refresh token", context.peer, userID: claims.userID,
+                    reason: why)
                 throw AuthError.refreshInvalid
             case .reused(let userID):
                 event(
@@ -236,7 +241,9 @@ extension AuthService {
         run(on: storePool, context) { [self] in
             let user = authenticated.user
             let count = try database.revokeSessions(userID: user.id, keeping: nil, reason: "logout_all", now: clock())
-            event(.tokenRevoked, "Logged out of every session", context.peer, userID: user.id, email: user.email, reason: "logout_all")
+            event(
+                .tokenRevoked, "Logged out of every session", context.peer, userID: user.id, email: user.email,
+                reason: "logout_all")
             return .object(["revoked": .int(count)])
         }
     }

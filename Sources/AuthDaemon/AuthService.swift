@@ -200,11 +200,14 @@ public final class AuthService: @unchecked Sendable {
         }
         let (user, session) = database.view.lookup(userID: claims.userID, sessionID: claims.sessionID)
         guard let user else {
-            event(.tokenInvalid, "Access token for a deleted user", peer, userID: claims.userID, reason: "user_not_found")
+            event(
+                .tokenInvalid, "Access token for a deleted user", peer, userID: claims.userID, reason: "user_not_found")
             throw .userNotFound
         }
         guard user.active else {
-            event(.tokenInvalid, "Access token for an inactive account", peer, userID: user.id, reason: "account_inactive")
+            event(
+                .tokenInvalid, "Access token for an inactive account", peer, userID: user.id, reason: "account_inactive"
+            )
             throw .accountInactive
         }
         guard let session, session.userID == user.id, session.expiresAt > now else {
@@ -219,7 +222,8 @@ public final class AuthService: @unchecked Sendable {
     func admin(_ context: CallContext, _ body: (CallContext) throws(AuthError) -> Void) {
         let peer = context.peer
         let (uids, gids) = lock.withLock { (currentSettings.adminUIDs, adminGIDs) }
-        var allowed = peer.uid == 0 || uids.contains(peer.uid) || gids.contains(peer.gid)
+        var allowed =
+            peer.uid == 0 || uids.contains(peer.uid) || gids.contains(peer.gid)
             || peer.groups.contains(where: gids.contains)
         if !allowed, case .string(let token)? = context.params["access_token"] {
             let stripped = token.hasPrefix("Bearer ") ? String(token.dropFirst(7)) : token

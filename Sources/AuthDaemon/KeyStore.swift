@@ -199,7 +199,8 @@ public final class KeyStore: @unchecked Sendable {
                 let created = entry["created_at"]?.int64Value
             else { throw Failure(description: "the keyring file \(ringPath) has a malformed entry") }
             ring.entries.append(
-                .init(kid: kid, secret: entry["secret"]?.stringValue, createdAt: created,
+                .init(
+                    kid: kid, secret: entry["secret"]?.stringValue, createdAt: created,
                     retiredAt: entry["retired_at"]?.int64Value))
         }
         return ring

@@ -46,7 +46,8 @@ extension AuthDatabase {
                     sql: "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ?",
                     arguments: [now, Data(presented)])
                 try db.execute(
-                    sql: "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                    sql:
+                        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
                     arguments: [Data(next), sessionID, now, expiresAt])
                 try db.execute(
                     sql: "UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?",

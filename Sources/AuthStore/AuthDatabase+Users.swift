@@ -47,8 +47,9 @@ extension AuthDatabase {
         -> UserRecord
     {
         try write { db, changes in
-            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id])
-                .map(UserRecord.init(row:))
+            guard
+                var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id])
+                    .map(UserRecord.init(row:))
             else { throw StoreError.notFound }
             if let role { user.role = role }
             if let email { user.email = email }

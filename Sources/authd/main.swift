@@ -1,6 +1,6 @@
+import ArgumentParser
 import AuthCore
 import AuthDaemon
-import ArgumentParser
 import Foundation
 import Logging
 

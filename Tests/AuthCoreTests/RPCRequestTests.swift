@@ -66,8 +66,10 @@ import Testing
     }
 
     @Test func paramsHelpersNameTheField() {
-        let params: JSONObject = ["token": .number("1"), "empty": .string(""), "bearer": .string("Bearer "),
-            "good": .string("Bearer abc")]
+        let params: JSONObject = [
+            "token": .number("1"), "empty": .string(""), "bearer": .string("Bearer "),
+            "good": .string("Bearer abc"),
+        ]
         #expect(throws: AuthError.invalidParams(field: "token")) { try params.bearerToken("token") }
         #expect(throws: AuthError.invalidParams(field: "missing")) { try params.bearerToken("missing") }
         #expect(throws: AuthError.noToken) { try params.bearerToken("empty") }

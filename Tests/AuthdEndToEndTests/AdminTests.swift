@@ -74,8 +74,11 @@ import Testing
         try withDaemon { daemon, rpc in
             let created = try rpc.result(
                 "user.create",
-                ["email": .string("New@Example.com"), "password": .string(defaultPassword), "role": .string("auditor"),
-                    "active": .bool(false)])
+                [
+                    "email": .string("New@Example.com"), "password": .string(defaultPassword),
+                    "role": .string("auditor"),
+                    "active": .bool(false),
+                ])
             let id = try #require(created.string("id"))
             #expect(created.string("email") == "new@example.com")
             #expect(created.string("role") == "auditor")
@@ -87,13 +90,21 @@ import Testing
 
             let updated = try rpc.result(
                 "user.update",
-                ["id": .string(id), "role": .string("user"), "active": .bool(true), "email": .string("renamed@example.com")])
+                [
+                    "id": .string(id), "role": .string("user"), "active": .bool(true),
+                    "email": .string("renamed@example.com"),
+                ])
             #expect(updated.string("email") == "renamed@example.com")
             #expect(updated["active"] == .bool(true))
             _ = try rpc.login("renamed@example.com")
 
-            #expect(try rpc.result("user.set_password", ["id": .string(id), "password": .string("another password")])["changed"] == .bool(true))
-            #expect(try rpc.call("auth.login", ["email": .string("renamed@example.com"), "password": .string(defaultPassword)]).errorReason == "invalid_credentials")
+            #expect(
+                try rpc.result("user.set_password", ["id": .string(id), "password": .string("another password")])[
+                    "changed"] == .bool(true))
+            #expect(
+                try rpc.call(
+                    "auth.login", ["email": .string("renamed@example.com"), "password": .string(defaultPassword)]
+                ).errorReason == "invalid_credentials")
             _ = try rpc.login("renamed@example.com", password: "another password")
 
             #expect(try rpc.result("user.delete", ["id": .string(id)])["deleted"] == .bool(true))
@@ -135,7 +146,8 @@ import Testing
             let id = try rpc.createUser("s@example.com")
             let one = try rpc.login("s@example.com")
             let two = try rpc.login("s@example.com")
-            guard case .array(let sessions)? = try rpc.result("session.list", ["user_id": .string(id)])["sessions"] else {
+            guard case .array(let sessions)? = try rpc.result("session.list", ["user_id": .string(id)])["sessions"]
+            else {
                 throw DaemonError("no sessions")
             }
             #expect(sessions.count == 2)

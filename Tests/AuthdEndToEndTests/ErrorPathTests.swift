@@ -27,7 +27,9 @@ import Testing
             #expect(answers.count == 1)
             let reasons = daemon.events(named: "authn_login_fail").compactMap { $0["AUTHD_REASON"]?.stringValue }
             #expect(
-                Set(reasons) == ["unknown_user", "wrong_password", "password_too_long", "account_inactive", "invalid_email"])
+                Set(reasons) == [
+                    "unknown_user", "wrong_password", "password_too_long", "account_inactive", "invalid_email",
+                ])
         }
     }
 
@@ -37,20 +39,54 @@ import Testing
                 ("auth.login", ["password": .string("x")], "invalid_params", "email"),
                 ("auth.login", ["email": .number("5"), "password": .string("x")], "invalid_params", "email"),
                 ("auth.login", ["email": .string("a@b.c")], "invalid_params", "password"),
-                ("auth.login", ["email": .string("a@b.c"), "password": .string("abc\u{0}defghi")], "invalid_params", "password"),
-                ("auth.login", ["email": .string("a@b.c"), "password": .string("x"), "client": .bool(true)], "invalid_params", "client"),
+                (
+                    "auth.login", ["email": .string("a@b.c"), "password": .string("abc\u{0}defghi")], "invalid_params",
+                    "password"
+                ),
+                (
+                    "auth.login", ["email": .string("a@b.c"), "password": .string("x"), "client": .bool(true)],
+                    "invalid_params", "client"
+                ),
                 ("auth.refresh", [:], "invalid_params", "refresh_token"),
                 ("auth.logout", ["refresh_token": .null], "invalid_params", "refresh_token"),
                 ("auth.logout_all", ["access_token": .array([])], "invalid_params", "access_token"),
                 ("token.verify", [:], "invalid_params", "token"),
-                ("token.verify", ["token": .string("x"), "required_role": .number("1")], "invalid_params", "required_role"),
+                (
+                    "token.verify", ["token": .string("x"), "required_role": .number("1")], "invalid_params",
+                    "required_role"
+                ),
                 ("user.me", ["access_token": .number("1")], "invalid_params", "access_token"),
-                ("user.create", ["email": .string("bad"), "password": .string(defaultPassword)], "invalid_email", "email"),
-                ("user.create", ["email": .string("n@example.com"), "password": .string("short")], "weak_password", "password"),
-                ("user.create", ["email": .string("n@example.com"), "password": .string(String(repeating: "€", count: 30))], "password_too_long", "password"),
-                ("user.create", ["email": .string("n@example.com"), "password": .string("abcdefgh\u{0}")], "invalid_params", "password"),
-                ("user.create", ["email": .string("n@example.com"), "password": .string(defaultPassword), "role": .string("Bad Role")], "invalid_params", "role"),
-                ("user.create", ["email": .string("n@example.com"), "password": .string(defaultPassword), "active": .string("yes")], "invalid_params", "active"),
+                (
+                    "user.create", ["email": .string("bad"), "password": .string(defaultPassword)], "invalid_email",
+                    "email"
+                ),
+                (
+                    "user.create", ["email": .string("n@example.com"), "password": .string("short")], "weak_password",
+                    "password"
+                ),
+                (
+                    "user.create",
+                    ["email": .string("n@example.com"), "password": .string(String(repeating: "€", count: 30))],
+                    "password_too_long", "password"
+                ),
+                (
+                    "user.create", ["email": .string("n@example.com"), "password": .string("abcdefgh\u{0}")],
+                    "invalid_params", "password"
+                ),
+                (
+                    "user.create",
+                    [
+                        "email": .string("n@example.com"), "password": .string(defaultPassword),
+                        "role": .string("Bad Role"),
+                    ], "invalid_params", "role"
+                ),
+                (
+                    "user.create",
+                    [
+                        "email": .string("n@example.com"), "password": .string(defaultPassword),
+                        "active": .string("yes"),
+                    ], "invalid_params", "active"
+                ),
                 ("user.get", ["id": .string("abc")], "invalid_params", "id"),
                 ("user.list", ["limit": .number("0")], "invalid_params", "limit"),
                 ("user.list", ["limit": .number("1001")], "invalid_params", "limit"),
@@ -83,7 +119,8 @@ import Testing
             }
             #expect(try rpc.call("token.verify", ["token": .string("garbage")]).errorReason == "token_invalid")
             #expect(try rpc.call("token.verify", ["token": .string("garbage")]).errorCode == 403)
-            #expect(try rpc.call("auth.refresh", ["refresh_token": .string("garbage")]).errorReason == "refresh_invalid")
+            #expect(
+                try rpc.call("auth.refresh", ["refresh_token": .string("garbage")]).errorReason == "refresh_invalid")
             #expect(try rpc.call("auth.logout", ["refresh_token": .string("garbage")]).errorReason == "refresh_invalid")
         }
     }
@@ -94,7 +131,9 @@ import Testing
             let tokens = try rpc.login("alice@example.com")
             #expect(try rpc.verify(tokens.refresh).errorReason == "token_invalid")
             #expect(try rpc.call("user.me", ["access_token": .string(tokens.refresh)]).errorReason == "token_invalid")
-            #expect(try rpc.call("auth.refresh", ["refresh_token": .string(tokens.access)]).errorReason == "refresh_invalid")
+            #expect(
+                try rpc.call("auth.refresh", ["refresh_token": .string(tokens.access)]).errorReason == "refresh_invalid"
+            )
         }
     }
 
@@ -137,8 +176,10 @@ import Testing
             for index in 0..<12 {
                 lines += RPCConnection.requestLine(
                     id: .int(index), method: "auth.login",
-                    params: ["email": .string("u\(index)@example.com"), "password": .string("whatever1"),
-                        "client": .string("c\(index)")])
+                    params: [
+                        "email": .string("u\(index)@example.com"), "password": .string("whatever1"),
+                        "client": .string("c\(index)"),
+                    ])
             }
             try rpc.send(lines)
             var reasons: [String] = []

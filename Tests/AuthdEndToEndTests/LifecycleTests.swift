@@ -69,8 +69,10 @@ import Testing
         for index in 0..<4 {
             lines += RPCConnection.requestLine(
                 id: .int(index), method: "auth.login",
-                params: ["email": .string("t\(index)@example.com"), "password": .string("whatever1"),
-                    "client": .string("c\(index)")])
+                params: [
+                    "email": .string("t\(index)@example.com"), "password": .string("whatever1"),
+                    "client": .string("c\(index)"),
+                ])
         }
         try rpc.send(lines)
         usleep(100_000)
@@ -128,12 +130,24 @@ import Testing
             (["--state-dir", "$DIR/s"], [:], "--listen"),
             (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"], ["JWT_SECRET": secret], "JWT_REFRESH_SECRET"),
             (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"], ["JWT_REFRESH_SECRET": secret], "JWT_SECRET"),
-            (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"], ["JWT_SECRET": secret, "JWT_REFRESH_SECRET": secret], "equal"),
-            (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"], ["JWT_SECRET": "short", "JWT_REFRESH_SECRET": secret], "shorter than 32 bytes"),
+            (
+                ["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"],
+                ["JWT_SECRET": secret, "JWT_REFRESH_SECRET": secret], "equal"
+            ),
+            (
+                ["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"],
+                ["JWT_SECRET": "short", "JWT_REFRESH_SECRET": secret], "shorter than 32 bytes"
+            ),
             (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--bcrypt-cost", "9"], [:], "bcrypt_cost"),
             (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"], ["AUTHD_CLOCK_LEEWAY": "301"], "clock_leeway"),
-            (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--config", "/nonexistent.json"], [:], "config file"),
-            (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--admin-groups", "no-such-group-x"], [:], "admin_groups"),
+            (
+                ["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--config", "/nonexistent.json"], [:],
+                "config file"
+            ),
+            (
+                ["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--admin-groups", "no-such-group-x"], [:],
+                "admin_groups"
+            ),
         ]
         for (arguments, environment, expected) in cases {
             let (status, output) = try DaemonProcess.runToExit(arguments: arguments, environment: environment)
@@ -245,7 +259,8 @@ import Testing
             }
             // The database holds no refresh token in replayable form.
             let file = try Data(contentsOf: URL(fileURLWithPath: daemon.stateDirectory + "/authd.sqlite3"))
-            let wal = (try? Data(contentsOf: URL(fileURLWithPath: daemon.stateDirectory + "/authd.sqlite3-wal"))) ?? Data()
+            let wal =
+                (try? Data(contentsOf: URL(fileURLWithPath: daemon.stateDirectory + "/authd.sqlite3-wal"))) ?? Data()
             for token in [tokens.refresh, tokens.access] {
                 let needle = Data(token.utf8.suffix(43))
                 #expect(file.range(of: needle) == nil)

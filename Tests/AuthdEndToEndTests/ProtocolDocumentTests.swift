@@ -36,7 +36,8 @@ import Testing
     }
 
     @Test func everyReasonIsDocumentedAsAnError() throws {
-        guard case .object(let errors)? = try ProtocolDocumentTests.document["components"]?.objectValue?["errors"] else {
+        guard case .object(let errors)? = try ProtocolDocumentTests.document["components"]?.objectValue?["errors"]
+        else {
             throw DaemonError("no errors")
         }
         let documented = Set(errors.members.compactMap { $0.value.objectValue?["data"]?.objectValue?.string("reason") })

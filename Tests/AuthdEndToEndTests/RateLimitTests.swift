@@ -56,11 +56,17 @@ import Testing
         try withDaemon { _, rpc in
             try rpc.createUser("reset@example.com")
             for _ in 0..<4 {
-                #expect(try rpc.call("auth.login", ["email": .string("reset@example.com"), "password": .string("nope nope")]).errorCode == 401)
+                #expect(
+                    try rpc.call(
+                        "auth.login", ["email": .string("reset@example.com"), "password": .string("nope nope")]
+                    ).errorCode == 401)
             }
             _ = try rpc.login("reset@example.com")
             for _ in 0..<4 {
-                #expect(try rpc.call("auth.login", ["email": .string("reset@example.com"), "password": .string("nope nope")]).errorCode == 401)
+                #expect(
+                    try rpc.call(
+                        "auth.login", ["email": .string("reset@example.com"), "password": .string("nope nope")]
+                    ).errorCode == 401)
             }
             _ = try rpc.login("reset@example.com")
         }
@@ -71,7 +77,9 @@ import Testing
             var codes: [Int64] = []
             for _ in 0..<6 {
                 codes.append(
-                    try rpc.call("auth.login", ["email": .string("ghost@example.com"), "password": .string("whatever1")]).errorCode ?? 0)
+                    try rpc.call(
+                        "auth.login", ["email": .string("ghost@example.com"), "password": .string("whatever1")]
+                    ).errorCode ?? 0)
             }
             #expect(codes == [401, 401, 401, 401, 401, 429])
         }
@@ -82,21 +90,33 @@ import Testing
             for index in 0..<3 {
                 _ = try rpc.call(
                     "auth.login",
-                    ["email": .string("u\(index)@example.com"), "password": .string("whatever1"), "client": .string("203.0.113.9")])
+                    [
+                        "email": .string("u\(index)@example.com"), "password": .string("whatever1"),
+                        "client": .string("203.0.113.9"),
+                    ])
             }
             let limited = try rpc.call(
                 "auth.login",
-                ["email": .string("fresh@example.com"), "password": .string("whatever1"), "client": .string("203.0.113.9")])
+                [
+                    "email": .string("fresh@example.com"), "password": .string("whatever1"),
+                    "client": .string("203.0.113.9"),
+                ])
             #expect(limited.errorReason == "rate_limited")
             let otherClient = try rpc.call(
                 "auth.login",
-                ["email": .string("fresh@example.com"), "password": .string("whatever1"), "client": .string("198.51.100.1")])
+                [
+                    "email": .string("fresh@example.com"), "password": .string("whatever1"),
+                    "client": .string("198.51.100.1"),
+                ])
             #expect(otherClient.errorReason == "invalid_credentials")
             // Without params.client, the peer uid is the client.
             for index in 0..<3 {
-                _ = try rpc.call("auth.login", ["email": .string("v\(index)@example.com"), "password": .string("whatever1")])
+                _ = try rpc.call(
+                    "auth.login", ["email": .string("v\(index)@example.com"), "password": .string("whatever1")])
             }
-            #expect(try rpc.call("auth.login", ["email": .string("w@example.com"), "password": .string("whatever1")]).errorReason == "rate_limited")
+            #expect(
+                try rpc.call("auth.login", ["email": .string("w@example.com"), "password": .string("whatever1")])
+                    .errorReason == "rate_limited")
         }
     }
 
@@ -106,7 +126,8 @@ import Testing
         let rpc = try daemon.connect()
         try rpc.createUser("persist@example.com")
         for _ in 0..<5 {
-            _ = try rpc.call("auth.login", ["email": .string("persist@example.com"), "password": .string("bad guess!")])
+            _ = try rpc.call(
+                "auth.login", ["email": .string("persist@example.com"), "password": .string("bad guess!")])
         }
         #expect(daemon.stop() == 0)
         try daemon.start()

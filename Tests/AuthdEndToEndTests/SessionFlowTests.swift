@@ -42,7 +42,8 @@ import Testing
             #expect(try rpc.result("auth.logout", ["refresh_token": .string(newRefresh)])["revoked"] == .bool(true))
             #expect(try rpc.verify(newAccess).errorReason == "session_revoked")
             #expect(try rpc.verify(access).errorReason == "session_revoked")
-            #expect(try rpc.call("auth.refresh", ["refresh_token": .string(newRefresh)]).errorReason == "refresh_invalid")
+            #expect(
+                try rpc.call("auth.refresh", ["refresh_token": .string(newRefresh)]).errorReason == "refresh_invalid")
             #expect(daemon.events(named: "authn_token_revoked").count == 1)
         }
     }
@@ -77,7 +78,9 @@ import Testing
             #expect(result["revoked"] == .int(3))
             for tokens in [one, two, three] {
                 #expect(try rpc.verify(tokens.access).errorReason == "session_revoked")
-                #expect(try rpc.call("auth.refresh", ["refresh_token": .string(tokens.refresh)]).errorReason == "refresh_invalid")
+                #expect(
+                    try rpc.call("auth.refresh", ["refresh_token": .string(tokens.refresh)]).errorReason
+                        == "refresh_invalid")
             }
         }
     }
@@ -89,23 +92,32 @@ import Testing
             let other = try rpc.login("dave@example.com")
             let wrong = try rpc.call(
                 "user.change_password",
-                ["access_token": .string(mine.access), "current_password": .string("not it at all"),
-                    "new_password": .string("a brand new secret")])
+                [
+                    "access_token": .string(mine.access), "current_password": .string("not it at all"),
+                    "new_password": .string("a brand new secret"),
+                ])
             #expect(wrong.errorReason == "invalid_credentials")
             let weak = try rpc.call(
                 "user.change_password",
-                ["access_token": .string(mine.access), "current_password": .string(defaultPassword),
-                    "new_password": .string("short")])
+                [
+                    "access_token": .string(mine.access), "current_password": .string(defaultPassword),
+                    "new_password": .string("short"),
+                ])
             #expect(weak.errorReason == "weak_password")
             #expect(weak.errorField == "new_password")
             let changed = try rpc.result(
                 "user.change_password",
-                ["access_token": .string(mine.access), "current_password": .string(defaultPassword),
-                    "new_password": .string("a brand new secret")])
+                [
+                    "access_token": .string(mine.access), "current_password": .string(defaultPassword),
+                    "new_password": .string("a brand new secret"),
+                ])
             #expect(changed["changed"] == .bool(true))
             #expect(try rpc.verify(mine.access)["result"] != nil)
             #expect(try rpc.verify(other.access).errorReason == "session_revoked")
-            #expect(try rpc.call("auth.login", ["email": .string("dave@example.com"), "password": .string(defaultPassword)]).errorReason == "invalid_credentials")
+            #expect(
+                try rpc.call(
+                    "auth.login", ["email": .string("dave@example.com"), "password": .string(defaultPassword)]
+                ).errorReason == "invalid_credentials")
             _ = try rpc.login("dave@example.com", password: "a brand new secret")
         }
     }
@@ -128,14 +140,19 @@ import Testing
             let tokens = try rpc.login("frank@example.com")
             _ = try rpc.result("user.update", ["id": .string(id), "active": .bool(false)])
             #expect(try rpc.verify(tokens.access).errorReason == "account_inactive")
-            #expect(try rpc.call("auth.login", ["email": .string("frank@example.com"), "password": .string(defaultPassword)]).errorReason == "invalid_credentials")
+            #expect(
+                try rpc.call(
+                    "auth.login", ["email": .string("frank@example.com"), "password": .string(defaultPassword)]
+                ).errorReason == "invalid_credentials")
             _ = try rpc.result("user.update", ["id": .string(id), "active": .bool(true)])
             // Reactivation does not bring old sessions back.
             #expect(try rpc.verify(tokens.access).errorReason == "session_revoked")
             let fresh = try rpc.login("frank@example.com")
             _ = try rpc.result("user.delete", ["id": .string(id)])
             #expect(try rpc.verify(fresh.access).errorReason == "user_not_found")
-            #expect(try rpc.call("auth.refresh", ["refresh_token": .string(fresh.refresh)]).errorReason == "refresh_invalid")
+            #expect(
+                try rpc.call("auth.refresh", ["refresh_token": .string(fresh.refresh)]).errorReason == "refresh_invalid"
+            )
         }
     }
 

@@ -11,9 +11,13 @@ import Testing
             let count = 600
             for index in 0..<count {
                 switch index % 3 {
-                case 0: lines += RPCConnection.requestLine(id: .string("v\(index)"), method: "token.verify", params: ["token": .string(tokens.access)])
+                case 0:
+                    lines += RPCConnection.requestLine(
+                        id: .string("v\(index)"), method: "token.verify", params: ["token": .string(tokens.access)])
                 case 1: lines += RPCConnection.requestLine(id: .int(index), method: "sys.health", params: nil)
-                default: lines += RPCConnection.requestLine(id: .int(index), method: "token.verify", params: ["token": .string("bad")])
+                default:
+                    lines += RPCConnection.requestLine(
+                        id: .int(index), method: "token.verify", params: ["token": .string("bad")])
                 }
             }
             try rpc.send(lines)
@@ -105,7 +109,8 @@ import Testing
 
     @Test func anOverlongLineIsRefusedOnceAndTheConnectionClosed() throws {
         try withDaemon { daemon, rpc in
-            let big = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sys.health\",\"params\":{\"pad\":\""
+            let big =
+                "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sys.health\",\"params\":{\"pad\":\""
                 + String(repeating: "a", count: 70_000) + "\"}}\n"
             try? rpc.send(big)
             let response = try rpc.readResponse()
@@ -132,10 +137,14 @@ import Testing
             for index in 0..<8 {
                 lines += RPCConnection.requestLine(
                     id: .int(index), method: "auth.login",
-                    params: ["email": .string("x\(index)@example.com"), "password": .string("whatever1"),
-                        "client": .string("c\(index)")])
+                    params: [
+                        "email": .string("x\(index)@example.com"), "password": .string("whatever1"),
+                        "client": .string("c\(index)"),
+                    ])
             }
-            for index in 8..<20 { lines += RPCConnection.requestLine(id: .int(index), method: "sys.health", params: nil) }
+            for index in 8..<20 {
+                lines += RPCConnection.requestLine(id: .int(index), method: "sys.health", params: nil)
+            }
             try rpc.send(lines)
             var ids = Set<Int64>()
             for _ in 0..<20 {
