@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting lint, unit and end-to-end tests
+# against the real daemon (Swift Testing), then the interop tests (PyJWT,
+# OpenRPC schemas) in a Python venv. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== swift format lint"
+swift format lint --strict --recursive Sources Tests Package.swift
+
+echo "== swift build"
+swift build --build-tests
+
+echo "== swift test"
+swift test --skip-build
+
+echo "== interop tests (Python)"
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/pip install -q --disable-pip-version-check -r Tests/interop/requirements.txt
+.venv/bin/python -m pytest -q Tests/interop
