@@ -13,10 +13,10 @@ cat >&2 <<TXT
 
 authd is starting on $socket (state in $PWD/.state). Talk to it from another shell:
 
-  echo '{"jsonrpc":"2.0","id":1,"method":"sys.health"}' | socat - UNIX-CONNECT:$socket
+  echo '{"jsonrpc":"2.0","id":1,"method":"sys.health"}' | socat -t5 - UNIX-CONNECT:$socket
 
-  echo '{"jsonrpc":"2.0","id":1,"method":"user.create","params":{"email":"me@example.com","password":"correct horse battery"}}' | socat - UNIX-CONNECT:$socket
-  echo '{"jsonrpc":"2.0","id":2,"method":"auth.login","params":{"email":"me@example.com","password":"correct horse battery"}}' | socat - UNIX-CONNECT:$socket
+  echo '{"jsonrpc":"2.0","id":1,"method":"user.create","params":{"email":"me@example.com","password":"correct horse battery"}}' | socat -t5 - UNIX-CONNECT:$socket
+  echo '{"jsonrpc":"2.0","id":2,"method":"auth.login","params":{"email":"me@example.com","password":"correct horse battery"}}' | socat -t5 - UNIX-CONNECT:$socket
 
   python3 -c 'import socket,json,sys; s=socket.socket(socket.AF_UNIX); s.connect("$socket"); s.sendall(json.dumps({"jsonrpc":"2.0","id":1,"method":sys.argv[1],"params":json.loads(sys.argv[2])}).encode()+b"\n"); print(s.makefile().readline())' token.verify '{"token":"PASTE_ACCESS_TOKEN"}'
 

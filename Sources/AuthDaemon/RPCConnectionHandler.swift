@@ -22,6 +22,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     private var inReadBurst = false
     private var needsFlush = false
     private var closing = false
+    /// The peer shut down its writing side: answer what was read, then close.
+    private var inputClosed = false
 
     init(service: AuthService, maximumInFlight: Int, connections: ConnectionRegistry) {
         self.service = service
@@ -84,6 +86,15 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            closeIfDone()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // This connection fails alone; the server goes on.
         context.close(promise: nil)
@@ -125,6 +136,14 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             readHeld = false
             context.read()
         }
+        closeIfDone()
+    }
+
+    private func closeIfDone() {
+        guard inputClosed, inFlight == 0, queued.isEmpty, let context, !closing else { return }
+        closing = true
+        context.flush()
+        context.close(promise: nil)
     }
 
     /// Writes an answer; flushed at the end of the read burst when the

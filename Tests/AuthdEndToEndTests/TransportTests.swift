@@ -107,6 +107,24 @@ import Testing
         }
     }
 
+    @Test func aHalfClosedConnectionStillGetsEveryAnswer() throws {
+        try withDaemon(flags: ["bcrypt-cost": "12"]) { _, rpc in
+            try rpc.send(
+                RPCConnection.requestLine(
+                    id: .int(1), method: "user.create",
+                    params: ["email": .string("half@example.com"), "password": .string(defaultPassword)])
+                    + RPCConnection.requestLine(id: .int(2), method: "sys.health", params: nil))
+            rpc.shutdownWrite()
+            var ids: Set<Int64> = []
+            while let line = try rpc.readLine() {
+                let response = try JSONParser.parse(line).objectValue!
+                #expect(response["result"] != nil)
+                ids.insert(response["id"]?.int64Value ?? 0)
+            }
+            #expect(ids == [1, 2])
+        }
+    }
+
     @Test func anOverlongLineIsRefusedOnceAndTheConnectionClosed() throws {
         try withDaemon { daemon, rpc in
             let big =

@@ -37,6 +37,9 @@ final class RPCConnection: @unchecked Sendable {
 
     func close() { Glibc.close(fd) }
 
+    /// Half-closes: no more requests, answers still wanted (as `socat` does).
+    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+
     deinit { Glibc.close(fd) }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
