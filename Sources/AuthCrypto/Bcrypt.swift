@@ -29,7 +29,11 @@ public enum Bcrypt {
         guard crypt_gensalt_rn("$2b$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil else {
             throw Failure(description: "crypt_gensalt_rn failed for cost \(cost)")
         }
-        return String(cString: setting)
+        return cString(setting)
+    }
+
+    private static func cString(_ chars: [CChar]) -> String {
+        String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Hashes `password` (which must not contain NUL) with a fresh salt.
@@ -39,8 +43,7 @@ public enum Bcrypt {
         guard crypt_gensalt_rn("$2b$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil else {
             throw Failure(description: "crypt_gensalt_rn failed for cost \(cost)")
         }
-        let settingString = String(cString: setting)
-        guard let result = crypt(password, setting: settingString), !result.hasPrefix("*") else {
+        guard let result = crypt(password, setting: cString(setting)), !result.hasPrefix("*") else {
             throw Failure(description: "crypt_r failed")
         }
         return result

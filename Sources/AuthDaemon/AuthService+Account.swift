@@ -57,24 +57,58 @@ extension AuthService {
             context.fail(error)
             return
         }
-        run(on: hashPool, context) { [self] in
-            let settings = self.settings
-            guard let user = try database.user(id: authenticated.user.id) else { throw AuthError.userNotFound }
-            guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
-            else {
+        // Wrong current passwords count like failed logins, so a stolen access
+        // token cannot be used to guess the password.
+        let accountKey = LoginThrottle.accountKey(authenticated.user.email)
+        let clientKey = LoginThrottle.clientKey("uid:\(context.peer.uid)")
+        gate.begin(account: accountKey, client: clientKey) { [self] decision in
+            if case .limited(let retryAfter) = decision {
                 event(
-                    .loginFail, "Password change refused: wrong current password", context.peer, userID: user.id,
-                    email: user.email, reason: "wrong_password")
-                throw AuthError.invalidCredentials
+                    .loginLock, "Password change refused: too many failed attempts", context.peer,
+                    userID: authenticated.user.id, email: authenticated.user.email, reason: "rate_limited")
+                context.fail(.rateLimited(retryAfter: retryAfter))
+                return
             }
-            let hash = try Bcrypt.hash(Array(new.utf8), cost: settings.bcryptCost)
-            let revoked = try database.setPasswordHash(
-                userID: user.id, hash: hash, keepingSession: authenticated.claims.sessionID, now: clock())
-            event(
-                .userUpdated, "Password changed; \(revoked) other sessions revoked", context.peer, userID: user.id,
-                email: user.email, reason: "password_changed")
-            return .object(["changed": .bool(true)])
+            let accepted = hashPool.submit { [self] in
+                var outcome = LoginThrottle.Outcome.abandoned
+                defer { try? gate.finish(account: accountKey, client: clientKey, outcome: outcome) }
+                do {
+                    let result = try replacePassword(
+                        authenticated, current: current, new: new, peer: context.peer, outcome: &outcome)
+                    context.respond(.success(result))
+                } catch {
+                    context.fail(mapError(error))
+                }
+            }
+            if !accepted {
+                try? gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+                context.fail(.busy(retryAfter: hashPool.retryAfterEstimate))
+            }
         }
+    }
+
+    /// On a hashing worker: checks the current password, stores the new hash.
+    private func replacePassword(
+        _ authenticated: Authenticated, current: String, new: String, peer: PeerCredentials,
+        outcome: inout LoginThrottle.Outcome
+    ) throws -> JSONValue {
+        guard let user = try database.user(id: authenticated.user.id) else { throw AuthError.userNotFound }
+        guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
+        else {
+            outcome = .failed
+            event(
+                .loginFail, "Password change refused: wrong current password", peer, userID: user.id,
+                email: user.email, reason: "wrong_password")
+            throw AuthError.invalidCredentials
+        }
+        outcome = .succeeded
+        let hash = try Bcrypt.hash(Array(new.utf8), cost: settings.bcryptCost)
+        let revoked = try database.setPasswordHash(
+            userID: user.id, hash: hash, keepingSession: authenticated.claims.sessionID, now: clock())
+        event(
+            .userUpdated, "Password changed; \(revoked) other sessions revoked", peer, userID: user.id,
+            email: user.email, reason: "password_changed")
+        return .object(["changed": .bool(true)])
     }
 
     // MARK: sys.health, stats

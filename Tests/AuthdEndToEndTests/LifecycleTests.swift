@@ -177,6 +177,39 @@ import Testing
         }
     }
 
+    @Test func sighupReloadsTheConfigFileWithoutDroppingConnections() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = URL(fileURLWithPath: directory + "/authd.json")
+        try Data(#"{"access_ttl": 100}"#.utf8).write(to: config)
+        try withDaemon(flags: ["config": config.path]) { daemon, rpc in
+            try rpc.createUser("hup@example.com")
+            #expect(
+                try rpc.result(
+                    "auth.login", ["email": .string("hup@example.com"), "password": .string(defaultPassword)])[
+                        "expires_in"] == .int(100))
+            try Data(#"{"access_ttl": 200}"#.utf8).write(to: config)
+            kill(daemon.pid, SIGHUP)
+            var ttl: JSONValue?
+            for _ in 0..<100 where ttl != .int(200) {
+                usleep(20_000)
+                ttl = try rpc.result(
+                    "auth.login", ["email": .string("hup@example.com"), "password": .string(defaultPassword)])[
+                        "expires_in"]
+            }
+            #expect(ttl == .int(200))
+            // A broken file keeps the previous configuration.
+            try Data("{not json".utf8).write(to: config)
+            kill(daemon.pid, SIGHUP)
+            usleep(200_000)
+            #expect(daemon.isRunning)
+            #expect(
+                try rpc.result(
+                    "auth.login", ["email": .string("hup@example.com"), "password": .string(defaultPassword)])[
+                        "expires_in"] == .int(200))
+        }
+    }
+
     @Test func keysFromCredentialsAreTheOnesUsed() throws {
         let directory = DaemonProcess.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

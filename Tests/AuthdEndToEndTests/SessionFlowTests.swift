@@ -122,6 +122,27 @@ import Testing
         }
     }
 
+    @Test func wrongCurrentPasswordsAreThrottledLikeLogins() throws {
+        try withDaemon { _, rpc in
+            try rpc.createUser("guess@example.com")
+            let tokens = try rpc.login("guess@example.com")
+            var reasons: [String] = []
+            for index in 0..<6 {
+                let response = try rpc.call(
+                    "user.change_password",
+                    [
+                        "access_token": .string(tokens.access), "current_password": .string("guess number \(index)"),
+                        "new_password": .string("a brand new secret"),
+                    ])
+                reasons.append(response.errorReason ?? "ok")
+            }
+            #expect(reasons == Array(repeating: "invalid_credentials", count: 5) + ["rate_limited"])
+            let login = try rpc.call(
+                "auth.login", ["email": .string("guess@example.com"), "password": .string(defaultPassword)])
+            #expect(login.errorReason == "rate_limited")
+        }
+    }
+
     @Test func requiredRoleIsAnExactMatchOnTheCurrentRole() throws {
         try withDaemon { _, rpc in
             let id = try rpc.createUser("erin@example.com", role: "user")
