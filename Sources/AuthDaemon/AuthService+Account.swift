@@ -61,28 +61,19 @@ extension AuthService {
         // token cannot be used to guess the password.
         let accountKey = LoginThrottle.accountKey(authenticated.user.email)
         let clientKey = LoginThrottle.clientKey("uid:\(context.peer.uid)")
-        gate.begin(account: accountKey, client: clientKey) { [self] decision in
-            if case .limited(let retryAfter) = decision {
-                event(
-                    .loginLock, "Password change refused: too many failed attempts", context.peer,
-                    userID: authenticated.user.id, email: authenticated.user.email, reason: "rate_limited")
-                context.fail(.rateLimited(retryAfter: retryAfter))
-                return
-            }
-            let accepted = hashPool.submit { [self] in
-                var outcome = LoginThrottle.Outcome.abandoned
-                defer { try? gate.finish(account: accountKey, client: clientKey, outcome: outcome) }
-                do {
-                    let result = try replacePassword(
-                        authenticated, current: current, new: new, peer: context.peer, outcome: &outcome)
-                    context.respond(.success(result))
-                } catch {
-                    context.fail(mapError(error))
-                }
-            }
-            if !accepted {
-                try? gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
-                context.fail(.busy(retryAfter: hashPool.retryAfterEstimate))
+        let lockEvent = SecurityEvent(
+            .loginLock, "Password change refused: too many failed attempts", peerUID: context.peer.uid,
+            peerPID: context.peer.pid, userID: authenticated.user.id, email: authenticated.user.email,
+            reason: "rate_limited")
+        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] in
+            var outcome = LoginThrottle.Outcome.abandoned
+            defer { try? gate.finish(account: accountKey, client: clientKey, outcome: outcome) }
+            do {
+                let result = try replacePassword(
+                    authenticated, current: current, new: new, peer: context.peer, outcome: &outcome)
+                context.respond(.success(result))
+            } catch {
+                context.fail(mapError(error))
             }
         }
     }

@@ -24,21 +24,31 @@ extension AuthService {
         let accountKey = LoginThrottle.accountKey(EmailRule.accountKey(email))
         let clientKey = LoginThrottle.clientKey(client ?? "uid:\(context.peer.uid)")
         let clientLabel = client ?? "uid:\(context.peer.uid)"
-        gate.begin(account: accountKey, client: clientKey) { [self] decision in
+        let lockEvent = SecurityEvent(
+            .loginLock, "Login refused: too many failed attempts", peerUID: context.peer.uid,
+            peerPID: context.peer.pid, client: clientLabel, email: normalized, reason: "rate_limited")
+        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] in
+            runLogin(
+                context, normalized: normalized, password: password, accountKey: accountKey, clientKey: clientKey,
+                clientLabel: clientLabel)
+        }
+    }
+
+    /// Reserves a place in the login throttle, then runs `job` on the hashing
+    /// pool. `job` must end the attempt with `gate.finish`; a limit answers
+    /// `429` (logging `lockEvent`) and a full pool `503 busy`.
+    func throttled(
+        _ context: CallContext, account: String, client: String, lockEvent: SecurityEvent,
+        job: @escaping @Sendable () -> Void
+    ) {
+        gate.begin(account: account, client: client) { [self] decision in
             if case .limited(let retryAfter) = decision {
-                event(
-                    .loginLock, "Login refused: too many failed attempts", context.peer, client: clientLabel,
-                    email: normalized, reason: "rate_limited")
+                record(lockEvent)
                 context.fail(.rateLimited(retryAfter: retryAfter))
                 return
             }
-            let accepted = hashPool.submit { [self] in
-                runLogin(
-                    context, normalized: normalized, password: password, accountKey: accountKey, clientKey: clientKey,
-                    clientLabel: clientLabel)
-            }
-            if !accepted {
-                try? gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+            if !hashPool.submit(job) {
+                try? gate.finish(account: account, client: client, outcome: .abandoned)
                 context.fail(.busy(retryAfter: hashPool.retryAfterEstimate))
             }
         }
@@ -141,6 +151,23 @@ extension AuthService {
             claims: claims.jsonObject(policy: settings.tokenPolicy), kind: .refresh, key: keys.refreshKeys.current)
     }
 
+    /// Checks the request's refresh token, then runs `body` on the store pool
+    /// with its claims and the SHA-256 the store knows it by.
+    private func withRefreshToken(
+        _ context: CallContext,
+        _ body: @escaping @Sendable (_ claims: RefreshClaims, _ hash: [UInt8]) throws -> JSONValue
+    ) {
+        let claims: RefreshClaims
+        let token: String
+        do throws(AuthError) {
+            (claims, token) = try refreshClaims(context)
+        } catch {
+            context.fail(error)
+            return
+        }
+        run(on: storePool, context) { try body(claims, Digest.sha256(Array(token.utf8))) }
+    }
+
     /// Checks a refresh token's signature and claims; any failure is
     /// `refresh_invalid` and is logged.
     private func refreshClaims(_ context: CallContext) throws(AuthError) -> (RefreshClaims, String) {
@@ -159,22 +186,14 @@ extension AuthService {
     // MARK: auth.refresh
 
     func refresh(_ context: CallContext) {
-        let claims: RefreshClaims
-        let token: String
-        do throws(AuthError) {
-            (claims, token) = try refreshClaims(context)
-        } catch {
-            context.fail(error)
-            return
-        }
-        run(on: storePool, context) { [self] in
+        withRefreshToken(context) { [self] claims, presented in
             let settings = self.settings
             let now = clock()
             let expiry = now + settings.refreshTTL
             let next = signRefresh(userID: claims.userID, sessionID: claims.sessionID, now: now, expiresAt: expiry)
             let outcome = try database.rotateRefreshToken(
-                sessionID: claims.sessionID, presented: Digest.sha256(Array(token.utf8)),
-                next: Digest.sha256(Array(next.utf8)), now: now, expiresAt: expiry)
+                sessionID: claims.sessionID, presented: presented, next: Digest.sha256(Array(next.utf8)), now: now,
+                expiresAt: expiry)
             switch outcome {
             case .invalid(let why):
                 event(.tokenInvalid, "Refresh token refused", context.peer, userID: claims.userID, reason: why)
@@ -199,17 +218,8 @@ extension AuthService {
     // MARK: auth.logout
 
     func logout(_ context: CallContext) {
-        let claims: RefreshClaims
-        let token: String
-        do throws(AuthError) {
-            (claims, token) = try refreshClaims(context)
-        } catch {
-            context.fail(error)
-            return
-        }
-        run(on: storePool, context) { [self] in
-            let outcome = try database.logout(
-                sessionID: claims.sessionID, presented: Digest.sha256(Array(token.utf8)), now: clock())
+        withRefreshToken(context) { [self] claims, presented in
+            let outcome = try database.logout(sessionID: claims.sessionID, presented: presented, now: clock())
             switch outcome {
             case .invalid(let why):
                 event(

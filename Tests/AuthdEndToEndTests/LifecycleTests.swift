@@ -75,7 +75,14 @@ import Testing
                 ])
         }
         try rpc.send(lines)
-        usleep(100_000)
+        // Wait until all four are read and in flight (stats counts itself too).
+        let observer = try daemon.connect()
+        var inFlight: Int64 = 0
+        for _ in 0..<200 where inFlight < 5 {
+            inFlight = try observer.result("stats")["in_flight"]?.int64Value ?? 0
+            if inFlight < 5 { usleep(5_000) }
+        }
+        #expect(inFlight >= 5)
         kill(daemon.pid, SIGTERM)
         var answered = 0
         while let line = try rpc.readLine() {
