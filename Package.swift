@@ -47,6 +47,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto"]),
+        .testTarget(name: "AuthStoreTests", dependencies: ["AuthStore", "AuthCore"]),
         .testTarget(
             name: "AuthdEndToEndTests",
             dependencies: ["AuthCore", "AuthCrypto", "AuthStore", "AuthDaemon"]

@@ -58,7 +58,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             let bytes = RPCResponse.failure(id: .null, error: .lineTooLong)
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
         case .line(let line):
             inReadBurst = true
             if inFlight >= maximumInFlight {

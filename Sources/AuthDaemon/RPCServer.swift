@@ -39,7 +39,7 @@ final class RPCServer: Sendable {
                 channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
                 chmod(path, mode)
             case .inherited(let descriptor):
-                channel = try bootstrap.withBoundSocket(descriptor: descriptor).wait()
+                channel = try bootstrap.withBoundSocket(descriptor).wait()
             }
         } catch {
             try? group.syncShutdownGracefully()

@@ -53,7 +53,9 @@ final class DaemonProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
         process.arguments = arguments
         process.environment = environment
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        if !FileManager.default.fileExists(atPath: stderrPath) {
+            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         handle.seekToEndOfFile()
         process.standardError = handle
