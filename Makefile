@@ -1,5 +1,20 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
-.PHONY: run test build clean
+# Operators: `make install` (root) builds a release and installs authd as a
+# socket-activated system service; `make uninstall` removes it, keeping state.
+.PHONY: run test build install install-files uninstall deb clean
+
+PREFIX ?= /usr
+DESTDIR ?=
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+UNITDIR := $(DESTDIR)$(PREFIX)/lib/systemd/system
+CATALOGDIR := $(DESTDIR)$(PREFIX)/lib/systemd/catalog
+SYSUSERSDIR := $(DESTDIR)$(PREFIX)/lib/sysusers.d
+TMPFILESDIR := $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+DOCDIR := $(DESTDIR)$(PREFIX)/share/doc/authd
+CONFDIR := $(DESTDIR)/etc/authd
+RELEASE_BINARY := .build/release/authd
+# Static Swift runtime: the installed binary needs only the system libraries.
+RELEASE_FLAGS := -c release --static-swift-stdlib --product authd
 
 run:
 	scripts/run-dev.sh
@@ -8,7 +23,46 @@ test:
 	scripts/test.sh
 
 build:
-	swift build -c release --product authd
+	swift build $(RELEASE_FLAGS)
+
+install: build
+	$(MAKE) install-files
+
+# Installs an already built release (also what the .deb and the systemd
+# integration test use). On a live system (no DESTDIR) it also creates the
+# user and folders, updates the journal catalog and reloads systemd.
+install-files:
+	test -x $(RELEASE_BINARY) || { echo "no release build: run 'make build' first" >&2; exit 1; }
+	install -Dm0755 -s $(RELEASE_BINARY) $(BINDIR)/authd
+	install -d $(UNITDIR) $(CATALOGDIR) $(SYSUSERSDIR) $(TMPFILESDIR) $(DOCDIR)
+	sed 's|/usr/bin/authd|$(PREFIX)/bin/authd|' systemd/authd.service >$(UNITDIR)/authd.service
+	chmod 0644 $(UNITDIR)/authd.service
+	install -m0644 systemd/authd.socket $(UNITDIR)/authd.socket
+	install -m0644 systemd/authd.catalog $(CATALOGDIR)/authd.catalog
+	install -m0644 systemd/authd.sysusers $(SYSUSERSDIR)/authd.conf
+	install -m0644 systemd/authd.tmpfiles $(TMPFILESDIR)/authd.conf
+	install -m0644 README.md $(DOCDIR)/README.md
+	install -m0644 systemd/authd.conf $(DOCDIR)/authd.conf.example
+	install -d -m0755 $(CONFDIR)
+	test -e $(CONFDIR)/authd.conf || install -m0644 systemd/authd.conf $(CONFDIR)/authd.conf
+	if [ -z "$(DESTDIR)" ]; then \
+	    systemd-sysusers authd.conf && \
+	    systemd-tmpfiles --create authd.conf && \
+	    journalctl --update-catalog && \
+	    systemctl daemon-reload; \
+	fi
+	@echo "authd installed. Start it with: systemctl enable --now authd.socket"
+
+uninstall:
+	-systemctl disable --now authd.socket authd.service 2>/dev/null
+	rm -f $(BINDIR)/authd $(UNITDIR)/authd.service $(UNITDIR)/authd.socket $(CATALOGDIR)/authd.catalog \
+	    $(SYSUSERSDIR)/authd.conf $(TMPFILESDIR)/authd.conf
+	rm -rf $(DOCDIR)
+	if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog; systemctl daemon-reload; fi
+	@echo "authd removed; its state in /var/lib/authd and /etc/authd are kept."
+
+deb: build
+	scripts/build-deb.sh
 
 clean:
-	rm -rf .build .venv run
+	rm -rf .build .venv run .sandbox

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-swift build -c release --product authd
+make -s build
 mkdir -p run .state
 socket="$PWD/run/authd.sock"
 

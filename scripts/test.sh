@@ -16,6 +16,13 @@ swift build --build-tests
 echo "== swift test"
 swift test --skip-build
 
+echo "== systemd integration test (release build, real systemd in a namespace)"
+if [ "$(id -u)" -eq 0 ]; then
+    Tests/Integration/systemd-test.sh
+else
+    echo "skipped: needs root (CI runs as root)"
+fi
+
 echo "== interop tests (Python)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r Tests/interop/requirements.txt

@@ -78,7 +78,7 @@ public enum SettingsResolver {
             } else {
                 raw = nil
             }
-            if let raw { try apply(name: name, value: raw.value, source: raw.source, to: &settings) }
+            if let raw { try apply(name: name, value: raw.value, source: raw.source, cores: cores, to: &settings) }
         }
         return settings
     }
@@ -100,7 +100,7 @@ public enum SettingsResolver {
         }
     }
 
-    private static func apply(name: String, value: String, source: String, to s: inout Settings)
+    private static func apply(name: String, value: String, source: String, cores: Int, to s: inout Settings)
         throws(SettingsError)
     {
         func int(_ range: ClosedRange<Int64>) throws(SettingsError) -> Int64 {
@@ -146,7 +146,10 @@ public enum SettingsResolver {
             }
             s.adminUIDs = uids
         case "admin_groups": s.adminGroups = list()
-        case "workers": s.workers = Int(try int(1...256))
+        case "workers":
+            // 0 means one per core, the default.
+            let workers = Int(try int(0...256))
+            s.workers = workers == 0 ? max(1, cores) : workers
         case "max_queue": s.maxQueue = Int(try int(1...1_000_000))
         case "clock_leeway": s.clockLeeway = try int(0...300)
         case "max_line_bytes": s.maxLineBytes = Int(try int(1024...16_777_216))

@@ -32,6 +32,7 @@ public final class AuthService: @unchecked Sendable {
     private var dummyHash: String
     private var shuttingDownFlag = false
     private var inFlightCount = 0
+    private var answeredCount = 0
 
     public init(
         settings: Settings, adminGIDs: Set<UInt32>, database: AuthDatabase, keys: KeyStore, events: SecurityLog,
@@ -54,6 +55,8 @@ public final class AuthService: @unchecked Sendable {
     var settings: Settings { lock.withLock { currentSettings } }
     var isShuttingDown: Bool { lock.withLock { shuttingDownFlag } }
     public var inFlight: Int { lock.withLock { inFlightCount } }
+    /// Requests answered since start (for the `STATUS=` line's jobs/s).
+    public var answered: Int { lock.withLock { answeredCount } }
 
     /// Applies reloadable settings (SIGHUP). Pool sizes stay as started.
     public func apply(settings: Settings, adminGIDs: Set<UInt32>) throws {
@@ -99,7 +102,10 @@ public final class AuthService: @unchecked Sendable {
             stats.record(
                 method: Methods.known.contains(method) ? method : "(unknown)",
                 microseconds: DispatchClock.microseconds() - started, failed: failed)
-            lock.withLock { inFlightCount -= 1 }
+            lock.withLock {
+                inFlightCount -= 1
+                answeredCount += 1
+            }
             respond(result)
         }
         if isShuttingDown && !Methods.alwaysServed.contains(method) {

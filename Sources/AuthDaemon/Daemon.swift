@@ -3,6 +3,8 @@ import AuthStore
 import Dispatch
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
@@ -80,6 +82,7 @@ public final class Daemon: @unchecked Sendable {
         }
         startSignalHandling()
         startTimers(settings: settings)
+        startHeartbeat()
         let counts = database.view.counts
         events.record(
             SecurityEvent(
@@ -164,6 +167,31 @@ public final class Daemon: @unchecked Sendable {
         sweeper.setEventHandler { [self] in sweep() }
         sweeper.resume()
         timers.append(sweeper)
+    }
+
+    /// `WATCHDOG=1` from an event loop (so a stuck loop stops the pings and
+    /// systemd restarts the daemon) and a `STATUS=` line every few seconds.
+    private func startHeartbeat() {
+        let loop = server.group.next()
+        let watchdog = Systemd.watchdogInterval()
+        let period = TimeAmount.microseconds(min(watchdog.map { $0 / 2 } ?? 5_000_000, 5_000_000))
+        let startedAt = DispatchClock.microseconds()
+        let previous = NIOLockedValueBox((answered: 0, at: startedAt))
+        loop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { [self] _ in
+            let now = DispatchClock.microseconds()
+            let answered = service.answered
+            let rate = previous.withLockedValue { last -> Double in
+                let seconds = Double(now - last.at) / 1e6
+                let rate = seconds > 0 ? Double(answered - last.answered) / seconds : 0
+                last = (answered, now)
+                return rate
+            }
+            let counts = database.view.counts
+            var message = "STATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions, "
+            message += "\(Int(rate.rounded())) jobs/s, hash queue \(service.hashPool.depth)"
+            if watchdog != nil { message = "WATCHDOG=1\n" + message }
+            Systemd.notify(message)
+        }
     }
 
     /// Deletes expired sessions and stale failure counters, in batches.

@@ -14,6 +14,13 @@ public enum Systemd {
         _ = sd_notify(0, state)
     }
 
+    /// The watchdog interval systemd expects pings within, if enabled.
+    public static func watchdogInterval() -> Int64? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return Int64(microseconds)
+    }
+
     public static var isUnderNotify: Bool {
         getenv("NOTIFY_SOCKET") != nil
     }

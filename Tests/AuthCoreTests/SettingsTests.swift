@@ -44,7 +44,7 @@ import Testing
     @Test func outOfRangeValuesNameTheSetting() {
         let cases: [(String, String)] = [
             ("bcrypt_cost", "9"), ("bcrypt_cost", "32"), ("clock_leeway", "301"), ("access_ttl", "abc"),
-            ("algorithm", "RS256"), ("admin_uids", "root"), ("workers", "0"),
+            ("algorithm", "RS256"), ("admin_uids", "root"), ("workers", "257"),
         ]
         for (name, value) in cases {
             do {
@@ -54,6 +54,11 @@ import Testing
                 #expect(error.description.contains(name))
             }
         }
+    }
+
+    @Test func zeroWorkersMeansOnePerCore() throws {
+        let settings = try SettingsResolver.resolve(flags: ["workers": "0"], environment: [:], file: nil, cores: 6)
+        #expect(settings.workers == 6)
     }
 
     @Test func unknownConfigKeysAreAnError() {

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# authd under a real systemd: installs a release build the way `make install`
+# does into a systemd booted in a PID + mount namespace, and checks the units,
+# socket activation, the journal, the catalog, reload, stop, restart, the
+# watchdog, hardening, socket permissions and credentials. Needs root.
+# Prints "N passed, M failed" and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+source Tests/Integration/systemd-sandbox.sh
+
+passed=0
+failed=0
+check() { # check NAME COMMAND...
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok   - $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL - $name"
+    fi
+}
+finish() {
+    sandbox_teardown
+    echo "systemd: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+trap 'finish; exit $?' EXIT
+if [ "$(id -u)" -ne 0 ]; then
+    echo "systemd integration test needs root" >&2
+    exit 1
+fi
+
+SOCK=/run/authd/authd.sock
+RPC="$REPO/Tests/Integration/rpc.py"
+rpc() { sandbox_run python3 "$RPC" "$SOCK" "$@"; }
+field() { python3 -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1].split("."): d = d[k] if not k.isdigit() else d[int(k)]
+print(d if not isinstance(d,(dict,list)) else json.dumps(d))' "$1"; }
+now_ms() { date +%s%3N; }
+not() { ! "$@"; }
+
+make -s build >/dev/null || exit 1
+mkdir -p .sandbox
+sandbox_boot "$REPO/.sandbox/systemd-$$" || exit 1
+sandbox_run make -s -C "$REPO" install-files >/dev/null || { echo "make install-files failed" >&2; exit 1; }
+sandbox_run systemctl enable --now authd.socket >/dev/null 2>&1
+
+# 1. Socket-activated: the socket listens, the service waits for a client.
+check "authd.socket is active" test "$(sandbox_run systemctl is-active authd.socket)" = active
+check "authd.service is not running before the first request" \
+    test "$(sandbox_run systemctl is-active authd.service)" = inactive
+check "the socket is 0660 root:authd" test "$(sandbox_run stat -c '%a %U:%G' $SOCK)" = "660 root:authd"
+
+# 2. The first request starts the service and is answered.
+start=$(now_ms)
+health=$(rpc sys.health)
+activation_ms=$(($(now_ms) - start))
+check "the first request is answered (${activation_ms} ms, activation included)" \
+    test "$(echo "$health" | field result.status)" = ok
+check "authd.service is active after it" test "$(sandbox_run systemctl is-active authd.service)" = active
+check "it runs as the authd user, not root" \
+    test "$(sandbox_run ps -o user= -p "$(sandbox_run systemctl show -p MainPID --value authd.service)")" = authd
+
+# 3. Login, verify, refresh, logout through the socket.
+rpc user.create '{"email":"ops@example.com","password":"correct horse battery"}' >/dev/null
+login=$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}')
+access=$(echo "$login" | field result.access_token)
+refresh=$(echo "$login" | field result.refresh_token)
+check "login" test -n "$access"
+check "verify" test "$(rpc token.verify "{\"token\":\"$access\"}" | field result.user.email)" = ops@example.com
+refreshed=$(rpc auth.refresh "{\"refresh_token\":\"$refresh\"}")
+refresh2=$(echo "$refreshed" | field result.refresh_token)
+access2=$(echo "$refreshed" | field result.access_token)
+check "refresh" test -n "$refresh2"
+second=$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}')
+check "logout" test "$(rpc auth.logout "{\"refresh_token\":\"$(echo "$second" | field result.refresh_token)\"}" | field result.revoked)" = True
+
+# 4. A failed login is a structured journal entry, without the password.
+rpc auth.login '{"email":"ops@example.com","password":"Wr0ng-Passw0rd-XYZ"}' >/dev/null
+sleep 0.3
+entry=$(sandbox_run journalctl -u authd -o json --no-pager AUTHD_EVENT=authn_login_fail | tail -n 1)
+check "authn_login_fail is in journalctl -u authd AUTHD_EVENT=authn_login_fail" test -n "$entry"
+check "it has MESSAGE_ID 281f28b459c44dd1854bcc8424713137" \
+    test "$(echo "$entry" | field MESSAGE_ID)" = 281f28b459c44dd1854bcc8424713137
+check "it has the peer uid (0)" test "$(echo "$entry" | field AUTHD_PEER_UID)" = 0
+check "it has the reason" test "$(echo "$entry" | field AUTHD_REASON)" = wrong_password
+journal_json() { sandbox_run journalctl -o json --no-pager; }
+journal_mentions() { journal_json | grep -F -e "$1" >/dev/null; }
+check "the journal dump itself works (it has the email)" journal_mentions ops@example.com
+check "the journal holds no password" not journal_mentions "Wr0ng-Passw0rd"
+check "the journal holds no access token" not journal_mentions "${access:40:40}"
+check "the journal holds no refresh token" not journal_mentions "${refresh:40:40}"
+check "journalctl -x shows the catalog text" \
+    bash -c "nsenter -t $SANDBOX_PID -m -p -- journalctl -x -u authd --no-pager AUTHD_EVENT=authn_login_fail | grep -q 'AUTHD_REASON tells you the real cause'"
+
+# 5. Reload keeps connections; stop is quick and clean; restart keeps state.
+reload=$(sandbox_run python3 "$RPC" --reload-check $SOCK)
+check "systemctl reload keeps an open connection working" \
+    test "$(echo "$reload" | field second.result.status)" = ok
+main_before=$(sandbox_run systemctl show -p MainPID --value authd.service)
+check "reload did not restart the service" test "$(sandbox_run systemctl show -p MainPID --value authd.service)" = "$main_before"
+start=$(now_ms)
+sandbox_run systemctl stop authd.service 2>/dev/null
+stop_ms=$(($(now_ms) - start))
+check "systemctl stop takes under 2 s (${stop_ms} ms)" test "$stop_ms" -lt 2000
+check "the daemon exited with status 0" test "$(sandbox_run systemctl show -p ExecMainStatus --value authd.service)" = 0
+check "the socket stays active after the stop" test "$(sandbox_run systemctl is-active authd.socket)" = active
+sandbox_run systemctl restart authd.service
+check "users and sessions survive a restart" \
+    test "$(rpc token.verify "{\"token\":\"$access2\"}" | field result.user.email)" = ops@example.com
+
+# 6. The watchdog restarts a daemon that stops answering.
+sandbox_run mkdir -p /etc/systemd/system/authd.service.d
+printf '[Service]\nWatchdogSec=2\nTimeoutAbortSec=1\n' | sandbox_run tee /etc/systemd/system/authd.service.d/test-watchdog.conf >/dev/null
+sandbox_run systemctl daemon-reload
+sandbox_run systemctl restart authd.service
+frozen=$(sandbox_run systemctl show -p MainPID --value authd.service)
+sandbox_run kill -STOP "$frozen"
+for _ in $(seq 1 80); do
+    current=$(sandbox_run systemctl show -p MainPID --value authd.service)
+    [ "$current" != "$frozen" ] && [ "$current" != 0 ] && break
+    sleep 0.1
+done
+check "a frozen daemon is killed by the watchdog and restarted" \
+    bash -c "[ '$current' != '$frozen' ] && [ '$current' != 0 ]"
+check "the restarted daemon answers" test "$(rpc sys.health | field result.status)" = ok
+check "the journal names the watchdog" \
+    bash -c "nsenter -t $SANDBOX_PID -m -p -- journalctl -u authd --no-pager | grep -qi watchdog"
+sandbox_run rm /etc/systemd/system/authd.service.d/test-watchdog.conf
+sandbox_run systemctl daemon-reload
+
+# 7. Hardening.
+exposure=$(sandbox_run systemd-analyze security authd.service --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for authd.service: \([0-9.]*\).*/\1/p')
+check "systemd-analyze security scores ${exposure:-?} (at most 1.0)" \
+    python3 -c "import sys; sys.exit(0 if float('${exposure:-99}') <= 1.0 else 1)"
+
+# 8. Only members of the authd group reach the socket.
+outsider=$(sandbox_run python3 "$RPC" --as 65534 $SOCK sys.health)
+check "a client outside the authd group cannot connect" test "$(echo "$outsider" | field os_error)" = 13
+gid=$(sandbox_run getent group authd | cut -d: -f3)
+member=$(sandbox_run python3 "$RPC" --as "65534:$gid" $SOCK sys.health)
+check "a member of the authd group can" test "$(echo "$member" | field result.status)" = ok
+
+# 9. Keys from the credential store (LoadCredential=) are the ones used.
+secret="credstore-access-key-for-the-integration-test-0123"
+sandbox_run sh -c "printf '%s\n' '$secret' >/etc/credstore/access-key; printf '%s\n' 'credstore-refresh-key-for-the-integration-test-0123' >/etc/credstore/refresh-key; chmod 600 /etc/credstore/*"
+sandbox_run systemctl restart authd.service
+token=$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.access_token)
+check "a token verifies with the credential's key" python3 - "$token" "$secret" <<'PY'
+import base64, hashlib, hmac, sys
+token, secret = sys.argv[1], sys.argv[2]
+head, payload, signature = token.split(".")
+expected = base64.urlsafe_b64encode(hmac.new(secret.encode(), f"{head}.{payload}".encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+sys.exit(0 if hmac.compare_digest(expected, signature) else 1)
+PY
+check "the journal says the keys come from systemd credentials" \
+    bash -c "nsenter -t $SANDBOX_PID -m -p -- journalctl -u authd --no-pager AUTHD_EVENT=sys_startup | tail -n 1 | grep -q 'systemd credentials'"
+
+# 10. Uninstall removes everything but the state.
+sandbox_run make -s -C "$REPO" uninstall >/dev/null 2>&1
+check "make uninstall removes the binary and units" \
+    bash -c "! nsenter -t $SANDBOX_PID -m -p -- test -e /usr/bin/authd && ! nsenter -t $SANDBOX_PID -m -p -- test -e /lib/systemd/system/authd.service"
+check "and keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
+
+# 11. The Debian package: installs, starts the socket, answers; purge removes the state.
+deb=$(scripts/build-deb.sh)
+sandbox_run dpkg -i "$REPO/$deb" >/dev/null 2>&1
+check "dpkg -i installs and starts authd.socket" test "$(sandbox_run systemctl is-active authd.socket)" = active
+check "the packaged daemon answers, with the users kept from before" \
+    test "$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.user.email)" = ops@example.com
+check "the packaged binary needs no Swift toolchain" \
+    bash -c "! nsenter -t $SANDBOX_PID -m -p -- ldd /usr/bin/authd | grep -q swift"
+sandbox_run dpkg -r authd >/dev/null 2>&1
+check "dpkg -r removes the daemon" not sandbox_run test -e /usr/bin/authd
+check "dpkg -r keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
+sandbox_run dpkg --purge authd >/dev/null 2>&1
+check "dpkg --purge removes the state" not sandbox_run test -e /var/lib/private/authd/authd.sqlite3
+
+echo "first request (activation): ${activation_ms} ms; stop: ${stop_ms} ms; exposure: ${exposure}"
