@@ -5,7 +5,8 @@ let package = Package(
     name: "authd",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "authd", targets: ["authd"])
+        .executable(name: "authd", targets: ["authd"]),
+        .executable(name: "authbench", targets: ["authbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -43,6 +44,16 @@ let package = Package(
             name: "authd",
             dependencies: [
                 "AuthDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "authbench",
+            dependencies: [
+                "AuthCore", "AuthCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

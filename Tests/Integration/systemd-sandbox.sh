@@ -4,8 +4,10 @@
 # /etc, an overlay over /usr (installs land in the sandbox folder), scratch
 # /var/lib, /var/log, /var/cache, fresh /run, /tmp, /dev; / read-only.
 #
-# Source it, then:  sandbox_boot DIR   sandbox_run CMD...   sandbox_teardown
-# DIR must not be under /tmp (it becomes a tmpfs inside).
+# Source it, then:  sandbox_boot SHARE   sandbox_run CMD...   sandbox_teardown
+# SHARE (the project folder) is visible inside at $SANDBOX_SHARE, wherever it
+# lives on the host (even under /tmp, which becomes a tmpfs inside). The
+# sandbox's own folder is made under /srv (or $AUTHD_SANDBOX_ROOT).
 
 SANDBOX_MASKED=(
     systemd-modules-load.service modprobe@.service systemd-sysctl.service systemd-binfmt.service
@@ -20,8 +22,11 @@ SANDBOX_MASKED=(
 )
 
 sandbox_boot() {
-    SANDBOX_DIR=$(realpath -m "$1")
-    mkdir -p "$SANDBOX_DIR"
+    local root=${AUTHD_SANDBOX_ROOT:-/srv}
+    mkdir -p "$root"
+    SANDBOX_DIR=$(mktemp -d "$root/authd-sandbox.XXXXXX")
+    SANDBOX_SHARE="$SANDBOX_DIR/share"
+    mkdir -p "$SANDBOX_SHARE"
     find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | sort >"$SANDBOX_DIR/cgroups.before"
 
     rm -rf "$SANDBOX_DIR/etc" && mkdir -p "$SANDBOX_DIR/etc"
@@ -39,6 +44,7 @@ sandbox_boot() {
 set -e
 W=$1
 mount --make-rprivate /
+mount --bind "$2" "$W/share"
 mount --bind "$W/etc" /etc
 mount -t overlay overlay -o "lowerdir=/usr,upperdir=$W/usr-upper,workdir=$W/usr-work" /usr
 for d in lib log cache; do mount --bind "$W/var-$d" "/var/$d"; done
@@ -70,7 +76,7 @@ INNER
     chmod +x "$SANDBOX_DIR/inner.sh"
 
     setsid unshare --pid --fork --kill-child --mount --mount-proc --uts --ipc \
-        "$SANDBOX_DIR/inner.sh" "$SANDBOX_DIR" </dev/null >"$SANDBOX_DIR/boot.log" 2>&1 &
+        "$SANDBOX_DIR/inner.sh" "$SANDBOX_DIR" "$(realpath "$1")" </dev/null >"$SANDBOX_DIR/boot.log" 2>&1 &
     SANDBOX_UNSHARE_PID=$!
     SANDBOX_PID=""
     local tries=0
@@ -109,7 +115,10 @@ sandbox_teardown() {
         comm -13 "$SANDBOX_DIR/cgroups.before" "$SANDBOX_DIR/cgroups.after" | sort -r | while read -r dir; do
             rmdir "$dir" 2>/dev/null || true
         done
-        rm -rf "$SANDBOX_DIR"
+        # The namespace is gone, so nothing is mounted there any more; never
+        # follow into the shared project folder all the same.
+        rmdir "$SANDBOX_SHARE" 2>/dev/null || true
+        [ -d "$SANDBOX_SHARE" ] || rm -rf "$SANDBOX_DIR"
     fi
     SANDBOX_PID=""
 }

@@ -23,11 +23,14 @@ check() { # check NAME COMMAND...
     fi
 }
 finish() {
+    local status=$1
     sandbox_teardown
+    [ "$status" -eq 0 ] || failed=$((failed + 1))
     echo "systemd: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
+    [ "$failed" -eq 0 ] || exit 1
+    exit 0
 }
-trap 'finish; exit $?' EXIT
+trap 'finish $?' EXIT
 if [ "$(id -u)" -ne 0 ]; then
     echo "systemd integration test needs root" >&2
     exit 1
@@ -43,8 +46,10 @@ now_ms() { date +%s%3N; }
 not() { ! "$@"; }
 
 make -s build >/dev/null || exit 1
-mkdir -p .sandbox
-sandbox_boot "$REPO/.sandbox/systemd-$$" || exit 1
+sandbox_boot "$REPO" || exit 1
+HOST_REPO=$REPO
+REPO=$SANDBOX_SHARE # the project as seen inside the namespace
+RPC="$REPO/Tests/Integration/rpc.py"
 sandbox_run make -s -C "$REPO" install-files >/dev/null || { echo "make install-files failed" >&2; exit 1; }
 sandbox_run systemctl enable --now authd.socket >/dev/null 2>&1
 
@@ -166,7 +171,7 @@ check "make uninstall removes the binary and units" \
 check "and keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
 
 # 11. The Debian package: installs, starts the socket, answers; purge removes the state.
-deb=$(scripts/build-deb.sh)
+deb=$("$HOST_REPO/scripts/build-deb.sh")
 sandbox_run dpkg -i "$REPO/$deb" >/dev/null 2>&1
 check "dpkg -i installs and starts authd.socket" test "$(sandbox_run systemctl is-active authd.socket)" = active
 check "the packaged daemon answers, with the users kept from before" \

@@ -1,0 +1,279 @@
+import AuthCore
+import AuthCrypto
+import Foundation
+
+/// The measured figures of one benchmark run.
+struct Scenarios {
+    let binary: String
+    let quick: Bool
+    let cost: Int
+    var report = Report()
+
+    var seconds: Double { quick ? 0.3 : 5 }
+    static let password = "benchmark password"
+
+    func verifyRequest(token: String) -> @Sendable (Int, Int) -> [UInt8] {
+        let prefix = Array("{\"jsonrpc\":\"2.0\",\"id\":".utf8)
+        let suffix = Array(",\"method\":\"token.verify\",\"params\":{\"token\":\"\(token)\"}}\n".utf8)
+        return { _, id in prefix + Array(String(id).utf8) + suffix }
+    }
+
+    /// A daemon with one user, logged in; returns it and an access token.
+    func daemonWithSession(_ flags: [String] = []) throws -> (DaemonUnderTest, String) {
+        let daemon = try DaemonUnderTest(binary: binary)
+        try daemon.start(["--bcrypt-cost", String(cost)] + flags)
+        _ = try call(
+            daemon.socket, "user.create",
+            ["email": .string("bench@example.com"), "password": .string(Scenarios.password)])
+        let login = try call(
+            daemon.socket, "auth.login",
+            ["email": .string("bench@example.com"), "password": .string(Scenarios.password)])
+        return (daemon, login["access_token"]!.stringValue!)
+    }
+
+    mutating func transport() throws {
+        let path = NSTemporaryDirectory() + "authbench-echo-\(getpid()).sock"
+        let server = try EchoServer(path: path)
+        defer { server.stop() }
+        let (daemon, token) = try daemonWithSession()
+        daemon.remove()
+        let request = verifyRequest(token: token)
+        report.add(
+            try runLoad(
+                name: "echo, 1 connection", socket: path, connections: 1, depth: 1, seconds: seconds, request: request))
+        report.add(
+            try runLoad(
+                name: "echo, 16 connections x 8 deep", socket: path, connections: 16, depth: 8, seconds: seconds,
+                request: request))
+    }
+
+    mutating func verify() throws {
+        let (daemon, token) = try daemonWithSession()
+        defer { daemon.remove() }
+        let request = verifyRequest(token: token)
+        _ = try runLoad(
+            name: "warm-up", socket: daemon.socket, connections: 4, depth: 4, seconds: seconds / 2, request: request)
+        report.add(
+            try runLoad(
+                name: "token.verify, 1 connection", socket: daemon.socket, connections: 1, depth: 1, seconds: seconds,
+                request: request),
+            target: "p50 <= 50 us")
+        report.add(
+            try runLoad(
+                name: "token.verify, 16 connections x 8 deep", socket: daemon.socket, connections: 16, depth: 8,
+                seconds: seconds, request: request),
+            target: ">= 100,000/s")
+    }
+
+    /// One bcrypt hash at `cost` on one thread, in seconds (best of three).
+    func hashSeconds() throws -> Double {
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try Bcrypt.hash(Array("x".utf8), cost: cost)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
+    }
+
+    func loginRequest() -> @Sendable (Int, Int) -> [UInt8] {
+        let prefix = Array("{\"jsonrpc\":\"2.0\",\"id\":".utf8)
+        let suffix = Array(
+            ",\"method\":\"auth.login\",\"params\":{\"email\":\"bench@example.com\",\"password\":\"\(Scenarios.password)\"}}\n"
+                .utf8)
+        return { _, id in prefix + Array(String(id).utf8) + suffix }
+    }
+
+    mutating func logins() throws {
+        let limit = Double(ProcessInfo.processInfo.activeProcessorCount) / (try hashSeconds())
+        report.note(
+            "machine limit at cost \(cost): \(ProcessInfo.processInfo.activeProcessorCount) cores / \(String(format: "%.1f", 1000 / limit * Double(ProcessInfo.processInfo.activeProcessorCount))) ms per hash = \(String(format: "%.1f", limit)) logins/s"
+        )
+        let (daemon, token) = try daemonWithSession()
+        defer { daemon.remove() }
+        let loginSeconds = quick ? 1 : seconds * 2
+        let logins = try runLoad(
+            name: "auth.login, 8 connections", socket: daemon.socket, connections: 8, depth: 1, seconds: loginSeconds,
+            request: loginRequest())
+        report.add(
+            logins,
+            target:
+                ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", logins.throughput / limit * 100)) %)"
+        )
+
+        let verifyAlone = try runLoad(
+            name: "token.verify alone, 4 connections", socket: daemon.socket, connections: 4, depth: 1,
+            seconds: loginSeconds, request: verifyRequest(token: token))
+        report.add(verifyAlone)
+        var storm = RunResult(name: "")
+        var during = RunResult(name: "")
+        let group = DispatchGroup()
+        let stormBox = Mutexed<RunResult?>(nil)
+        let socket = daemon.socket
+        let loginRequest = self.loginRequest()
+        group.enter()
+        Thread.detachNewThread {
+            let result = try? runLoad(
+                name: "auth.login storm, 8 connections", socket: socket, connections: 8, depth: 1,
+                seconds: loginSeconds, request: loginRequest)
+            stormBox.withLock { $0 = result }
+            group.leave()
+        }
+        usleep(100_000)
+        during = try runLoad(
+            name: "token.verify during the storm, 4 connections", socket: daemon.socket, connections: 4, depth: 1,
+            seconds: loginSeconds - 0.2, request: verifyRequest(token: token))
+        group.wait()
+        storm = stormBox.withLock { $0 } ?? storm
+        report.add(during, target: "p99 <= 2 x \(verifyAlone.percentile(0.99)) us")
+        report.add(storm, target: ">= 85 % of the limit (\(String(format: "%.0f", storm.throughput / limit * 100)) %)")
+    }
+
+    mutating func refreshes() throws {
+        let daemon = try DaemonUnderTest(binary: binary)
+        defer { daemon.remove() }
+        try daemon.start(["--bcrypt-cost", "10"])
+        _ = try call(
+            daemon.socket, "user.create",
+            ["email": .string("bench@example.com"), "password": .string(Scenarios.password)])
+        let connections = 8
+        var tokens: [String] = []
+        for _ in 0..<connections {
+            tokens.append(
+                try call(
+                    daemon.socket, "auth.login",
+                    ["email": .string("bench@example.com"), "password": .string(Scenarios.password)])["refresh_token"]!
+                    .stringValue!)
+        }
+        let results = Mutexed<RunResult>(RunResult(name: "auth.refresh, 8 connections"))
+        let group = DispatchGroup()
+        let duration = seconds
+        let socket = daemon.socket
+        let started = DispatchTime.now().uptimeNanoseconds
+        for index in 0..<connections {
+            group.enter()
+            let first = tokens[index]
+            Thread.detachNewThread {
+                defer { group.leave() }
+                var token = first
+                var local = RunResult(name: "")
+                guard let connection = try? PipelinedConnection(path: socket) else { return }
+                let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(duration * 1e9)
+                var id = 1
+                while DispatchTime.now().uptimeNanoseconds < deadline {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    connection.send(
+                        Array(
+                            "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"auth.refresh\",\"params\":{\"refresh_token\":\"\(token)\"}}\n"
+                                .utf8))
+                    id += 1
+                    guard let line = connection.readLines().first,
+                        let next = (try? JSONParser.parse(Array(line)))?.objectValue?["result"]?.objectValue?[
+                            "refresh_token"]?.stringValue
+                    else {
+                        local.errors += 1
+                        break
+                    }
+                    token = next
+                    local.requests += 1
+                    local.latencies.append(Int((DispatchTime.now().uptimeNanoseconds - start) / 1000))
+                }
+                results.withLock { $0.merge(local) }
+            }
+        }
+        group.wait()
+        var total = results.withLock { $0 }
+        total.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        report.add(total, target: ">= 5,000/s")
+    }
+
+    mutating func coldStart() throws {
+        var fresh: [Double] = []
+        var existing: [Double] = []
+        for _ in 0..<(quick ? 2 : 7) {
+            let daemon = try DaemonUnderTest(binary: binary)
+            fresh.append(try daemon.start())
+            daemon.stop()
+            existing.append(try daemon.start())
+            daemon.remove()
+        }
+        let median = { (values: [Double]) in values.sorted()[values.count / 2] * 1000 }
+        report.note(
+            "cold start, exec to first answer: \(String(format: "%.1f", median(existing))) ms median with existing state (\(String(format: "%.1f", median(fresh))) ms on first start, keys and schema created)   target <= 100 ms"
+        )
+    }
+
+    mutating func memory() throws {
+        let count = quick ? 2_000 : 100_000
+        let hash = try Bcrypt.hash(Array(Scenarios.password.utf8), cost: 10)
+        var latencies: [(Int, RunResult)] = []
+        for users in [count / 100, count] {
+            let daemon = try DaemonUnderTest(binary: binary)
+            defer { daemon.remove() }
+            try daemon.start(["--bcrypt-cost", "10"])
+            daemon.stop()
+            try daemon.seed(
+                users: users, sessions: users, passwordHash: hash,
+                sessionExpiry: Int64(Date().timeIntervalSince1970) + 86_400)
+            try daemon.start(["--bcrypt-cost", "10"])
+            let token = try call(
+                daemon.socket, "auth.login",
+                ["email": .string("seed\(users / 2)@example.com"), "password": .string(Scenarios.password)])[
+                    "access_token"]!.stringValue!
+            let run = try runLoad(
+                name: "token.verify with \(users) users + \(users) sessions, 1 connection", socket: daemon.socket,
+                connections: 1, depth: 1, seconds: seconds, request: verifyRequest(token: token))
+            latencies.append((users, run))
+            if users == count {
+                report.note(
+                    "RSS with \(users) users + \(users) sessions: \(daemon.residentBytes / 1_048_576) MiB   target <= 64 MB"
+                )
+            }
+        }
+        for (_, run) in latencies { report.add(run, target: "p50 flat") }
+    }
+
+    mutating func sweeper() throws {
+        let count = quick ? 2_000 : 100_000
+        let hash = try Bcrypt.hash(Array(Scenarios.password.utf8), cost: 10)
+        let daemon = try DaemonUnderTest(binary: binary)
+        defer { daemon.remove() }
+        try daemon.start(["--bcrypt-cost", "10"])
+        daemon.stop()
+        try daemon.seed(users: 1_000, sessions: count, passwordHash: hash, sessionExpiry: 1000)
+        try daemon.start(["--bcrypt-cost", "10", "--sweep-interval", "1"])
+        let token = try call(
+            daemon.socket, "auth.login",
+            ["email": .string("seed1@example.com"), "password": .string(Scenarios.password)])["access_token"]!
+            .stringValue!
+        let during = try runLoad(
+            name: "token.verify while the sweeper deletes \(count) expired sessions", socket: daemon.socket,
+            connections: 1, depth: 1, seconds: quick ? 1.5 : 4, request: verifyRequest(token: token))
+        let after = try runLoad(
+            name: "token.verify after the sweep", socket: daemon.socket, connections: 1, depth: 1, seconds: seconds,
+            request: verifyRequest(token: token))
+        report.add(during)
+        report.add(after)
+    }
+}
+
+/// Collects figures and prints them as a table.
+struct Report {
+    private(set) var lines: [String] = []
+    private(set) var results: [(RunResult, String)] = []
+
+    mutating func add(_ result: RunResult, target: String = "") {
+        results.append((result, target))
+        lines.append(
+            String(
+                format: "%-64@ %10.0f/s  p50 %6d  p90 %6d  p99 %6d  max %7d us  errors %d  %@", result.name as NSString,
+                result.throughput, result.percentile(0.5), result.percentile(0.9), result.percentile(0.99),
+                result.latencies.max() ?? 0, result.errors, target as NSString))
+        print(lines.last!)
+    }
+
+    mutating func note(_ text: String) {
+        lines.append(text)
+        print(text)
+    }
+}

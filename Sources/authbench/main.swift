@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+
+/// Measures a real authd (started on a temporary socket and state directory)
+/// against its targets; see BENCHMARKS.md.
+struct AuthBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authbench", abstract: "Benchmarks a real authd over its Unix socket.")
+
+    @Option(help: "The authd binary to start.")
+    var daemon: String = ".build/release/authd"
+
+    @Flag(help: "A smoke run of seconds (short durations, small states, bcrypt cost 10).")
+    var quick = false
+
+    @Option(help: "Only these scenarios: transport, verify, login, refresh, cold-start, memory, sweeper.")
+    var only: [String] = []
+
+    func run() throws {
+        var scenarios = Scenarios(binary: daemon, quick: quick, cost: quick ? 10 : 12)
+        let all = ["transport", "verify", "login", "refresh", "cold-start", "memory", "sweeper"]
+        for name in all where only.isEmpty || only.contains(name) {
+            switch name {
+            case "transport": try scenarios.transport()
+            case "verify": try scenarios.verify()
+            case "login": try scenarios.logins()
+            case "refresh": try scenarios.refreshes()
+            case "cold-start": try scenarios.coldStart()
+            case "memory": try scenarios.memory()
+            case "sweeper": try scenarios.sweeper()
+            default: break
+            }
+        }
+        let errors = scenarios.report.results.map(\.0.errors).reduce(0, +)
+        let empty = scenarios.report.results.filter { $0.0.requests == 0 }.map(\.0.name)
+        print("authbench: \(scenarios.report.results.count) runs, \(errors) errors")
+        if errors > 0 || !empty.isEmpty { throw ExitCode(1) }
+    }
+}
+
+AuthBench.main()
