@@ -16,6 +16,9 @@ swift build --build-tests
 echo "== swift test"
 swift test --skip-build
 
+echo "== benchmark smoke run (it runs and reports; speed is measured in BENCHMARKS.md)"
+.build/debug/authbench --quick --daemon .build/debug/authd
+
 echo "== systemd integration test (release build, real systemd in a namespace)"
 if [ "$(id -u)" -eq 0 ]; then
     Tests/Integration/systemd-test.sh

@@ -74,7 +74,7 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(Failure) -> JSONValue {
         if depth > maximumDepth { throw fail("nesting too deep") }
         index += 1
-        var members: [(key: String, value: JSONValue)] = []
+        var members: [JSONMember] = []
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -91,7 +91,7 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            members.append((key: key, value: value))
+            members.append(JSONMember(key: key, value: value))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -33,17 +33,29 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
+/// One member of a JSON object. A struct, not a tuple: tuple types cost a
+/// runtime metadata lookup in generic code on the hot path.
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var value: JSONValue
+
+    public init(key: String, value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
+}
+
 /// A JSON object: ordered members, looked up by a linear scan (objects on
 /// this protocol are small). With duplicate keys the last one wins.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    public var members: [(key: String, value: JSONValue)]
+    public var members: [JSONMember]
 
-    public init(_ members: [(key: String, value: JSONValue)] = []) {
+    public init(_ members: [JSONMember] = []) {
         self.members = members
     }
 
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.members = elements.map { (key: $0.0, value: $0.1) }
+        self.members = elements.map { JSONMember(key: $0.0, value: $0.1) }
     }
 
     public subscript(key: String) -> JSONValue? {
@@ -57,14 +69,10 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         }
         set {
             members.removeAll { $0.key == key }
-            if let newValue { members.append((key: key, value: newValue)) }
+            if let newValue { members.append(JSONMember(key: key, value: newValue)) }
         }
     }
 
     public var keys: [String] { members.map(\.key) }
 
-    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        lhs.members.count == rhs.members.count
-            && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-    }
 }

@@ -51,7 +51,9 @@ public enum JWSCodec {
         }
         if bytes[(secondDot + 1)...].contains(UInt8(ascii: ".")) { throw .malformed("too many parts") }
 
-        guard let headerBytes = Base64URL.decode(bytes[..<firstDot]) else { throw .malformed("header encoding") }
+        guard let headerBytes = Base64URL.decode(raw: UnsafeRawBufferPointer(rebasing: bytes[..<firstDot])) else {
+            throw .malformed("header encoding")
+        }
         guard case .object(let header)? = try? JSONParser.parse(headerBytes, maximumDepth: 4) else {
             throw .badHeader("not a JSON object")
         }
@@ -61,13 +63,16 @@ public enum JWSCodec {
         guard case .string(let kid)? = header["kid"] else { throw .badHeader("kid missing") }
         guard let key = keys.key(for: kid) else { throw .unknownKey }
 
-        guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]), signature.count == 32 else {
+        guard let signature = Base64URL.decode(raw: UnsafeRawBufferPointer(rebasing: bytes[(secondDot + 1)...])),
+            signature.count == 32
+        else {
             throw .badSignature
         }
         let expected = key.hmac.authenticate(UnsafeRawBufferPointer(rebasing: bytes[..<secondDot]))
         guard Digest.constantTimeEquals(expected, signature) else { throw .badSignature }
 
-        guard let payload = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]) else {
+        guard let payload = Base64URL.decode(raw: UnsafeRawBufferPointer(rebasing: bytes[(firstDot + 1)..<secondDot]))
+        else {
             throw .malformed("payload encoding")
         }
         guard case .object(let claims)? = try? JSONParser.parse(payload, maximumDepth: 8) else {

@@ -91,7 +91,7 @@ public struct SecurityEvent: Sendable {
     /// One JSON object per line, keys as the journal names them.
     public var jsonLine: [UInt8] {
         var writer = JSONWriter(capacity: 256)
-        writer.write(.object(JSONObject(fields.map { (key: $0.0, value: .string($0.1)) })))
+        writer.write(.object(JSONObject(fields.map { JSONMember(key: $0.0, value: .string($0.1)) })))
         writer.appendRaw([0x0A])
         return writer.bytes
     }

@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One frame of the line protocol.
 enum LineFrame {
     /// A line without its `\n` (and without a `\r` before it).
@@ -29,26 +33,35 @@ struct LineFrameDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             return .needMoreData
         }
-        let view = buffer.readableBytesView
-        let searchStart = view.index(view.startIndex, offsetBy: scanned)
-        guard let newline = view[searchStart...].firstIndex(of: UInt8(ascii: "\n")) else {
-            scanned = view.count
+        let readable = buffer.readableBytes
+        let searchFrom = scanned
+        // memchr over the unread bytes: no per-byte generic collection code.
+        let newlineOffset: Int? = buffer.withUnsafeReadableBytes { raw in
+            guard searchFrom < raw.count, let base = raw.baseAddress,
+                let found = memchr(base + searchFrom, 0x0A, raw.count - searchFrom)
+            else { return nil }
+            return base.distance(to: UnsafeRawPointer(found))
+        }
+        guard let newline = newlineOffset else {
+            scanned = readable
             // A trailing `\r` may still be followed by the newline.
-            let pending = view.last == UInt8(ascii: "\r") ? view.count - 1 : view.count
+            let endsInCR =
+                readable > 0 && buffer.getInteger(at: buffer.readerIndex + readable - 1, as: UInt8.self) == 0x0D
+            let pending = endsInCR ? readable - 1 : readable
             if pending > maximumLineBytes {
                 failed = true
-                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: readable)
                 context.fireChannelRead(wrapInboundOut(.tooLong))
             }
             return .needMoreData
         }
         scanned = 0
-        var length = newline - view.startIndex
-        let hasCR = length > 0 && view[newline - 1] == UInt8(ascii: "\r")
+        var length = newline
+        let hasCR = length > 0 && buffer.getInteger(at: buffer.readerIndex + newline - 1, as: UInt8.self) == 0x0D
         if hasCR { length -= 1 }
         if length > maximumLineBytes {
             failed = true
-            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            buffer.moveReaderIndex(forwardBy: readable)
             context.fireChannelRead(wrapInboundOut(.tooLong))
             return .needMoreData
         }

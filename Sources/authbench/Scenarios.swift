@@ -9,7 +9,8 @@ struct Scenarios {
     let cost: Int
     var report = Report()
 
-    var seconds: Double { quick ? 0.3 : 5 }
+    var duration: Double? = nil
+    var seconds: Double { duration ?? (quick ? 0.3 : 5) }
     static let password = "benchmark password"
 
     func verifyRequest(token: String) -> @Sendable (Int, Int) -> [UInt8] {
@@ -264,11 +265,11 @@ struct Report {
 
     mutating func add(_ result: RunResult, target: String = "") {
         results.append((result, target))
-        lines.append(
-            String(
-                format: "%-64@ %10.0f/s  p50 %6d  p90 %6d  p99 %6d  max %7d us  errors %d  %@", result.name as NSString,
-                result.throughput, result.percentile(0.5), result.percentile(0.9), result.percentile(0.99),
-                result.latencies.max() ?? 0, result.errors, target as NSString))
+        let figures = String(
+            format: "%9.0f/s  p50 %7d  p90 %7d  p99 %7d  max %8d us  errors %d", result.throughput,
+            result.percentile(0.5), result.percentile(0.9), result.percentile(0.99), result.latencies.max() ?? 0,
+            result.errors)
+        lines.append(result.name.padding(toLength: 62, withPad: " ", startingAt: 0) + figures + "  " + target)
         print(lines.last!)
     }
 

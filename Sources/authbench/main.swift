@@ -13,11 +13,15 @@ struct AuthBench: ParsableCommand {
     @Flag(help: "A smoke run of seconds (short durations, small states, bcrypt cost 10).")
     var quick = false
 
+    @Option(help: "Seconds per measured run (default 5, or 0.3 with --quick).")
+    var seconds: Double?
+
     @Option(help: "Only these scenarios: transport, verify, login, refresh, cold-start, memory, sweeper.")
     var only: [String] = []
 
     func run() throws {
         var scenarios = Scenarios(binary: daemon, quick: quick, cost: quick ? 10 : 12)
+        scenarios.duration = seconds
         let all = ["transport", "verify", "login", "refresh", "cold-start", "memory", "sweeper"]
         for name in all where only.isEmpty || only.contains(name) {
             switch name {
