@@ -121,7 +121,10 @@ extension AuthService {
     /// Creates a session with its first refresh token and signs both tokens.
     func openSession(for user: UserSnapshot, settings: Settings) throws -> JSONValue {
         let now = clock()
-        let sessionID = SecureRandom.identifier()
+        // 11 random bytes (88 bits) give a 15-character id, which Swift keeps
+        // inline in a String: no allocation per live session in memory. The id
+        // is not a secret on its own; it only travels inside signed tokens.
+        let sessionID = SecureRandom.identifier(byteCount: 11)
         let refreshExpiry = now + settings.refreshTTL
         let refreshToken = signRefresh(userID: user.id, sessionID: sessionID, now: now, expiresAt: refreshExpiry)
         try database.createSession(

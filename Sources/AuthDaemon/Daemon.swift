@@ -1,5 +1,6 @@
 import AuthCore
 import AuthStore
+import CSystemd
 import Dispatch
 import Foundation
 import Logging
@@ -66,6 +67,8 @@ public final class Daemon: @unchecked Sendable {
         do {
             database = try AuthDatabase(path: options.stateDirectory + "/authd.sqlite3")
             try database.loadView(now: now)
+            // Give the memory the load used for rows back to the system.
+            _ = malloc_trim(0)
         } catch {
             throw StartupError("cannot open the database in \(options.stateDirectory): \(error)")
         }

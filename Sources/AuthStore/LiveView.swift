@@ -8,7 +8,6 @@ public final class LiveView: @unchecked Sendable {
     private let lock = Mutex()
     private var users: [Int64: UserSnapshot] = [:]
     private var sessions: [String: SessionSnapshot] = [:]
-    private var sessionsByUser: [Int64: Set<String>] = [:]
 
     public init() {}
 
@@ -40,12 +39,20 @@ public final class LiveView: @unchecked Sendable {
         }
     }
 
-    func load(users loaded: [UserSnapshot], sessions loadedSessions: [(String, SessionSnapshot)]) {
+    /// Replaces the contents (start-up). The caller streams rows in, so the
+    /// load never holds a second copy of the data.
+    func load(
+        userCount: Int, sessionCount: Int,
+        _ fill: (_ addUser: (UserSnapshot) -> Void, _ addSession: (String, SessionSnapshot) -> Void) throws -> Void
+    ) rethrows {
+        var users: [Int64: UserSnapshot] = [:]
+        users.reserveCapacity(userCount)
+        var sessions: [String: SessionSnapshot] = [:]
+        sessions.reserveCapacity(sessionCount)
+        try fill({ users[$0.id] = $0 }, { sessions[$0] = $1 })
         lock.withLock {
-            users = Dictionary(uniqueKeysWithValues: loaded.map { ($0.id, $0) })
-            sessions = [:]
-            sessionsByUser = [:]
-            for (id, session) in loadedSessions { applyLocked(.addSession(id: id, session)) }
+            self.users = users
+            self.sessions = sessions
         }
     }
 
@@ -58,24 +65,16 @@ public final class LiveView: @unchecked Sendable {
             applyLocked(.removeSessions(userID: id, keeping: nil))
         case .addSession(let id, let session):
             sessions[id] = session
-            sessionsByUser[session.userID, default: []].insert(id)
         case .extendSession(let id, let expiresAt):
             sessions[id]?.expiresAt = expiresAt
         case .removeSession(let id):
-            if let session = sessions.removeValue(forKey: id) {
-                sessionsByUser[session.userID]?.remove(id)
-                if sessionsByUser[session.userID]?.isEmpty == true {
-                    sessionsByUser.removeValue(forKey: session.userID)
-                }
-            }
+            sessions.removeValue(forKey: id)
         case .removeSessions(let userID, let keeping):
-            guard let ids = sessionsByUser[userID] else { return }
-            for id in ids where id != keeping { sessions.removeValue(forKey: id) }
-            if let keeping, ids.contains(keeping) {
-                sessionsByUser[userID] = [keeping]
-            } else {
-                sessionsByUser.removeValue(forKey: userID)
-            }
+            // A scan (about a millisecond per 100,000 sessions) instead of a
+            // per-user index, which would cost ~90 bytes per user all the time;
+            // bulk revocations (logout_all, deactivation, password change) are rare.
+            let doomed = sessions.compactMap { $0.value.userID == userID && $0.key != keeping ? $0.key : nil }
+            for id in doomed { sessions.removeValue(forKey: id) }
         }
     }
 }

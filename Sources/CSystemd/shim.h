@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <malloc.h>
 
 /// The kernel thread id, for per-thread nice values.
 static inline pid_t authd_gettid(void) { return (pid_t)syscall(SYS_gettid); }

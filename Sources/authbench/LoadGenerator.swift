@@ -127,8 +127,10 @@ final class PipelinedConnection {
 
 /// Runs `connections` threads, each keeping `depth` requests in flight for
 /// `seconds`, building request `n` of a thread with `request(thread, id)`.
+/// With `perConnectionRate`, each connection sends at that fixed rate
+/// (an open-loop load, depth 1) instead of as fast as answers come back.
 func runLoad(
-    name: String, socket: String, connections: Int, depth: Int, seconds: Double,
+    name: String, socket: String, connections: Int, depth: Int, seconds: Double, perConnectionRate: Double? = nil,
     request: @escaping @Sendable (_ thread: Int, _ id: Int) -> [UInt8]
 ) throws -> RunResult {
     let results = Mutexed<[RunResult]>([])
@@ -145,6 +147,7 @@ func runLoad(
                 startLine.wait()
                 var sentAt: [Int: UInt64] = [:]
                 var nextID = 1
+                let startedAt = DispatchTime.now().uptimeNanoseconds
                 let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
                 for _ in 0..<depth {
                     sentAt[nextID] = DispatchTime.now().uptimeNanoseconds
@@ -163,7 +166,16 @@ func runLoad(
                         result.latencies.append(Int((now - start) / 1000))
                         if PipelinedConnection.isError(line) { result.errors += 1 }
                         if now < deadline {
-                            sentAt[nextID] = now
+                            if let rate = perConnectionRate {
+                                // Sleep to the next slot of the fixed schedule.
+                                let slot = UInt64(Double(nextID - 1) / rate * 1e9)
+                                let due = startedAt + slot
+                                let current = DispatchTime.now().uptimeNanoseconds
+                                if due > current { usleep(UInt32((due - current) / 1000)) }
+                                sentAt[nextID] = DispatchTime.now().uptimeNanoseconds
+                            } else {
+                                sentAt[nextID] = now
+                            }
                             batch += request(thread, nextID)
                             nextID += 1
                         }

@@ -103,8 +103,8 @@ struct Scenarios {
         )
 
         let verifyAlone = try runLoad(
-            name: "token.verify alone, 4 connections", socket: daemon.socket, connections: 4, depth: 1,
-            seconds: loginSeconds, request: verifyRequest(token: token))
+            name: "token.verify alone, 4 x 500/s", socket: daemon.socket, connections: 4, depth: 1,
+            seconds: loginSeconds, perConnectionRate: 500, request: verifyRequest(token: token))
         report.add(verifyAlone)
         var storm = RunResult(name: "")
         var during = RunResult(name: "")
@@ -122,8 +122,8 @@ struct Scenarios {
         }
         usleep(100_000)
         during = try runLoad(
-            name: "token.verify during the storm, 4 connections", socket: daemon.socket, connections: 4, depth: 1,
-            seconds: loginSeconds - 0.2, request: verifyRequest(token: token))
+            name: "token.verify during the storm, 4 x 500/s", socket: daemon.socket, connections: 4, depth: 1,
+            seconds: loginSeconds - 0.2, perConnectionRate: 500, request: verifyRequest(token: token))
         group.wait()
         storm = stormBox.withLock { $0 } ?? storm
         report.add(during, target: "p99 <= 2 x \(verifyAlone.percentile(0.99)) us")
