@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
 # Operators: `make install` (root) builds a release and installs authd as a
 # socket-activated system service; `make uninstall` removes it, keeping state.
-.PHONY: run test build install install-files uninstall deb clean
+.PHONY: run test build bench install install-files uninstall deb clean
 
 PREFIX ?= /usr
 DESTDIR ?=
@@ -24,6 +24,11 @@ test:
 
 build:
 	swift build $(RELEASE_FLAGS)
+
+# The full benchmark (minutes); figures and method in BENCHMARKS.md.
+bench: build
+	swift build $(subst --product authd,--product authbench,$(RELEASE_FLAGS))
+	.build/release/authbench
 
 install: build
 	$(MAKE) install-files

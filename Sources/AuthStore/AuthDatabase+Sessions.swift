@@ -2,19 +2,22 @@ import AuthCore
 import Foundation
 import GRDB
 
+private let insertRefreshToken =
+    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
+
 extension AuthDatabase {
     /// Opens a session with its first refresh token (stored as a hash only).
     public func createSession(id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64)
         throws
     {
         try write { db, changes in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at)
                     VALUES (?, ?, ?, ?, ?)
-                    """, arguments: [id, userID, now, now, expiresAt])
-            try db.execute(
-                sql: "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                    """
+            ).execute(arguments: [id, userID, now, now, expiresAt])
+            try db.cachedStatement(sql: insertRefreshToken).execute(
                 arguments: [Data(refreshHash), id, now, expiresAt])
             changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
         }
@@ -42,16 +45,12 @@ extension AuthDatabase {
                 try revokeSession(db, id: sessionID, reason: "refresh token reuse", now: now, changes: &changes)
                 return .reused(userID: userID)
             case .rotate:
-                try db.execute(
-                    sql: "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ?",
+                try db.cachedStatement(sql: "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ?").execute(
                     arguments: [now, Data(presented)])
-                try db.execute(
-                    sql:
-                        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                try db.cachedStatement(sql: insertRefreshToken).execute(
                     arguments: [Data(next), sessionID, now, expiresAt])
-                try db.execute(
-                    sql: "UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?",
-                    arguments: [now, expiresAt, sessionID])
+                try db.cachedStatement(sql: "UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?")
+                    .execute(arguments: [now, expiresAt, sessionID])
                 changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
                 return .rotated(user!)
             }
@@ -123,14 +122,14 @@ extension AuthDatabase {
         RefreshRotation.TokenState?, RefreshRotation.SessionState?, UserSnapshot?
     ) {
         let tokenRow = try Row.fetchOne(
-            db, sql: "SELECT session_id, expires_at, spent_at FROM refresh_tokens WHERE token_hash = ?",
+            db.cachedStatement(sql: "SELECT session_id, expires_at, spent_at FROM refresh_tokens WHERE token_hash = ?"),
             arguments: [Data(presented)])
         let sessionRow = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT s.revoked_at, s.expires_at, u.id, u.email, u.role, u.active, u.created_at
-                FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?
-                """, arguments: [sessionID])
+            db.cachedStatement(
+                sql: """
+                    SELECT s.revoked_at, s.expires_at, u.id, u.email, u.role, u.active, u.created_at
+                    FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?
+                    """), arguments: [sessionID])
         var token: RefreshRotation.TokenState?
         if let tokenRow, (tokenRow["session_id"] as String) == sessionID {
             token = .init(spent: (tokenRow["spent_at"] as Int64?) != nil, expiresAt: tokenRow["expires_at"])
@@ -149,9 +148,9 @@ extension AuthDatabase {
     func revokeSession(_ db: Database, id: String, reason: String, now: Int64, changes: inout [LiveView.Change])
         throws -> Int
     {
-        try db.execute(
-            sql: "UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL",
-            arguments: [now, reason, id])
+        try db.cachedStatement(
+            sql: "UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL"
+        ).execute(arguments: [now, reason, id])
         changes.append(.removeSession(id: id))
         return db.changesCount
     }
@@ -161,11 +160,12 @@ extension AuthDatabase {
         _ db: Database, userID: Int64, keeping: String?, reason: String, now: Int64,
         changes: inout [LiveView.Change]
     ) throws -> Int {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE sessions SET revoked_at = ?, revoke_reason = ?
                 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
-                """, arguments: [now, reason, userID, now, keeping])
+                """
+        ).execute(arguments: [now, reason, userID, now, keeping])
         changes.append(.removeSessions(userID: userID, keeping: keeping))
         return db.changesCount
     }
