@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "authd", targets: ["authd"]),
         .executable(name: "authbench", targets: ["authbench"]),
+        .executable(name: "authctl", targets: ["authctl"]),
+        .library(name: "AuthClient", targets: ["AuthClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -20,8 +22,12 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CXCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
 
+        // The JSON model and codec, shared by the daemon and the client.
+        .target(name: "AuthJSON"),
         // Pure domain logic: no sockets, no files, no clocks.
-        .target(name: "AuthCore", dependencies: ["AuthCrypto"]),
+        .target(name: "AuthCore", dependencies: ["AuthJSON", "AuthCrypto"]),
+        // The client library for local services: sockets and JSON only.
+        .target(name: "AuthClient", dependencies: ["AuthJSON"]),
         // Cryptographic primitives over OpenSSL libcrypto and libxcrypt.
         .target(name: "AuthCrypto", dependencies: ["CCrypto", "CXCrypt"]),
         // SQLite adapter.
@@ -57,11 +63,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "authctl",
+            dependencies: [
+                "AuthClient", "AuthJSON", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "authd-gate", dependencies: ["AuthClient"], path: "Examples/AuthGate"),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto"]),
         .testTarget(name: "AuthStoreTests", dependencies: ["AuthStore", "AuthCore"]),
         .testTarget(
             name: "AuthdEndToEndTests",
-            dependencies: ["AuthCore", "AuthCrypto", "AuthStore", "AuthDaemon"]
+            dependencies: ["AuthCore", "AuthCrypto", "AuthStore", "AuthDaemon", "AuthClient"]
         ),
     ]
 )

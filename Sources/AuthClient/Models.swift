@@ -1,0 +1,132 @@
+import AuthJSON
+
+/// A user as login and verification describe it.
+public struct AuthUser: Sendable, Equatable {
+    public var id: String
+    public var email: String
+    public var role: String
+
+    public init(id: String, email: String, role: String) {
+        self.id = id
+        self.email = email
+        self.role = role
+    }
+}
+
+/// A user as `user.me` and the admin methods describe it (never a hash).
+public struct UserRecord: Sendable, Equatable {
+    public var id: String
+    public var email: String
+    public var role: String
+    public var active: Bool
+    /// Unix seconds.
+    public var createdAt: Int64
+}
+
+/// The answer to a login: both tokens, their lifetimes, and the user.
+public struct LoginResult: Sendable, Equatable {
+    public var accessToken: String
+    public var refreshToken: String
+    public var tokenType: String
+    /// Seconds until the access token expires.
+    public var expiresIn: Int64
+    /// Seconds until the refresh token expires.
+    public var refreshExpiresIn: Int64
+    public var user: AuthUser
+}
+
+/// A new access and refresh token pair from `refresh`.
+public struct TokenPair: Sendable, Equatable {
+    public var accessToken: String
+    public var refreshToken: String
+    public var expiresIn: Int64
+    public var refreshExpiresIn: Int64
+}
+
+/// A verified access token: its user as stored now, and its claims.
+public struct Verification: Sendable, Equatable {
+    public var user: AuthUser
+    public var claims: JSONObject
+    /// Unix seconds.
+    public var expiresAt: Int64
+}
+
+/// A live session of a user.
+public struct SessionInfo: Sendable, Equatable {
+    public var id: String
+    public var userID: String
+    public var createdAt: Int64
+    public var lastUsedAt: Int64
+    public var expiresAt: Int64
+}
+
+/// `sys.health`.
+public struct Health: Sendable, Equatable {
+    public var status: String
+    public var version: String
+    public var uptimeSeconds: Int64
+}
+
+/// One page of `user.list`; pass `next` as `after` for the following page.
+public struct UserPage: Sendable, Equatable {
+    public var users: [UserRecord]
+    public var next: String?
+}
+
+// MARK: Decoding
+
+struct Decoder {
+    let object: JSONObject
+
+    init(_ value: JSONValue) throws {
+        guard case .object(let object) = value else { throw AuthError.badResponse("result is not an object") }
+        self.object = object
+    }
+
+    func string(_ key: String) throws -> String {
+        guard case .string(let value)? = object[key] else { throw AuthError.badResponse("missing \(key)") }
+        return value
+    }
+
+    func int(_ key: String) throws -> Int64 {
+        guard let value = object[key]?.int64Value else { throw AuthError.badResponse("missing \(key)") }
+        return value
+    }
+
+    func bool(_ key: String) throws -> Bool {
+        guard case .bool(let value)? = object[key] else { throw AuthError.badResponse("missing \(key)") }
+        return value
+    }
+
+    func nested(_ key: String) throws -> Decoder {
+        guard let value = object[key] else { throw AuthError.badResponse("missing \(key)") }
+        return try Decoder(value)
+    }
+
+    func array(_ key: String) throws -> [JSONValue] {
+        guard case .array(let values)? = object[key] else { throw AuthError.badResponse("missing \(key)") }
+        return values
+    }
+}
+
+extension AuthUser {
+    init(_ d: Decoder) throws {
+        self.init(id: try d.string("id"), email: try d.string("email"), role: try d.string("role"))
+    }
+}
+
+extension UserRecord {
+    init(_ d: Decoder) throws {
+        self.init(
+            id: try d.string("id"), email: try d.string("email"), role: try d.string("role"),
+            active: try d.bool("active"), createdAt: try d.int("created_at"))
+    }
+}
+
+extension SessionInfo {
+    init(_ d: Decoder) throws {
+        self.init(
+            id: try d.string("id"), userID: try d.string("user_id"), createdAt: try d.int("created_at"),
+            lastUsedAt: try d.int("last_used_at"), expiresAt: try d.int("expires_at"))
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+
+/// `authctl`: operate authd from the shell, through AuthClient.
+@main
+struct AuthctlCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authctl",
+        abstract: "Operate authd, the local authentication daemon.",
+        discussion: """
+            Admin commands work as root (peer credentials), as a configured admin
+            uid/group, or after 'authctl login' as an admin user.
+
+            Exit codes: 0 done; 64 usage error; 2 refused by authd (forbidden, not
+            found, invalid input, wrong credentials, rate limited); 69 authd
+            unreachable or not answering; 1 anything else.
+
+            Examples:
+              authctl status
+              authctl user add alice@example.com --role editor
+              authctl user list --json
+              authctl session revoke --user alice@example.com
+            """,
+        subcommands: [
+            UserCommand.self, SessionCommand.self, KeysCommand.self, StatusCommand.self, LoginCommand.self,
+            LogoutCommand.self, VerifyCommand.self,
+        ])
+}

@@ -1,0 +1,182 @@
+import ArgumentParser
+import AuthClient
+import AuthJSON
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Manage users.",
+        subcommands: [
+            UserAdd.self, UserList.self, UserShow.self, UserSetRole.self, UserActivate.self, UserDeactivate.self,
+            UserPasswd.self, UserDelete.self,
+        ])
+}
+
+struct UserAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Create a user; the password is asked twice, without echo.",
+        discussion: """
+            Examples:
+              authctl user add alice@example.com --role editor
+              printf '%s\\n' "$PASSWORD" | authctl user add bot@example.com --password-stdin
+            """)
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "The user's email.") var email: String
+    @Option(help: "The role (default: user).") var role = "user"
+    @Flag(help: "Read the password from standard input (one line).") var passwordStdin = false
+    @Flag(help: "Create the user deactivated.") var inactive = false
+
+    func run() async throws {
+        let password = try PasswordInput.read(fromStdin: passwordStdin, confirm: true)
+        try await Exit.guarding(options.json) {
+            let user = try await options.admin.createUser(
+                email: email, password: password, role: role, active: !inactive)
+            if options.json {
+                printJSON(user.json)
+            } else {
+                print("created user \(user.id) \(user.email) (\(user.role))")
+            }
+        }
+    }
+}
+
+struct UserList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List users in creation order.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "At most this many (default: all).") var limit: Int?
+
+    func run() async throws {
+        try await Exit.guarding(options.json) {
+            var users: [UserRecord] = []
+            var cursor: String?
+            repeat {
+                let page = try await options.admin.listUsers(limit: min(1000, limit ?? 1000), after: cursor)
+                users += page.users
+                cursor = page.next
+            } while cursor != nil && users.count < (limit ?? .max)
+            if let limit { users = Array(users.prefix(limit)) }
+            if options.json {
+                printJSON(.array(users.map(\.json)))
+            } else {
+                Table.print(
+                    ["ID", "EMAIL", "ROLE", "ACTIVE", "CREATED"],
+                    users.map { [$0.id, $0.email, $0.role, $0.active ? "yes" : "no", formatTime($0.createdAt)] })
+            }
+        }
+    }
+}
+
+struct UserShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one user (by id or email).")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+
+    func run() async throws {
+        try await Exit.guarding(options.json) {
+            let record = try await resolveUser(user, options.admin)
+            if options.json {
+                printJSON(record.json)
+            } else {
+                Table.print(
+                    ["FIELD", "VALUE"],
+                    [
+                        ["id", record.id], ["email", record.email], ["role", record.role],
+                        ["active", record.active ? "yes" : "no"], ["created", formatTime(record.createdAt)],
+                    ])
+            }
+        }
+    }
+}
+
+/// The shared shape of the commands that change one user.
+protocol UserUpdateCommand: AsyncParsableCommand {
+    var options: GlobalOptions { get }
+    var user: String { get }
+    func change(_ admin: AuthClient.Admin, _ record: UserRecord) async throws -> UserRecord
+}
+
+extension UserUpdateCommand {
+    func run() async throws {
+        try await Exit.guarding(options.json) {
+            let admin = options.admin
+            let updated = try await change(admin, try await resolveUser(user, admin))
+            if options.json {
+                printJSON(updated.json)
+            } else {
+                print(
+                    "user \(updated.id) \(updated.email): role \(updated.role), \(updated.active ? "active" : "inactive")"
+                )
+            }
+        }
+    }
+}
+
+struct UserSetRole: UserUpdateCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-role", abstract: "Change a user's role (takes effect on the next verification).")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+    @Argument(help: "The new role.") var role: String
+
+    func change(_ admin: AuthClient.Admin, _ record: UserRecord) async throws -> UserRecord {
+        try await admin.updateUser(id: record.id, role: role)
+    }
+}
+
+struct UserActivate: UserUpdateCommand {
+    static let configuration = CommandConfiguration(commandName: "activate", abstract: "Allow a user to log in again.")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+
+    func change(_ admin: AuthClient.Admin, _ record: UserRecord) async throws -> UserRecord {
+        try await admin.updateUser(id: record.id, active: true)
+    }
+}
+
+struct UserDeactivate: UserUpdateCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deactivate", abstract: "Stop a user from logging in and end their sessions.")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+
+    func change(_ admin: AuthClient.Admin, _ record: UserRecord) async throws -> UserRecord {
+        try await admin.updateUser(id: record.id, active: false)
+    }
+}
+
+struct UserPasswd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "passwd", abstract: "Set a user's password (asked twice); their sessions end.")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+    @Flag(help: "Read the password from standard input (one line).") var passwordStdin = false
+
+    func run() async throws {
+        let password = try PasswordInput.read(fromStdin: passwordStdin, confirm: true)
+        try await Exit.guarding(options.json) {
+            let admin = options.admin
+            let record = try await resolveUser(user, admin)
+            try await admin.setPassword(id: record.id, password: password)
+            if options.json {
+                printJSON(.object(["changed": .bool(true)]))
+            } else {
+                print("password changed for \(record.email)")
+            }
+        }
+    }
+}
+
+struct UserDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a user and their sessions.")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+
+    func run() async throws {
+        try await Exit.guarding(options.json) {
+            let admin = options.admin
+            let record = try await resolveUser(user, admin)
+            try await admin.deleteUser(id: record.id)
+            if options.json { printJSON(.object(["deleted": .bool(true)])) } else { print("deleted \(record.email)") }
+        }
+    }
+}
