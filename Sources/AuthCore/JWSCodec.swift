@@ -1,16 +1,17 @@
 import AuthCrypto
 
-/// Compact JWS with HS256, strictly: exactly three base64url parts without
-/// padding, a header whose `alg` is pinned to HS256, whose `typ` matches the
-/// kind expected and whose `kid` names a known key, no `crit`, and an HMAC
-/// compared in constant time. Claims are checked by `ClaimsValidator`.
+/// Compact JWS, strictly: exactly three base64url parts without padding, a
+/// header whose `alg` is pinned to the key set's algorithm (HS256 or EdDSA),
+/// whose `typ` matches the kind expected and whose `kid` names a known key,
+/// no `crit`, and a signature checked in constant time (HMAC) or by Ed25519.
+/// Claims are checked by `ClaimsValidator`.
 public enum JWSCodec {
-    public static let algorithm = "HS256"
-
-    /// Signs `claims` with `key`, header `{"alg":"HS256","typ":…,"kid":…}`.
+    /// Signs `claims` with `key`, header `{"alg":…,"typ":…,"kid":…}`.
     public static func sign(claims: JSONObject, kind: TokenKind, key: SigningKey) -> String {
         var header = JSONWriter(capacity: 64)
-        header.appendASCII("{\"alg\":\"HS256\",\"typ\":")
+        header.appendASCII("{\"alg\":")
+        header.writeString(key.algorithm)
+        header.appendASCII(",\"typ\":")
         header.writeString(kind.typ)
         header.appendASCII(",\"kid\":")
         header.writeString(key.kid)
@@ -18,7 +19,7 @@ public enum JWSCodec {
         var signingInput = Base64URL.encodeToBytes(header.bytes)
         signingInput.append(UInt8(ascii: "."))
         signingInput.append(contentsOf: Base64URL.encodeToBytes(JSONWriter.encode(.object(claims))))
-        let signature = key.hmac.authenticate(signingInput)
+        let signature = signingInput.withUnsafeBytes { key.sign($0) }
         signingInput.append(UInt8(ascii: "."))
         signingInput.append(contentsOf: Base64URL.encodeToBytes(signature))
         return String(decoding: signingInput, as: UTF8.self)
@@ -57,19 +58,20 @@ public enum JWSCodec {
         guard case .object(let header)? = try? JSONParser.parse(headerBytes, maximumDepth: 4) else {
             throw .badHeader("not a JSON object")
         }
-        guard header["alg"] == .string(algorithm) else { throw .badHeader("alg") }
+        guard header["alg"] == .string(keys.algorithm) else { throw .badHeader("alg") }
         guard header["typ"] == .string(kind.typ) else { throw .badHeader("typ") }
         guard header["crit"] == nil else { throw .badHeader("crit") }
         guard case .string(let kid)? = header["kid"] else { throw .badHeader("kid missing") }
         guard let key = keys.key(for: kid) else { throw .unknownKey }
 
         guard let signature = Base64URL.decode(raw: UnsafeRawBufferPointer(rebasing: bytes[(secondDot + 1)...])),
-            signature.count == 32
+            signature.count == key.signatureLength
         else {
             throw .badSignature
         }
-        let expected = key.hmac.authenticate(UnsafeRawBufferPointer(rebasing: bytes[..<secondDot]))
-        guard Digest.constantTimeEquals(expected, signature) else { throw .badSignature }
+        guard key.isValid(signature: signature, for: UnsafeRawBufferPointer(rebasing: bytes[..<secondDot])) else {
+            throw .badSignature
+        }
 
         guard let payload = Base64URL.decode(raw: UnsafeRawBufferPointer(rebasing: bytes[(firstDot + 1)..<secondDot]))
         else {

@@ -1,28 +1,86 @@
 import AuthCrypto
 
-/// An HS256 signing key with its `kid` and lifetime. The kid is derived
-/// from the key (a domain-separated, truncated SHA-256), so the same secret
-/// has the same kid on every start and the kid reveals nothing usable.
+/// A token signing key with its `kid` and lifetime: an HS256 secret, or an
+/// Ed25519 key pair (EdDSA; the private half only where authd signs).
+///
+/// An HS256 kid is derived from the secret (a domain-separated, truncated
+/// SHA-256), so the same secret has the same kid on every start and the kid
+/// reveals nothing usable; an Ed25519 kid is the RFC 7638 JWK thumbprint.
 public final class SigningKey: Sendable {
+    public enum Material: Sendable {
+        case hmac(HMACKey)
+        case ed25519(Ed25519PrivateKey)
+    }
+
     public let kid: String
-    public let hmac: HMACKey
+    public let material: Material
     /// When this key stopped signing new tokens (Unix seconds), if it has.
     public let retiredAt: Int64?
 
     public init(secret: [UInt8], retiredAt: Int64? = nil) {
-        self.hmac = HMACKey(bytes: secret)
+        self.material = .hmac(HMACKey(bytes: secret))
         self.kid = SigningKey.kid(for: secret)
         self.retiredAt = retiredAt
     }
 
-    private init(kid: String, hmac: HMACKey, retiredAt: Int64?) {
+    public init(ed25519 key: Ed25519PrivateKey, retiredAt: Int64? = nil) {
+        self.material = .ed25519(key)
+        self.kid = key.publicKey.thumbprint
+        self.retiredAt = retiredAt
+    }
+
+    private init(kid: String, material: Material, retiredAt: Int64?) {
         self.kid = kid
-        self.hmac = hmac
+        self.material = material
         self.retiredAt = retiredAt
     }
 
     public func retired(at time: Int64) -> SigningKey {
-        SigningKey(kid: kid, hmac: hmac, retiredAt: time)
+        SigningKey(kid: kid, material: material, retiredAt: time)
+    }
+
+    /// The JWS `alg` of this key.
+    public var algorithm: String {
+        switch material {
+        case .hmac: "HS256"
+        case .ed25519: "EdDSA"
+        }
+    }
+
+    /// The HMAC key of an HS256 key.
+    public var hmac: HMACKey {
+        guard case .hmac(let key) = material else { preconditionFailure("not an HS256 key") }
+        return key
+    }
+
+    var signatureLength: Int {
+        switch material {
+        case .hmac: 32
+        case .ed25519: 64
+        }
+    }
+
+    func sign(_ input: UnsafeRawBufferPointer) -> [UInt8] {
+        switch material {
+        case .hmac(let key): key.authenticate(input)
+        case .ed25519(let key): key.sign(input)
+        }
+    }
+
+    func isValid(signature: [UInt8], for input: UnsafeRawBufferPointer) -> Bool {
+        switch material {
+        case .hmac(let key): Digest.constantTimeEquals(key.authenticate(input), signature)
+        case .ed25519(let key): key.publicKey.isValidSignature(signature, for: input)
+        }
+    }
+
+    /// The public JWK (RFC 8037) of an Ed25519 key; nil for a secret key.
+    public var publicJWK: JSONValue? {
+        guard case .ed25519(let key) = material else { return nil }
+        return .object([
+            "kty": .string("OKP"), "crv": .string("Ed25519"), "x": .string(Base64URL.encode(key.publicKey.bytes)),
+            "kid": .string(kid), "alg": .string("EdDSA"), "use": .string("sig"),
+        ])
     }
 
     public static func kid(for secret: [UInt8]) -> String {
@@ -31,7 +89,8 @@ public final class SigningKey: Sendable {
     }
 }
 
-/// The keys that may verify one kind of token, and the one that signs.
+/// The keys that may verify one kind of token, and the one that signs. All
+/// share one algorithm, to which verification is pinned.
 public struct KeySet: Sendable {
     public let current: SigningKey
     private let byKid: [String: SigningKey]
@@ -39,12 +98,14 @@ public struct KeySet: Sendable {
     public init(current: SigningKey, older: [SigningKey] = []) {
         self.current = current
         var byKid: [String: SigningKey] = [:]
-        for key in older { byKid[key.kid] = key }
+        for key in older where key.algorithm == current.algorithm { byKid[key.kid] = key }
         byKid[current.kid] = current
         self.byKid = byKid
     }
 
+    public var algorithm: String { current.algorithm }
+
     public func key(for kid: String) -> SigningKey? { byKid[kid] }
 
-    public var all: [SigningKey] { Array(byKid.values) }
+    public var all: [SigningKey] { byKid.values.sorted { $0.kid < $1.kid } }
 }

@@ -102,6 +102,14 @@ extension AuthService {
         return .object(["changed": .bool(true)])
     }
 
+    // MARK: keys.jwks
+
+    func jwks(_ context: CallContext) {
+        let settings = self.settings
+        let keys = keys.publicJWKs(now: clock(), retention: settings.accessTTL + settings.clockLeeway)
+        context.respond(.success(.object(["keys": .array(keys)])))
+    }
+
     // MARK: sys.health, stats
 
     func health(_ context: CallContext) {

@@ -145,6 +145,7 @@ extension AuthService {
         run(on: storePool, context) { [self] in
             let settings = self.settings
             let kid = try keys.rotate(now: clock(), retention: settings.accessTTL + settings.clockLeeway)
+            verifiedTokens.removeAll()
             event(.tokenCreated, "Access signing key rotated", context.peer, reason: "keys.rotate")
             return .object(["kid": .string(kid), "algorithm": .string(settings.algorithm)])
         }

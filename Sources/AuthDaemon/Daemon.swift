@@ -35,9 +35,6 @@ public final class Daemon: @unchecked Sendable {
         self.logger = logger
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let settings = try Daemon.loadSettings(options: options, environment: environment, cores: cores)
-        if settings.algorithm == "EdDSA" {
-            throw StartupError("algorithm EdDSA is not supported by this build yet; use HS256")
-        }
         let adminGIDs = try Daemon.resolveGroups(settings.adminGroups)
 
         let listen: RPCServer.Listen
@@ -60,7 +57,7 @@ public final class Daemon: @unchecked Sendable {
             keys = try KeyStore(
                 stateDirectory: options.stateDirectory,
                 credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], environment: environment, now: now,
-                retention: settings.accessTTL + settings.clockLeeway)
+                retention: settings.accessTTL + settings.clockLeeway, algorithm: settings.algorithm)
         } catch let error as KeyStore.Failure {
             throw StartupError(error.description)
         }
@@ -223,7 +220,10 @@ public final class Daemon: @unchecked Sendable {
             let settings = try Daemon.loadSettings(
                 options: options, environment: environment, cores: ProcessInfo.processInfo.activeProcessorCount)
             try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
-            try keys.reload(now: DispatchClock.unixSeconds(), retention: settings.accessTTL + settings.clockLeeway)
+            try keys.reload(
+                now: DispatchClock.unixSeconds(), retention: settings.accessTTL + settings.clockLeeway,
+                algorithm: settings.algorithm)
+            service.verifiedTokens.removeAll()
             logger.info("configuration and keys reloaded")
         } catch {
             logger.error("reload failed; keeping the previous configuration", metadata: ["cause": "\(error)"])

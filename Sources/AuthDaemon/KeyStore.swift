@@ -6,10 +6,13 @@ import NIOConcurrencyHelpers
 /// The access and refresh signing keys: where they come from, rotation of
 /// the access key, and persistence of rotated keys in `STATE_DIR/keys/`.
 ///
-/// Sources, first match wins: `$CREDENTIALS_DIRECTORY/{access-key,refresh-key}`
+/// HS256 (the default): `$CREDENTIALS_DIRECTORY/{access-key,refresh-key}`
 /// (one trailing newline removed), then `JWT_SECRET`/`JWT_REFRESH_SECRET`,
-/// then keys generated once into `STATE_DIR/keys/` with mode 0600. Error
-/// messages name the problem, never a secret.
+/// then keys generated once into `STATE_DIR/keys/` with mode 0600.
+/// EdDSA: the access key is Ed25519, from the credential `access-key.pem`
+/// (PKCS#8) or generated into `STATE_DIR/keys/access-key.pem`; refresh
+/// tokens stay HS256 with the refresh secret. Error messages name the
+/// problem, never a secret.
 public final class KeyStore: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -23,23 +26,27 @@ public final class KeyStore: @unchecked Sendable {
     private let lock = NIOLock()
     private var access: KeySet
     private var refresh: KeySet
+    private var algorithm: String
     public private(set) var source: String
 
     /// The keyring file: rotated access keys with their lifetimes.
-    private var ringPath: String { keysDirectory + "/access-keyring.json" }
+    private var ringPath: String {
+        keysDirectory + (algorithm == "EdDSA" ? "/access-keyring-eddsa.json" : "/access-keyring.json")
+    }
 
     public init(
         stateDirectory: String, credentialsDirectory: String?, environment: [String: String], now: Int64,
-        retention: Int64
+        retention: Int64, algorithm: String = "HS256"
     ) throws {
         self.keysDirectory = stateDirectory + "/keys"
         self.credentialsDirectory = credentialsDirectory
         self.environment = environment
+        self.algorithm = algorithm
         let placeholder = SigningKey(secret: [0])
         self.access = KeySet(current: placeholder)
         self.refresh = KeySet(current: placeholder)
         self.source = ""
-        try reload(now: now, retention: retention)
+        try reload(now: now, retention: retention, algorithm: algorithm)
     }
 
     public var accessKeys: KeySet { lock.withLock { access } }
@@ -47,32 +54,21 @@ public final class KeyStore: @unchecked Sendable {
 
     /// Reads the keys again (start-up and SIGHUP). `retention` is how long a
     /// retired access key keeps verifying (access TTL + leeway).
-    public func reload(now: Int64, retention: Int64) throws {
-        let (accessSecret, refreshSecret, source) = try loadSecrets()
-        if accessSecret.count < KeyStore.minimumSecretBytes {
-            throw Failure(description: "the access signing key (\(source)) is shorter than 32 bytes")
-        }
-        if refreshSecret.count < KeyStore.minimumSecretBytes {
-            throw Failure(description: "the refresh signing key (\(source)) is shorter than 32 bytes")
-        }
-        if accessSecret == refreshSecret {
-            throw Failure(description: "the access and refresh signing keys (\(source)) are equal; they must differ")
-        }
-        var ring = try readRing()
-        let base = SigningKey(secret: accessSecret)
-        if ring.entries.isEmpty || !ring.entries.contains(where: { $0.kid == base.kid }) {
-            // A base key the ring has not seen is newer than the ring: it signs.
-            for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
-                ring.entries[index].retiredAt = now
+    public func reload(now: Int64, retention: Int64, algorithm: String) throws {
+        try lock.withLock {
+            self.algorithm = algorithm
+            let (base, refreshSecret, source) = try loadSources()
+            var ring = try readRing()
+            if !ring.entries.contains(where: { $0.kid == base.kid }) {
+                // A base key the ring has not seen is newer than the ring: it signs.
+                for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
+                    ring.entries[index].retiredAt = now
+                }
+                ring.entries.append(.init(kid: base.kid, secret: nil, createdAt: now, retiredAt: nil))
+                try writeRing(ring)
             }
-            ring.entries.append(.init(kid: base.kid, secret: nil, createdAt: now, retiredAt: nil))
-            try writeRing(ring)
-        }
-        let sets = try keySets(ring: ring, base: base, now: now, retention: retention)
-        let refreshKeys = KeySet(current: SigningKey(secret: refreshSecret))
-        lock.withLock {
-            self.access = sets
-            self.refresh = refreshKeys
+            self.access = try keySets(ring: ring, base: base, now: now, retention: retention)
+            self.refresh = KeySet(current: SigningKey(secret: refreshSecret))
             self.source = source
         }
     }
@@ -82,25 +78,94 @@ public final class KeyStore: @unchecked Sendable {
     public func rotate(now: Int64, retention: Int64) throws -> String {
         try lock.withLock {
             var ring = try readRing()
-            let secret = Array(Base64URL.encode(SecureRandom.bytes(32)).utf8)
-            let key = SigningKey(secret: secret)
+            let secret = Base64URL.encode(SecureRandom.bytes(32))
+            let key = try makeKey(secret: secret, retiredAt: nil)
             for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
                 ring.entries[index].retiredAt = now
             }
-            ring.entries.append(
-                .init(kid: key.kid, secret: String(decoding: secret, as: UTF8.self), createdAt: now, retiredAt: nil))
+            ring.entries.append(.init(kid: key.kid, secret: secret, createdAt: now, retiredAt: nil))
             ring.entries.removeAll { entry in
                 if let retired = entry.retiredAt, retired + retention < now { return true }
                 return false
             }
             try writeRing(ring)
-            let baseSecret = try loadSecrets().access
-            access = try keySets(ring: ring, base: SigningKey(secret: baseSecret), now: now, retention: retention)
+            access = try keySets(ring: ring, base: try loadSources().access, now: now, retention: retention)
             return key.kid
         }
     }
 
+    /// Public JWKs of the access keys that may still verify a live token
+    /// (empty with HS256).
+    public func publicJWKs(now: Int64, retention: Int64) -> [JSONValue] {
+        accessKeys.all.filter { key in key.retiredAt.map { $0 + retention >= now } ?? true }.compactMap(\.publicJWK)
+    }
+
     // MARK: Sources
+
+    private func makeKey(secret: String, retiredAt: Int64?) throws -> SigningKey {
+        if algorithm == "EdDSA" {
+            guard let seed = Base64URL.decode(secret) else { throw Failure(description: "the keyring file is corrupt") }
+            return SigningKey(ed25519: try Ed25519PrivateKey(seed: seed), retiredAt: retiredAt)
+        }
+        return SigningKey(secret: Array(secret.utf8), retiredAt: retiredAt)
+    }
+
+    /// The base access key, the refresh secret, and where they came from.
+    private func loadSources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
+        algorithm == "EdDSA" ? try loadEdDSASources() : try loadHS256Sources()
+    }
+
+    private func loadHS256Sources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
+        let (accessSecret, refreshSecret, source) = try loadSecrets()
+        if accessSecret.count < KeyStore.minimumSecretBytes {
+            throw Failure(description: "the access signing key (\(source)) is shorter than 32 bytes")
+        }
+        try checkRefresh(refreshSecret, source: source)
+        if accessSecret == refreshSecret {
+            throw Failure(description: "the access and refresh signing keys (\(source)) are equal; they must differ")
+        }
+        return (SigningKey(secret: accessSecret), refreshSecret, source)
+    }
+
+    private func loadEdDSASources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
+        let key: Ed25519PrivateKey
+        var source: String
+        if let directory = credentialsDirectory, let pem = readCredential(directory + "/access-key.pem") {
+            do {
+                key = try Ed25519PrivateKey(pem: pem)
+            } catch {
+                throw Failure(description: "credential access-key.pem is not a PKCS#8 Ed25519 private key")
+            }
+            source = "systemd credentials"
+        } else {
+            try ensureKeysDirectory()
+            let path = keysDirectory + "/access-key.pem"
+            if let pem = readCredential(path) {
+                key = try Ed25519PrivateKey(pem: pem)
+            } else {
+                key = try Ed25519PrivateKey.generate()
+                try FileAtomic.write(try key.pem(), to: path, mode: 0o600)
+            }
+            source = "a generated Ed25519 key in the state directory"
+        }
+        let refresh: [UInt8]
+        if let directory = credentialsDirectory, let credential = readCredential(directory + "/refresh-key") {
+            refresh = credential
+        } else if let variable = environment["JWT_REFRESH_SECRET"] {
+            refresh = Array(variable.utf8)
+        } else {
+            refresh = try generatedSecret(keysDirectory + "/refresh-key")
+        }
+        source += " (refresh key: HS256)"
+        try checkRefresh(refresh, source: source)
+        return (SigningKey(ed25519: key), refresh, source)
+    }
+
+    private func checkRefresh(_ secret: [UInt8], source: String) throws {
+        if secret.count < KeyStore.minimumSecretBytes {
+            throw Failure(description: "the refresh signing key (\(source)) is shorter than 32 bytes")
+        }
+    }
 
     private func loadSecrets() throws -> (access: [UInt8], refresh: [UInt8], source: String) {
         if let directory = credentialsDirectory,
@@ -157,7 +222,8 @@ public final class KeyStore: @unchecked Sendable {
     private struct Ring {
         struct Entry {
             var kid: String
-            /// Rotated keys carry their secret; the base key's comes from its source.
+            /// Rotated keys carry their secret (HS256) or seed (EdDSA); the
+            /// base key's comes from its source.
             var secret: String?
             var createdAt: Int64
             var retiredAt: Int64?
@@ -169,15 +235,14 @@ public final class KeyStore: @unchecked Sendable {
         var current: SigningKey?
         var older: [SigningKey] = []
         for entry in ring.entries {
-            let secret: [UInt8]
+            let key: SigningKey
             if let stored = entry.secret {
-                secret = Array(stored.utf8)
+                key = try makeKey(secret: stored, retiredAt: entry.retiredAt)
             } else if entry.kid == base.kid {
-                secret = base.hmac.bytes
+                key = entry.retiredAt.map { base.retired(at: $0) } ?? base
             } else {
                 continue  // an earlier base key whose source is gone
             }
-            let key = SigningKey(secret: secret, retiredAt: entry.retiredAt)
             guard key.kid == entry.kid else { throw Failure(description: "the keyring file is corrupt (kid mismatch)") }
             if let retired = entry.retiredAt {
                 if retired + retention >= now { older.append(key) }

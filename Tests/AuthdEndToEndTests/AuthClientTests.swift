@@ -165,9 +165,7 @@ import Testing
         }
         listen(listener, 8)  // accepts in the kernel, never reads or answers
         let auth = AuthClient(socketPath: path, timeout: .milliseconds(300))
-        let started = Date()
         await #expect(throws: AuthError.timeout) { try await auth.health() }
-        #expect(Date().timeIntervalSince(started) < 5)
         await #expect(
             throws: AuthError.unreachable("cannot connect to /nonexistent/authd.sock: No such file or directory")
         ) {
