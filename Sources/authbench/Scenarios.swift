@@ -10,6 +10,8 @@ struct Scenarios {
     var report = Report()
 
     var duration: Double? = nil
+    /// The daemon's signing algorithm for access tokens.
+    var algorithm = "HS256"
     var seconds: Double { duration ?? (quick ? 0.3 : 5) }
     static let password = "benchmark password"
 
@@ -22,7 +24,7 @@ struct Scenarios {
     /// A daemon with one user, logged in; returns it and an access token.
     func daemonWithSession(_ flags: [String] = []) throws -> (DaemonUnderTest, String) {
         let daemon = try DaemonUnderTest(binary: binary)
-        try daemon.start(["--bcrypt-cost", String(cost)] + flags)
+        try daemon.start(["--bcrypt-cost", String(cost), "--algorithm", algorithm] + flags)
         _ = try call(
             daemon.socket, "user.create",
             ["email": .string("bench@example.com"), "password": .string(Scenarios.password)])

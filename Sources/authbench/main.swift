@@ -16,12 +16,16 @@ struct AuthBench: ParsableCommand {
     @Option(help: "Seconds per measured run (default 5, or 0.3 with --quick).")
     var seconds: Double?
 
+    @Option(help: "The access-token algorithm of the daemon: HS256 or EdDSA.")
+    var algorithm = "HS256"
+
     @Option(help: "Only these scenarios: transport, verify, login, refresh, cold-start, memory, sweeper.")
     var only: [String] = []
 
     func run() throws {
         var scenarios = Scenarios(binary: daemon, quick: quick, cost: quick ? 10 : 12)
         scenarios.duration = seconds
+        scenarios.algorithm = algorithm
         let all = ["transport", "verify", "login", "refresh", "cold-start", "memory", "sweeper"]
         for name in all where only.isEmpty || only.contains(name) {
             switch name {
