@@ -21,6 +21,9 @@ public struct Settings: Sendable, Equatable {
     public var maxInFlight = 256
     /// How long SIGTERM waits for jobs in flight before exiting anyway.
     public var shutdownTimeout: Int64 = 10
+    /// A connection that sends nothing for this long, with nothing in
+    /// flight (idle, or stalled half-way through a line), is closed.
+    public var idleTimeout: Int64 = 300
 
     public init(cores: Int) {
         workers = max(1, cores)
@@ -52,7 +55,7 @@ public enum SettingsResolver {
         "bcrypt_cost", "access_ttl", "refresh_ttl", "issuer", "audience", "algorithm",
         "login_max_failures", "client_max_failures", "login_window", "sweep_interval", "admin_uids",
         "admin_groups", "workers", "max_queue", "clock_leeway", "max_line_bytes", "max_in_flight",
-        "shutdown_timeout",
+        "shutdown_timeout", "idle_timeout",
     ]
 
     public static func environmentName(_ name: String) -> String { "AUTHD_" + name.uppercased() }
@@ -155,6 +158,7 @@ public enum SettingsResolver {
         case "max_line_bytes": s.maxLineBytes = Int(try int(1024...16_777_216))
         case "max_in_flight": s.maxInFlight = Int(try int(1...65_536))
         case "shutdown_timeout": s.shutdownTimeout = try int(1...600)
+        case "idle_timeout": s.idleTimeout = try int(1...86_400)
         default: break
         }
     }

@@ -76,7 +76,7 @@ public final class Daemon: @unchecked Sendable {
         do {
             server = try RPCServer(
                 listen: listen, service: service, maximumLineBytes: settings.maxLineBytes,
-                maximumInFlight: settings.maxInFlight, threads: cores)
+                maximumInFlight: settings.maxInFlight, idleTimeout: settings.idleTimeout, threads: cores)
         } catch {
             throw StartupError("cannot listen: \(error)")
         }

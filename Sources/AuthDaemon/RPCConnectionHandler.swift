@@ -80,7 +80,9 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if inFlight >= maximumInFlight || !queued.isEmpty {
+        // Stop reading while answers pile up unread (a client that never
+        // reads): memory stays bounded by NIO's write buffer high mark.
+        if inFlight >= maximumInFlight || !queued.isEmpty || !context.channel.isWritable {
             readHeld = true
         } else {
             context.read()
@@ -93,7 +95,25 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             closeIfDone()
             return
         }
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Nothing arrived for the idle timeout: an idle client, or one
+            // stalled half-way through a line. A client waiting for its
+            // answers (requests in flight) is not idle.
+            if inFlight == 0 && queued.isEmpty {
+                closing = true
+                context.close(promise: nil)
+            }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && readHeld && inFlight < maximumInFlight && queued.isEmpty {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -133,7 +153,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         while inFlight < maximumInFlight, !queued.isEmpty, !closing {
             process(queued.removeFirst(), context: context)
         }
-        if readHeld && inFlight < maximumInFlight && queued.isEmpty {
+        if readHeld && inFlight < maximumInFlight && queued.isEmpty && context.channel.isWritable {
             readHeld = false
             context.read()
         }

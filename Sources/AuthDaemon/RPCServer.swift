@@ -18,7 +18,10 @@ final class RPCServer: Sendable {
     let connections: ConnectionRegistry
     let listen: Listen
 
-    init(listen: Listen, service: AuthService, maximumLineBytes: Int, maximumInFlight: Int, threads: Int) throws {
+    init(
+        listen: Listen, service: AuthService, maximumLineBytes: Int, maximumInFlight: Int, idleTimeout: Int64,
+        threads: Int
+    ) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let connections = ConnectionRegistry()
         let bootstrap = ServerBootstrap(group: group)
@@ -26,6 +29,8 @@ final class RPCServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        IdleStateHandler(readTimeout: .seconds(idleTimeout)))
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maximumLineBytes)))
                     try channel.pipeline.syncOperations.addHandler(

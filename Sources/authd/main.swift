@@ -46,6 +46,7 @@ struct AuthdCommand: ParsableCommand {
     @Option var maxLineBytes: String?
     @Option var maxInFlight: String?
     @Option var shutdownTimeout: String?
+    @Option var idleTimeout: String?
 
     var settingFlags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -55,7 +56,7 @@ struct AuthdCommand: ParsableCommand {
             ("login_window", loginWindow), ("sweep_interval", sweepInterval), ("admin_uids", adminUids),
             ("admin_groups", adminGroups), ("workers", workers), ("max_queue", maxQueue),
             ("clock_leeway", clockLeeway), ("max_line_bytes", maxLineBytes), ("max_in_flight", maxInFlight),
-            ("shutdown_timeout", shutdownTimeout),
+            ("shutdown_timeout", shutdownTimeout), ("idle_timeout", idleTimeout),
         ]
         var flags: [String: String] = [:]
         for (name, value) in pairs { if let value { flags[name] = value } }

@@ -149,6 +149,29 @@ import Testing
         }
     }
 
+    @Test func idleAndStalledConnectionsAreClosedButWaitingOnesAreNot() throws {
+        try withDaemon(flags: ["idle-timeout": "1", "bcrypt-cost": "12", "workers": "1"]) { daemon, rpc in
+            let idle = try daemon.connect()
+            let stalled = try daemon.connect()
+            try stalled.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"meth")
+            // A client waiting on slow answers (queued hashes) is not idle.
+            var lines = ""
+            for index in 0..<8 {
+                lines += RPCConnection.requestLine(
+                    id: .int(index), method: "auth.login",
+                    params: [
+                        "email": .string("w\(index)@example.com"), "password": .string("whatever1"),
+                        "client": .string("c\(index)"),
+                    ])
+            }
+            try rpc.send(lines)
+            #expect(try idle.readLine() == nil)  // closed by the daemon
+            #expect(try stalled.readLine() == nil)
+            for _ in 0..<8 { #expect(try rpc.readResponse().errorReason == "invalid_credentials") }
+            #expect(try daemon.connect().result("sys.health").string("status") == "ok")
+        }
+    }
+
     @Test func backpressureHoldsReadingButLosesNothing() throws {
         try withDaemon(flags: ["max-in-flight": "2", "workers": "1"]) { _, rpc in
             var lines = ""
