@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "authbench", targets: ["authbench"]),
         .executable(name: "authctl", targets: ["authctl"]),
         .library(name: "AuthClient", targets: ["AuthClient"]),
+        // The pure core, for the fuzz targets in Fuzz/.
+        .library(name: "AuthCore", targets: ["AuthCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -19,6 +19,9 @@ swift test --skip-build
 echo "== benchmark smoke run (it runs and reports; speed is measured in BENCHMARKS.md)"
 .build/debug/authbench --quick --daemon .build/debug/authd
 
+echo "== fuzzing (libFuzzer + AddressSanitizer, one minute per target)"
+scripts/fuzz.sh 60
+
 echo "== systemd integration test (release build, real systemd in a namespace)"
 if [ "$(id -u)" -eq 0 ]; then
     Tests/Integration/systemd-test.sh

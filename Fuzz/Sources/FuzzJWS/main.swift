@@ -1,0 +1,48 @@
+import AuthCore
+import AuthCrypto
+
+nonisolated(unsafe) let hsKeys = KeySet(current: SigningKey(secret: Array("fuzzing-secret-0123456789abcdefghij".utf8)))
+nonisolated(unsafe) let edKeys = KeySet(
+    current: SigningKey(ed25519: try! Ed25519PrivateKey(seed: [UInt8](repeating: 7, count: 32))))
+let policy = TokenPolicy(issuer: "authd", audience: "authd-clients", leeway: 30)
+
+/// Any bytes as a compact JWS, for both algorithms and both token kinds: the
+/// parser and verifier must refuse without crashing; nothing forged verifies.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzJWS(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let token = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    for keys in [hsKeys, edKeys] {
+        for kind in [TokenKind.access, .refresh] {
+            if let claims = try? JWSCodec.verify(token, kind: kind, keys: keys) {
+                // Only a token signed with our key could get here: the fuzzer cannot.
+                _ = try? ClaimsValidator.access(claims, policy: policy, now: 1_800_000_000)
+                fatalError("a fuzzed token verified")
+            }
+        }
+    }
+    // The claims checks on arbitrary JSON.
+    if case .object(let object)? = try? JSONParser.parse(Array(UnsafeBufferPointer(start: data, count: size))) {
+        _ = try? ClaimsValidator.access(object, policy: policy, now: 1_800_000_000)
+        _ = try? ClaimsValidator.refresh(object, policy: policy, now: 1_800_000_000)
+    }
+    _ = Base64URL.decode(raw: UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+
+// SwiftPM links an executable's entry point as `FuzzJWS_main`; hand control
+// to libFuzzer's driver from there.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
+
+@_cdecl("FuzzJWS_main")
+public func fuzzerEntry(
+    _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments, fuzzJWS)
+}

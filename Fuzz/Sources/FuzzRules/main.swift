@@ -1,0 +1,40 @@
+import AuthCore
+
+/// The email, password and role rules on any input: no trap, and the
+/// invariants hold (a normalised email is stable and within the limits).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzRules(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    if let email = EmailRule.normalize(text) {
+        precondition(email.utf8.count <= EmailRule.maximumBytes, "normalised email too long")
+        precondition(EmailRule.normalize(email) == email, "normalisation is not stable")
+        precondition(email.split(separator: "@", omittingEmptySubsequences: false).count == 2, "not one @")
+    }
+    _ = EmailRule.accountKey(text)
+    do {
+        try PasswordPolicy.validateNew(text, field: "password")
+        precondition(text.utf8.count <= PasswordPolicy.maximumBytes && !text.utf8.contains(0), "accepted a bad password")
+        precondition(text.unicodeScalars.count >= PasswordPolicy.minimumCharacters, "accepted a short password")
+    } catch {}
+    _ = PasswordPolicy.isUsableAtLogin(text)
+    _ = RoleRule.isValid(text)
+    return 0
+}
+
+// SwiftPM links an executable's entry point as `FuzzRules_main`; hand control
+// to libFuzzer's driver from there.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
+
+@_cdecl("FuzzRules_main")
+public func fuzzerEntry(
+    _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments, fuzzRules)
+}
