@@ -47,14 +47,18 @@ class Connection:
 
 
 class Daemon:
-    def __init__(self, *flags, env=None):
+    def __init__(self, *flags, env=None, state=None):
         self.dir = tempfile.mkdtemp(prefix="authd-py-")
         self.socket = os.path.join(self.dir, "authd.sock")
-        self.state = os.path.join(self.dir, "state")
-        args = [BINARY, "--listen", self.socket, "--state-dir", self.state, "--bcrypt-cost", "10", *flags]
-        environment = {"PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", **(env or {})}
-        self.stderr = open(os.path.join(self.dir, "stderr.log"), "wb")
-        self.process = subprocess.Popen(args, env=environment, stderr=self.stderr, stdout=subprocess.DEVNULL)
+        self.state = state or os.path.join(self.dir, "state")
+        self.args = [BINARY, "--listen", self.socket, "--state-dir", self.state, "--bcrypt-cost", "10", *flags]
+        self.environment = {"PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", **(env or {})}
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.stderr = open(self.stderr_path, "ab")
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(self.args, env=self.environment, stderr=self.stderr, stdout=subprocess.DEVNULL)
         deadline = time.time() + 20
         while time.time() < deadline:
             assert self.process.poll() is None, "authd exited at start"
@@ -72,9 +76,15 @@ class Daemon:
         with open(os.path.join(self.state, "keys", name), "rb") as handle:
             return handle.read().rstrip(b"\n")
 
-    def stop(self):
-        self.process.terminate()
-        assert self.process.wait(timeout=20) == 0
+    def restart(self):
+        self.start()
+
+    def stop(self, expect_status=0):
+        if self.process.poll() is None:
+            self.process.terminate()
+        status = self.process.wait(timeout=20)
+        if expect_status is not None:
+            assert status == expect_status
         self.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
