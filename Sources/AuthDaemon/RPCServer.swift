@@ -25,7 +25,8 @@ final class RPCServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let connections = ConnectionRegistry()
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

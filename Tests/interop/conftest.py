@@ -21,7 +21,15 @@ class Connection:
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(30)
-        self.sock.connect(path)
+        deadline = time.time() + 10
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except BlockingIOError:  # the listen backlog is full for a moment
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
         self.file = self.sock.makefile("rwb")
         self.next_id = 1
 
