@@ -145,9 +145,21 @@ final class DaemonProcess: @unchecked Sendable {
         events.filter { $0["AUTHD_EVENT"] == .string(name) }
     }
 
-    /// Stops the daemon and removes its directory.
+    /// Stops the daemon, checks that nothing it wrote (stderr, the database
+    /// and its WAL) holds a password or token the tests used, and removes
+    /// its directory.
     func tearDown() {
         stop(signal: SIGKILL)
+        var written = [Data(stderr.utf8)]
+        for file in ["authd.sqlite3", "authd.sqlite3-wal"] {
+            if let data = FileManager.default.contents(atPath: stateDirectory + "/" + file) { written.append(data) }
+        }
+        for secret in SecretLedger.all {
+            let needle = Data(secret.utf8)
+            if written.contains(where: { $0.range(of: needle) != nil }) {
+                Issue.record("a password or token the tests used was written by authd in \(directory)")
+            }
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

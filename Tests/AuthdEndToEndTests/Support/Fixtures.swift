@@ -3,6 +3,25 @@ import Foundation
 
 let defaultPassword = "correct horse battery"
 
+/// Every password and token the tests hand to or get from a daemon, so
+/// each daemon's outputs can be checked for them when it is torn down.
+enum SecretLedger {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var secrets: Set<String> = []
+
+    static func record(_ secret: String) {
+        lock.lock()
+        secrets.insert(secret)
+        lock.unlock()
+    }
+
+    static var all: Set<String> {
+        lock.lock()
+        defer { lock.unlock() }
+        return secrets
+    }
+}
+
 struct Tokens {
     let access: String
     let refresh: String
@@ -13,6 +32,7 @@ extension RPCConnection {
     /// Creates a user (the test runs as root, an admin peer) and returns its id.
     @discardableResult
     func createUser(_ email: String, password: String = defaultPassword, role: String = "user") throws -> String {
+        SecretLedger.record(password)
         let user = try result(
             "user.create", ["email": .string(email), "password": .string(password), "role": .string(role)])
         guard let id = user.string("id") else { throw DaemonError("user.create gave no id") }
@@ -26,6 +46,9 @@ extension RPCConnection {
         guard let access = result.string("access_token"), let refresh = result.string("refresh_token"),
             let id = result["user"]?.objectValue?.string("id")
         else { throw DaemonError("login result incomplete") }
+        SecretLedger.record(password)
+        SecretLedger.record(access)
+        SecretLedger.record(refresh)
         return Tokens(access: access, refresh: refresh, userID: id)
     }
 
