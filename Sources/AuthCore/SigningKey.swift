@@ -13,30 +13,42 @@ public final class SigningKey: Sendable {
     }
 
     public let kid: String
-    public let material: Material
     /// When this key stopped signing new tokens (Unix seconds), if it has.
     public let retiredAt: Int64?
+    // Two optionals rather than a stored `Material`: an enum with two class
+    // payloads keeps its case in the pointer's spare bits, which leak
+    // checkers cannot follow (AddressSanitizer reported the keys as leaked).
+    private let hmacKey: HMACKey?
+    private let ed25519Key: Ed25519PrivateKey?
+
+    public var material: Material {
+        if let hmacKey { return .hmac(hmacKey) }
+        return .ed25519(ed25519Key!)
+    }
 
     public init(secret: [UInt8], retiredAt: Int64? = nil) {
-        self.material = .hmac(HMACKey(bytes: secret))
+        self.hmacKey = HMACKey(bytes: secret)
+        self.ed25519Key = nil
         self.kid = SigningKey.kid(for: secret)
         self.retiredAt = retiredAt
     }
 
     public init(ed25519 key: Ed25519PrivateKey, retiredAt: Int64? = nil) {
-        self.material = .ed25519(key)
+        self.hmacKey = nil
+        self.ed25519Key = key
         self.kid = key.publicKey.thumbprint
         self.retiredAt = retiredAt
     }
 
-    private init(kid: String, material: Material, retiredAt: Int64?) {
+    private init(kid: String, hmacKey: HMACKey?, ed25519Key: Ed25519PrivateKey?, retiredAt: Int64?) {
         self.kid = kid
-        self.material = material
+        self.hmacKey = hmacKey
+        self.ed25519Key = ed25519Key
         self.retiredAt = retiredAt
     }
 
     public func retired(at time: Int64) -> SigningKey {
-        SigningKey(kid: kid, material: material, retiredAt: time)
+        SigningKey(kid: kid, hmacKey: hmacKey, ed25519Key: ed25519Key, retiredAt: time)
     }
 
     /// The JWS `alg` of this key.

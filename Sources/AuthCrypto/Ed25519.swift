@@ -34,7 +34,9 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
     }
 
     /// Reads a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) holding an Ed25519 key.
-    public convenience init(pem: [UInt8]) throws {
+    /// (A factory rather than a convenience initializer: the delegating
+    /// initializer leaked the object under AddressSanitizer.)
+    public static func fromPEM(_ pem: [UInt8]) throws -> Ed25519PrivateKey {
         let key: OpaquePointer? = pem.withUnsafeBytes { raw in
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
             defer { BIO_free(bio) }
@@ -50,7 +52,7 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
         guard EVP_PKEY_get_raw_private_key(key, &seed, &length) == 1, length == 32 else {
             throw Failure(description: "cannot read the Ed25519 key")
         }
-        try self.init(seed: seed)
+        return try Ed25519PrivateKey(seed: seed)
     }
 
     /// The key as PKCS#8 PEM.

@@ -248,6 +248,11 @@ public final class Daemon: @unchecked Sendable {
         server.closeConnections()
         service.drainPools(timeout: 2)
         server.shutdown()
+        do {
+            try database.close()
+        } catch {
+            logger.warning("could not close the database cleanly", metadata: ["cause": "\(error)"])
+        }
         logger.info("stopped")
         stopped.signal()
     }

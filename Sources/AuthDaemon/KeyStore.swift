@@ -132,7 +132,7 @@ public final class KeyStore: @unchecked Sendable {
         var source: String
         if let directory = credentialsDirectory, let pem = readCredential(directory + "/access-key.pem") {
             do {
-                key = try Ed25519PrivateKey(pem: pem)
+                key = try Ed25519PrivateKey.fromPEM(pem)
             } catch {
                 throw Failure(description: "credential access-key.pem is not a PKCS#8 Ed25519 private key")
             }
@@ -141,7 +141,7 @@ public final class KeyStore: @unchecked Sendable {
             try ensureKeysDirectory()
             let path = keysDirectory + "/access-key.pem"
             if let pem = readCredential(path) {
-                key = try Ed25519PrivateKey(pem: pem)
+                key = try Ed25519PrivateKey.fromPEM(pem)
             } else {
                 key = try Ed25519PrivateKey.generate()
                 try FileAtomic.write(try key.pem(), to: path, mode: 0o600)

@@ -74,6 +74,12 @@ public final class AuthDatabase: Sendable {
         try pool.read(body)
     }
 
+    /// Closes the connections (on shutdown): statements are finalised and
+    /// the WAL is checkpointed.
+    public func close() throws {
+        try pool.close()
+    }
+
     /// `PRAGMA integrity_check`: "ok" for a sound file.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }

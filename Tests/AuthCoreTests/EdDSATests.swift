@@ -28,8 +28,8 @@ import Testing
         let key = try Ed25519PrivateKey(seed: seed)
         let pem = try key.pem()
         #expect(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN PRIVATE KEY-----"))
-        #expect(try Ed25519PrivateKey(pem: pem).seed == seed)
-        #expect(throws: Ed25519PrivateKey.Failure.self) { try Ed25519PrivateKey(pem: Array("garbage".utf8)) }
+        #expect(try Ed25519PrivateKey.fromPEM(pem).seed == seed)
+        #expect(throws: Ed25519PrivateKey.Failure.self) { try Ed25519PrivateKey.fromPEM(Array("garbage".utf8)) }
     }
 
     let policy = TokenPolicy(issuer: "authd", audience: "authd-clients", leeway: 30)

@@ -13,7 +13,8 @@ public func fuzzRules(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     _ = EmailRule.accountKey(text)
     do {
         try PasswordPolicy.validateNew(text, field: "password")
-        precondition(text.utf8.count <= PasswordPolicy.maximumBytes && !text.utf8.contains(0), "accepted a bad password")
+        precondition(
+            text.utf8.count <= PasswordPolicy.maximumBytes && !text.utf8.contains(0), "accepted a bad password")
         precondition(text.unicodeScalars.count >= PasswordPolicy.minimumCharacters, "accepted a short password")
     } catch {}
     _ = PasswordPolicy.isUsableAtLogin(text)

@@ -154,6 +154,11 @@ final class DaemonProcess: @unchecked Sendable {
         for file in ["authd.sqlite3", "authd.sqlite3-wal"] {
             if let data = FileManager.default.contents(atPath: stateDirectory + "/" + file) { written.append(data) }
         }
+        // Under `swift test --sanitize=…` the daemon is instrumented too.
+        for report in ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer"]
+        where stderr.contains(report) {
+            Issue.record("authd reported \(report) (see \(stderrPath))")
+        }
         for secret in SecretLedger.all {
             let needle = Data(secret.utf8)
             if written.contains(where: { $0.range(of: needle) != nil }) {
