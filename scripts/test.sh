@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting lint, unit and end-to-end tests
-# against the real daemon (Swift Testing), then the interop tests (PyJWT,
-# OpenRPC schemas) in a Python venv. Installs what it needs first.
+# Runs the whole test suite: formatting lint; unit and end-to-end tests
+# against the real daemon (Swift Testing), also under ASan and TSan; the
+# benchmark smoke run; a minute of fuzzing per target; the systemd
+# integration test; the Python tests (PyJWT/OpenRPC interop, authctl,
+# hostile input, kill -9, soak). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,16 @@ swift build --build-tests
 
 echo "== swift test"
 swift test --skip-build
+
+echo "== the Swift suite again under AddressSanitizer and ThreadSanitizer (daemons included)"
+for sanitizer in address thread; do
+    scratch=".build-$( [ $sanitizer = address ] && echo asan || echo tsan )"
+    swift build --build-tests --scratch-path "$scratch" --sanitize=$sanitizer
+    # The test runner's own leak check is off (XCTest's harness leaks); the
+    # daemons it starts keep theirs, and any report fails the test.
+    ASAN_OPTIONS=detect_leaks=0 AUTHD_BINARY="$PWD/$scratch/debug/authd" \
+        swift test --skip-build --scratch-path "$scratch" --sanitize=$sanitizer
+done
 
 echo "== benchmark smoke run (it runs and reports; speed is measured in BENCHMARKS.md)"
 .build/debug/authbench --quick --daemon .build/debug/authd
