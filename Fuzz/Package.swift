@@ -7,8 +7,12 @@ let package = Package(
     name: "authd-fuzz",
     dependencies: [.package(name: "authd", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzRequest", dependencies: [.product(name: "AuthCore", package: "authd")]),
-        .executableTarget(name: "FuzzJWS", dependencies: [.product(name: "AuthCore", package: "authd")]),
-        .executableTarget(name: "FuzzRules", dependencies: [.product(name: "AuthCore", package: "authd")]),
+        .target(name: "FuzzSupport"),
+        .executableTarget(
+            name: "FuzzRequest", dependencies: ["FuzzSupport", .product(name: "AuthCore", package: "authd")]),
+        .executableTarget(
+            name: "FuzzJWS", dependencies: ["FuzzSupport", .product(name: "AuthCore", package: "authd")]),
+        .executableTarget(
+            name: "FuzzRules", dependencies: ["FuzzSupport", .product(name: "AuthCore", package: "authd")]),
     ]
 )

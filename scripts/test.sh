@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 echo "== swift format lint"
-swift format lint --strict --recursive Sources Tests Examples Package.swift
+swift format lint --strict --recursive Sources Tests Examples Fuzz/Sources Package.swift
 
 echo "== swift build"
 swift build --build-tests

@@ -1,5 +1,6 @@
 import AuthCore
 import AuthCrypto
+import FuzzSupport
 
 nonisolated(unsafe) let hsKeys = KeySet(current: SigningKey(secret: Array("fuzzing-secret-0123456789abcdefghij".utf8)))
 nonisolated(unsafe) let edKeys = KeySet(
@@ -29,20 +30,7 @@ public func fuzzJWS(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-// SwiftPM links an executable's entry point as `FuzzJWS_main`; hand control
-// to libFuzzer's driver from there.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-) -> Int32
-
 @_cdecl("FuzzJWS_main")
-public func fuzzerEntry(
-    _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments, fuzzJWS)
+public func fuzzerEntry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    runFuzzer(argc, argv, fuzzJWS)
 }
