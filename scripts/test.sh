@@ -45,3 +45,9 @@ echo "== interop tests (Python)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r Tests/interop/requirements.txt
 .venv/bin/python -m pytest -q Tests/interop
+
+echo "== hostile-input tests against the ASan and TSan daemons"
+for scratch in .build-asan .build-tsan; do
+    AUTHD_UNDER_SANITIZER=1 AUTHD_BINARY="$PWD/$scratch/debug/authd" \
+        .venv/bin/python -m pytest -q Tests/interop/test_hostile.py
+done

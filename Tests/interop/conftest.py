@@ -14,6 +14,24 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = os.environ.get("AUTHD_BINARY", str(ROOT / ".build" / "debug" / "authd"))
 PASSWORD = "correct horse battery"
 
+# Every password and token the tests send or receive; each daemon's stderr,
+# database and WAL are checked for them when it stops.
+SECRETS = set()
+SECRET_PARAMS = ("password", "new_password", "current_password", "token", "access_token", "refresh_token")
+SECRET_RESULTS = ("access_token", "refresh_token")
+
+
+def remember_secrets(params, response):
+    for key in SECRET_PARAMS:
+        value = (params or {}).get(key)
+        if isinstance(value, str) and len(value) >= 8:
+            SECRETS.add(value.removeprefix("Bearer "))
+    result = response.get("result")
+    if isinstance(result, dict):
+        for key in SECRET_RESULTS:
+            if isinstance(result.get(key), str):
+                SECRETS.add(result[key])
+
 
 class Connection:
     """One socket to the daemon: line-delimited JSON-RPC 2.0."""
@@ -42,6 +60,7 @@ class Connection:
         self.file.flush()
         response = json.loads(self.file.readline())
         assert response["id"] == request["id"]
+        remember_secrets(params, response)
         return response
 
     def result(self, method, params=None):
@@ -94,7 +113,20 @@ class Daemon:
         if expect_status is not None:
             assert status == expect_status
         self.stderr.close()
+        self.check_no_secrets_written()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def check_no_secrets_written(self):
+        written = []
+        for path in (self.stderr_path, os.path.join(self.state, "authd.sqlite3"),
+                     os.path.join(self.state, "authd.sqlite3-wal")):
+            if os.path.exists(path):
+                with open(path, "rb") as handle:
+                    written.append(handle.read())
+        for report in (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"WARNING: ThreadSanitizer"):
+            assert not any(report in data for data in written), f"authd reported {report.decode()}"
+        leaked = [secret for secret in SECRETS if any(secret.encode() in data for data in written)]
+        assert not leaked, f"authd wrote {len(leaked)} password(s) or token(s) the tests used"
 
 
 @pytest.fixture

@@ -134,7 +134,8 @@ def test_socket_fuzz_hundred_thousand_lines(daemon):
     time.sleep(1)
     after = rss_kib(daemon.process.pid)
     print(f"socket fuzz: {totals['lines']} lines, RSS {baseline} KiB before, {after} KiB after")
-    assert after < baseline + 32 * 1024, f"RSS grew from {baseline} to {after} KiB"
+    if not os.environ.get("AUTHD_UNDER_SANITIZER"):  # ASan's quarantine and shadow memory inflate RSS
+        assert after < baseline + 32 * 1024, f"RSS grew from {baseline} to {after} KiB"
     assert daemon.connect().result("sys.health")["status"] == "ok"
 
 
@@ -283,7 +284,8 @@ def test_slow_stalled_and_idle_clients_do_not_hurt_others():
         for sock in [stalled] + idle[:50]:
             sock.settimeout(5)
             assert sock.recv(1) == b"", "an idle connection was not closed"
-        assert rss < 200 * 1024, f"RSS {rss} KiB with slow clients"
+        if not os.environ.get("AUTHD_UNDER_SANITIZER"):
+            assert rss < 200 * 1024, f"RSS {rss} KiB with slow clients"
         assert daemon.process.poll() is None
         print(f"slow clients: greedy client sent {sent} bytes unread; RSS {rss} KiB with 1,002 open connections")
         for sock in idle:
