@@ -107,6 +107,7 @@ import Testing
         try database.createSession(id: "live", userID: user.id, refreshHash: hash(1), now: 0, expiresAt: 500)
         try database.createSession(id: "gone", userID: user.id, refreshHash: hash(2), now: 0, expiresAt: 500)
         _ = try database.revokeSession(id: "gone", reason: "test", now: 1)
+        try database.close()  // as at shutdown: one process never holds two pools on the file
         let reopened = try AuthDatabase(path: directory + "/authd.sqlite3")
         try reopened.loadView(now: 2)
         #expect(reopened.view.user(id: user.id) == user.snapshot)
