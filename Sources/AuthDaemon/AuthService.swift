@@ -105,11 +105,14 @@ public final class AuthService: @unchecked Sendable {
             stats.record(
                 method: Methods.known.contains(method) ? method : "(unknown)",
                 microseconds: DispatchClock.microseconds() - started, failed: failed)
+            // Hand the answer to the connection first: its write is then queued
+            // on the event loop before shutdown can see nothing in flight and
+            // queue the close behind it.
+            respond(result)
             lock.withLock {
                 inFlightCount -= 1
                 answeredCount += 1
             }
-            respond(result)
         }
         if isShuttingDown && !Methods.alwaysServed.contains(method) {
             finish(.failure(.shuttingDown))
