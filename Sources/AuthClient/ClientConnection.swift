@@ -60,6 +60,9 @@ final class ClientConnection: @unchecked Sendable {
             return
         }
         let written = writeLock.locked { () -> Bool in
+            // The reader closes the descriptor holding writeLock too; a dead
+            // connection's number may already belong to another socket.
+            if !isAlive { return false }
             var offset = 0
             while offset < line.count {
                 let count = line.withUnsafeBytes {
@@ -82,8 +85,13 @@ final class ClientConnection: @unchecked Sendable {
         completion?(.failure(error))
     }
 
+    /// Ends the connection; the reader thread then closes the descriptor.
     func close() {
-        shutdown(fd, Int32(SHUT_RDWR))
+        stateLock.locked {
+            // Once the reader has closed the descriptor its number may belong
+            // to another socket: never touch it again.
+            if !dead { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
     }
 
     private func readLoop() {
@@ -100,12 +108,14 @@ final class ClientConnection: @unchecked Sendable {
                 deliver(line)
             }
         }
-        let waiting = stateLock.locked { () -> [Completion] in
-            dead = true
-            defer { pending.removeAll() }
-            return Array(pending.values)
+        let waiting = writeLock.locked {
+            stateLock.locked { () -> [Completion] in
+                dead = true
+                Glibc.close(fd)
+                defer { pending.removeAll() }
+                return Array(pending.values)
+            }
         }
-        Glibc.close(fd)
         for completion in waiting { completion(.failure(.unreachable("connection closed by authd"))) }
     }
 

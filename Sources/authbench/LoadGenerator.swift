@@ -47,10 +47,8 @@ final class PipelinedConnection {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard result == 0 else {
-            close(fd)
-            throw BenchError("cannot connect to \(path): errno \(errno)")
-        }
+        // On failure deinit closes the descriptor (the object is fully initialised).
+        guard result == 0 else { throw BenchError("cannot connect to \(path): errno \(errno)") }
     }
 
     deinit { close(fd) }

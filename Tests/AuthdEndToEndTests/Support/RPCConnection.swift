@@ -9,7 +9,7 @@ import Foundation
 /// plus `call` for one request and its answer. Reads time out after 30 s
 /// so a broken daemon fails a test instead of hanging the suite.
 final class RPCConnection: @unchecked Sendable {
-    private let fd: Int32
+    private var fd: Int32
     private var buffer: [UInt8] = []
     private var nextID = 1
 
@@ -35,12 +35,19 @@ final class RPCConnection: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func close() { Glibc.close(fd) }
+    /// Closes once: a second close could hit a descriptor number another
+    /// test's socket has since been given.
+    func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
 
     /// Half-closes: no more requests, answers still wanted (as `socat` does).
     func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
-    deinit { Glibc.close(fd) }
+    deinit { close() }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
