@@ -49,7 +49,7 @@ import Testing
     }
 
     @Test func theVerifiedTokenCacheNeverSkipsSessionOrExpiryChecks() throws {
-        try withDaemon(flags: ["algorithm": "EdDSA", "access-ttl": "2", "clock-leeway": "0"]) { _, rpc in
+        try withDaemon(flags: ["algorithm": "EdDSA", "access-ttl": "5", "clock-leeway": "0"]) { _, rpc in
             try rpc.createUser("cache@example.com")
             let tokens = try rpc.login("cache@example.com")
             for _ in 0..<3 { #expect(try rpc.verify(tokens.access)["result"] != nil) }
@@ -57,13 +57,13 @@ import Testing
             #expect(try rpc.verify(other.access)["result"] != nil)
             _ = try rpc.result("auth.logout", ["refresh_token": .string(other.refresh)])
             #expect(try rpc.verify(other.access).errorReason == "session_revoked")
-            Thread.sleep(forTimeInterval: 2.2)
+            Thread.sleep(forTimeInterval: 5.2)
             #expect(try rpc.verify(tokens.access).errorReason == "token_expired")
         }
     }
 
     @Test func rotationInEdDSAModeAndTheOldKeyLeavesTheJWKS() throws {
-        try withDaemon(flags: ["algorithm": "EdDSA", "access-ttl": "2", "clock-leeway": "0"]) { daemon, rpc in
+        try withDaemon(flags: ["algorithm": "EdDSA", "access-ttl": "5", "clock-leeway": "0"]) { daemon, rpc in
             try rpc.createUser("rot@example.com")
             let before = try rpc.login("rot@example.com")
             let rotated = try rpc.result("keys.rotate")
@@ -73,7 +73,7 @@ import Testing
             #expect(try rpc.verify(before.access)["result"] != nil)
             guard case .array(let both)? = try rpc.result("keys.jwks")["keys"] else { throw DaemonError("no keys") }
             #expect(both.count == 2)
-            Thread.sleep(forTimeInterval: 3.1)
+            Thread.sleep(forTimeInterval: 6.1)
             guard case .array(let one)? = try rpc.result("keys.jwks")["keys"] else { throw DaemonError("no keys") }
             #expect(one.count == 1)
             #expect(one.first?.objectValue?.string("kid") == rotated.string("kid"))

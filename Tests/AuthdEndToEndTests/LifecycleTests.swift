@@ -200,7 +200,7 @@ import Testing
             try Data(#"{"access_ttl": 200}"#.utf8).write(to: config)
             kill(daemon.pid, SIGHUP)
             var ttl: JSONValue?
-            for _ in 0..<100 where ttl != .int(200) {
+            for _ in 0..<250 where ttl != .int(200) {
                 usleep(20_000)
                 ttl = try rpc.result(
                     "auth.login", ["email": .string("hup@example.com"), "password": .string(defaultPassword)])[

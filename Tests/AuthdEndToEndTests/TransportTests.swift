@@ -150,7 +150,7 @@ import Testing
     }
 
     @Test func idleAndStalledConnectionsAreClosedButWaitingOnesAreNot() throws {
-        try withDaemon(flags: ["idle-timeout": "1", "bcrypt-cost": "12", "workers": "1"]) { daemon, rpc in
+        try withDaemon(flags: ["idle-timeout": "2", "bcrypt-cost": "12", "workers": "1"]) { daemon, _ in
             let idle = try daemon.connect()
             let stalled = try daemon.connect()
             try stalled.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"meth")
@@ -164,6 +164,7 @@ import Testing
                         "client": .string("c\(index)"),
                     ])
             }
+            let rpc = try daemon.connect()
             try rpc.send(lines)
             #expect(try idle.readLine() == nil)  // closed by the daemon
             #expect(try stalled.readLine() == nil)
