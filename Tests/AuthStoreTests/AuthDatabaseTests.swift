@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The store against a real SQLite file in a temporary directory.
-@Suite struct AuthDatabaseTests {
+@Suite final class AuthDatabaseTests {
     let directory: String
     let database: AuthDatabase
 
@@ -12,6 +12,11 @@ import Testing
         directory = NSTemporaryDirectory() + "authd-store-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         database = try AuthDatabase(path: directory + "/authd.sqlite3")
+    }
+
+    deinit {
+        try? database.close()
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     func hash(_ byte: UInt8) -> [UInt8] { [UInt8](repeating: byte, count: 32) }

@@ -2,6 +2,7 @@
 prompt through a pseudo-terminal, --password-stdin, --json, exit codes."""
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -131,3 +132,4 @@ def test_a_non_root_operator_uses_an_admin_token_kept_in_the_runtime_dir(daemon)
     assert authctl(daemon, "logout", env=env, user=65534).returncode == 0
     assert not os.path.exists(token_file)
     assert authctl(daemon, "user", "list", env=env, user=65534).returncode == 2
+    shutil.rmtree(runtime, ignore_errors=True)
