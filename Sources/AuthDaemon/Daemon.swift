@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
     import Glibc
@@ -19,7 +20,8 @@ public final class Daemon: @unchecked Sendable {
     private let logger: Logger
     private let environment: [String: String]
     private let service: AuthService
-    private let server: RPCServer
+    /// Set once the socket is bound; signal handling is in place before that.
+    private var server: RPCServer?
     private let database: AuthDatabase
     private let keys: KeyStore
     private let events: SecurityLog
@@ -73,6 +75,11 @@ public final class Daemon: @unchecked Sendable {
         service = try AuthService(
             settings: settings, adminGIDs: adminGIDs, database: database, keys: keys, events: events, logger: logger,
             clock: { DispatchClock.unixSeconds() })
+        // Signal handling first: once the socket answers, a client may send
+        // SIGTERM at once, and a signal that arrives between SIG_IGN and the
+        // dispatch source would be lost (seen: a benchmark waiting forever).
+        startSignalHandling()
+        let server: RPCServer
         do {
             server = try RPCServer(
                 listen: listen, service: service, maximumLineBytes: settings.maxLineBytes,
@@ -80,9 +87,9 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw StartupError("cannot listen: \(error)")
         }
-        startSignalHandling()
+        controlQueue.sync { self.server = server }
         startTimers(settings: settings)
-        startHeartbeat()
+        startHeartbeat(group: server.group)
         let counts = database.view.counts
         events.record(
             SecurityEvent(
@@ -171,8 +178,8 @@ public final class Daemon: @unchecked Sendable {
 
     /// `WATCHDOG=1` from an event loop (so a stuck loop stops the pings and
     /// systemd restarts the daemon) and a `STATUS=` line every few seconds.
-    private func startHeartbeat() {
-        let loop = server.group.next()
+    private func startHeartbeat(group: MultiThreadedEventLoopGroup) {
+        let loop = group.next()
         let watchdog = Systemd.watchdogInterval()
         let period = TimeAmount.microseconds(min(watchdog.map { $0 / 2 } ?? 5_000_000, 5_000_000))
         let startedAt = DispatchClock.microseconds()
@@ -236,7 +243,10 @@ public final class Daemon: @unchecked Sendable {
         stopping = true
         Systemd.notify("STOPPING=1")
         events.record(SecurityEvent(.shutdown, "authd stopping"))
-        server.stopAccepting()
+        // The control queue runs this, so `server` is set unless start-up is
+        // still before the bind; then there is nothing to stop accepting.
+        let server = self.server
+        server?.stopAccepting()
         service.beginShutdown()
         let deadline = DispatchTime.now() + .seconds(Int(service.settings.shutdownTimeout))
         while service.inFlight > 0 && DispatchTime.now() < deadline {
@@ -245,9 +255,9 @@ public final class Daemon: @unchecked Sendable {
         if service.inFlight > 0 {
             logger.warning("stopping with requests still in flight", metadata: ["count": "\(service.inFlight)"])
         }
-        server.closeConnections()
+        server?.closeConnections()
         service.drainPools(timeout: 2)
-        server.shutdown()
+        server?.shutdown()
         do {
             try database.close()
         } catch {
