@@ -112,8 +112,13 @@ import Testing
         try database.createSession(id: "live", userID: user.id, refreshHash: hash(1), now: 0, expiresAt: 500)
         try database.createSession(id: "gone", userID: user.id, refreshHash: hash(2), now: 0, expiresAt: 500)
         _ = try database.revokeSession(id: "gone", reason: "test", now: 1)
-        try database.close()  // as at shutdown: one process never holds two pools on the file
-        let reopened = try AuthDatabase(path: directory + "/authd.sqlite3")
+        try database.close()  // as at shutdown (checkpoints the WAL into the file)
+        // Reopen a copy: SQLite's POSIX locks are per process and per file, so
+        // a second pool on the very same path in this process is not what a
+        // restart does (a restart is a new process: the end-to-end tests).
+        try FileManager.default.copyItem(
+            atPath: directory + "/authd.sqlite3", toPath: directory + "/reopened.sqlite3")
+        let reopened = try AuthDatabase(path: directory + "/reopened.sqlite3")
         try reopened.loadView(now: 2)
         #expect(reopened.view.user(id: user.id) == user.snapshot)
         #expect(reopened.view.session(id: "live")?.userID == user.id)
