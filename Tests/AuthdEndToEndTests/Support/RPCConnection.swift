@@ -28,8 +28,10 @@ final class RPCConnection: @unchecked Sendable {
             }
         }
         guard connected == 0 else {
-            Glibc.close(fd)
-            throw DaemonError("connect(\(path)) failed: errno \(errno)")
+            let error = errno
+            // deinit runs for a fully initialised object that throws: let it
+            // close the descriptor, exactly once.
+            throw DaemonError("connect(\(path)) failed: errno \(error)")
         }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
