@@ -124,7 +124,10 @@ extension AuthService {
         // 11 random bytes (88 bits) give a 15-character id, which Swift keeps
         // inline in a String: no allocation per live session in memory. The id
         // is not a secret on its own; it only travels inside signed tokens.
-        let sessionID = SecureRandom.identifier(byteCount: 11)
+        // Never a leading '-': operators pass ids on command lines (`authctl
+        // session revoke --id ID`), where that reads as an option.
+        var sessionID = SecureRandom.identifier(byteCount: 11)
+        while sessionID.hasPrefix("-") { sessionID = SecureRandom.identifier(byteCount: 11) }
         let refreshExpiry = now + settings.refreshTTL
         let refreshToken = signRefresh(userID: user.id, sessionID: sessionID, now: now, expiresAt: refreshExpiry)
         try database.createSession(

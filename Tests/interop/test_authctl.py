@@ -84,7 +84,7 @@ def test_every_user_command_with_json(daemon):
     assert verified["user"]["email"] == "bob@example.com"
     sessions = json.loads(authctl(daemon, "session", "list", "bob@example.com", "--json").stdout)
     assert len(sessions) == 1
-    revoked = json.loads(authctl(daemon, "session", "revoke", "--id", sessions[0]["id"], "--json").stdout)
+    revoked = json.loads(authctl(daemon, "session", "revoke", "--id=" + sessions[0]["id"], "--json").stdout)
     assert revoked == {"revoked": 1}
     assert authctl(daemon, "verify", token).returncode == 2
     assert json.loads(authctl(daemon, "session", "revoke", "--user", "alice@example.com", "--json").stdout) == {"revoked": 0}
