@@ -1,9 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The PostgreSQL store (issue 12) brings postgres-nio and swift-nio-ssl,
+// which triple a cold build. AUTHD_WITHOUT_POSTGRES=1 leaves it out: the
+// sanitizer builds in scripts/test.sh use it (the store's own tests run in
+// the plain build, against a real server).
+let withPostgres = Context.environment["AUTHD_WITHOUT_POSTGRES"] != "1"
+
 let package = Package(
     name: "authd",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "authd", targets: ["authd"]),
         .executable(name: "authbench", targets: ["authbench"]),
@@ -17,7 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
-    ],
+    ] + (withPostgres ? [.package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2")] : []),
     targets: [
         // System libraries, linked through pkg-config.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -26,27 +32,31 @@ let package = Package(
 
         // The JSON model and codec, shared by the daemon and the client.
         .target(name: "AuthJSON"),
+        // The protocol's shared lists (error reasons), for daemon and client.
+        .target(name: "AuthProtocol"),
         // Pure domain logic: no sockets, no files, no clocks.
-        .target(name: "AuthCore", dependencies: ["AuthJSON", "AuthCrypto"]),
+        .target(name: "AuthCore", dependencies: ["AuthJSON", "AuthProtocol", "AuthCrypto"]),
         // The client library for local services: sockets and JSON only.
-        .target(name: "AuthClient", dependencies: ["AuthJSON"]),
+        .target(name: "AuthClient", dependencies: ["AuthJSON", "AuthProtocol"]),
         // Cryptographic primitives over OpenSSL libcrypto and libxcrypt.
         .target(name: "AuthCrypto", dependencies: ["CCrypto", "CXCrypt"]),
-        // SQLite adapter.
+        // The request logic with ports at its edges: no NIO, GRDB, CSystemd or Foundation.
+        .target(name: "AuthServiceCore", dependencies: ["AuthCore", "AuthCrypto"]),
+        // SQLite adapter: the CredentialStore of one host.
         .target(
             name: "AuthStore",
-            dependencies: ["AuthCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["AuthCore", "AuthServiceCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The daemon: socket server, jobs, journal, systemd.
         .target(
             name: "AuthDaemon",
             dependencies: [
-                "AuthCore", "AuthCrypto", "AuthStore", "CSystemd",
+                "AuthCore", "AuthCrypto", "AuthServiceCore", "AuthStore", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ] + (withPostgres ? ["AuthPostgres"] : [])
         ),
         .executableTarget(
             name: "authd",
@@ -58,8 +68,7 @@ let package = Package(
         .executableTarget(
             name: "authbench",
             dependencies: [
-                "AuthCore", "AuthCrypto",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "AuthCore", "AuthCrypto", "AuthStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,10 +82,38 @@ let package = Package(
         ),
         .executableTarget(name: "authd-gate", dependencies: ["AuthClient"], path: "Examples/AuthGate"),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto"]),
-        .testTarget(name: "AuthStoreTests", dependencies: ["AuthStore", "AuthCore"]),
+        .testTarget(name: "AuthClientTests", dependencies: ["AuthClient", "AuthProtocol"]),
+        .testTarget(
+            name: "AuthStoreTests",
+            dependencies: [
+                "AuthStore", "AuthCore", "AuthServiceCore", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The service in process, on the in-memory fake and on SQLite; the store conformance suite.
+        .testTarget(
+            name: "AuthServiceTests",
+            dependencies: [
+                "AuthServiceCore", "AuthCore", "AuthCrypto", "AuthStore", .product(name: "GRDB", package: "GRDB.swift"),
+            ] + (withPostgres ? ["AuthPostgres"] : [])
+        ),
         .testTarget(
             name: "AuthdEndToEndTests",
-            dependencies: ["AuthCore", "AuthCrypto", "AuthStore", "AuthDaemon", "AuthClient"]
+            dependencies: ["AuthCore", "AuthCrypto", "AuthServiceCore", "AuthStore", "AuthDaemon", "AuthClient"]
         ),
-    ]
+    ] + (withPostgres ? postgresTargets : [])
 )
+
+/// The PostgreSQL adapter: the CredentialStore several hosts share.
+var postgresTargets: [Target] {
+    [
+        .target(
+            name: "AuthPostgres",
+            dependencies: [
+                "AuthCore", "AuthServiceCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        )
+    ]
+}

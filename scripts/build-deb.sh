@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/AuthDaemon/AuthService.swift)
+version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/AuthServiceCore/AuthService.swift)
 arch=$(dpkg --print-architecture)
 root=$(mktemp -d)
 chmod 0755 "$root"

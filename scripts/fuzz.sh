@@ -13,7 +13,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(FuzzRequest FuzzJWS FuzzRules)
 
 for target in "${targets[@]}"; do
-    (cd Fuzz && swift build -c release --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer,address \
+    (cd Fuzz && AUTHD_WITHOUT_POSTGRES=1 swift build -c release --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer,address \
         -Xswiftc -parse-as-library --product "$target" 2>&1 | grep -E "error|warning: unre" || true)
     test -x ".build-fuzz/release/$target" || { echo "fuzz: $target did not build" >&2; exit 1; }
 done

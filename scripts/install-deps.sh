@@ -3,7 +3,8 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
-packages=(pkg-config libsystemd-dev libssl-dev libcrypt-dev libsqlite3-dev python3-venv socat)
+# Extra packages come as arguments (scripts/test.sh adds postgresql).
+packages=(pkg-config libsystemd-dev libssl-dev libcrypt-dev libsqlite3-dev python3-venv socat "$@")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,6 +1,10 @@
-/// Why a call failed: one case per protocol `reason`, so callers can write
+import AuthProtocol
+
+/// Why a call failed: one case per protocol `reason` (the daemon's own list,
+/// `AuthProtocol.ErrorReason`), so callers can write
 /// `catch AuthError.tokenExpired`, plus the client's own failures
-/// (`unreachable`, `timeout`, `badResponse`).
+/// (`unreachable`, `timeout`, `badResponse`). A reason that a newer daemon
+/// sends and this client does not know is `other`, never a decoding failure.
 public enum AuthError: Error, Sendable, Equatable {
     // Requests the daemon could not read or route.
     case parseError
@@ -33,6 +37,10 @@ public enum AuthError: Error, Sendable, Equatable {
     case rateLimited(retryAfter: Int?)
     case busy(retryAfter: Int?)
     case shuttingDown(retryAfter: Int?)
+    /// The daemon's database (PostgreSQL, shared by several hosts) cannot
+    /// be reached, or this daemon has been cut off from it for longer than
+    /// its `max_staleness`: nothing was done.
+    case unavailable(retryAfter: Int?)
 
     // The client's own failures.
     /// The socket could not be opened or broke; the next call reconnects.
@@ -41,72 +49,90 @@ public enum AuthError: Error, Sendable, Equatable {
     case timeout
     /// The daemon answered something this client does not understand.
     case badResponse(String)
+    /// A refusal with a `reason` this version of the client does not know
+    /// (from a newer daemon), with its JSON-RPC code.
+    case other(reason: String, code: Int64?, retryAfter: Int?)
 
     /// Maps a protocol error object (`code`, `message`, `data.reason`, …).
     init(code: Int64?, reason: String?, field: String?, retryAfter: Int?) {
-        switch reason {
-        case "parse_error": self = .parseError
-        case "invalid_request", "line_too_long", "batch_not_supported": self = .invalidRequest(reason: reason!)
-        case "method_not_found": self = .methodNotFound
-        case "invalid_params": self = .invalidParams(field: field)
-        case "invalid_email": self = .invalidEmail
-        case "weak_password": self = .weakPassword(field: field)
-        case "password_too_long": self = .passwordTooLong(field: field)
-        case "internal_error": self = .internalError
-        case "no_token": self = .noToken
-        case "invalid_credentials": self = .invalidCredentials
-        case "token_expired": self = .tokenExpired
-        case "account_inactive": self = .accountInactive
-        case "user_not_found": self = .userNotFound
-        case "session_revoked": self = .sessionRevoked
-        case "refresh_invalid": self = .refreshInvalid
-        case "token_invalid": self = .tokenInvalid
-        case "forbidden": self = .forbidden
-        case "refresh_reused": self = .refreshReused
-        case "not_found": self = .notFound
-        case "email_taken": self = .emailTaken
-        case "rate_limited": self = .rateLimited(retryAfter: retryAfter)
-        case "busy": self = .busy(retryAfter: retryAfter)
-        case "shutting_down": self = .shuttingDown(retryAfter: retryAfter)
-        default: self = .badResponse("error \(code.map(String.init) ?? "?") with reason \(reason ?? "none")")
+        guard let reason else {
+            self = .badResponse("error \(code.map(String.init) ?? "?") without a reason")
+            return
+        }
+        guard let known = ErrorReason(rawValue: reason) else {
+            self = .other(reason: reason, code: code, retryAfter: retryAfter)
+            return
+        }
+        // Exhaustive: a reason added to the protocol's list must be mapped here.
+        switch known {
+        case .parseError: self = .parseError
+        case .invalidRequest, .lineTooLong, .batchNotSupported: self = .invalidRequest(reason: reason)
+        case .methodNotFound: self = .methodNotFound
+        case .invalidParams: self = .invalidParams(field: field)
+        case .invalidEmail: self = .invalidEmail
+        case .weakPassword: self = .weakPassword(field: field)
+        case .passwordTooLong: self = .passwordTooLong(field: field)
+        case .internalError: self = .internalError
+        case .noToken: self = .noToken
+        case .invalidCredentials: self = .invalidCredentials
+        case .tokenExpired: self = .tokenExpired
+        case .accountInactive: self = .accountInactive
+        case .userNotFound: self = .userNotFound
+        case .sessionRevoked: self = .sessionRevoked
+        case .refreshInvalid: self = .refreshInvalid
+        case .tokenInvalid: self = .tokenInvalid
+        case .forbidden: self = .forbidden
+        case .refreshReused: self = .refreshReused
+        case .notFound: self = .notFound
+        case .emailTaken: self = .emailTaken
+        case .rateLimited: self = .rateLimited(retryAfter: retryAfter)
+        case .busy: self = .busy(retryAfter: retryAfter)
+        case .shuttingDown: self = .shuttingDown(retryAfter: retryAfter)
+        case .unavailable: self = .unavailable(retryAfter: retryAfter)
         }
     }
 
-    /// Seconds to wait before retrying, for `rateLimited`, `busy` and `shuttingDown`.
+    /// Seconds to wait before retrying, for `rateLimited`, `busy`, `shuttingDown` and `unavailable`.
     public var retryAfter: Int? {
         switch self {
-        case .rateLimited(let seconds), .busy(let seconds), .shuttingDown(let seconds): seconds
+        case .rateLimited(let seconds), .busy(let seconds), .shuttingDown(let seconds), .unavailable(let seconds):
+            seconds
+        case .other(_, _, let seconds): seconds
         default: nil
         }
     }
 
     /// The protocol's `reason` for this error (`nil` for the client's own failures).
     public var reason: String? {
+        let known: ErrorReason
         switch self {
-        case .parseError: "parse_error"
-        case .invalidRequest(let reason): reason
-        case .methodNotFound: "method_not_found"
-        case .invalidParams: "invalid_params"
-        case .invalidEmail: "invalid_email"
-        case .weakPassword: "weak_password"
-        case .passwordTooLong: "password_too_long"
-        case .internalError: "internal_error"
-        case .noToken: "no_token"
-        case .invalidCredentials: "invalid_credentials"
-        case .tokenExpired: "token_expired"
-        case .accountInactive: "account_inactive"
-        case .userNotFound: "user_not_found"
-        case .sessionRevoked: "session_revoked"
-        case .refreshInvalid: "refresh_invalid"
-        case .tokenInvalid: "token_invalid"
-        case .forbidden: "forbidden"
-        case .refreshReused: "refresh_reused"
-        case .notFound: "not_found"
-        case .emailTaken: "email_taken"
-        case .rateLimited: "rate_limited"
-        case .busy: "busy"
-        case .shuttingDown: "shutting_down"
-        case .unreachable, .timeout, .badResponse: nil
+        case .parseError: known = .parseError
+        case .invalidRequest(let reason): return reason
+        case .methodNotFound: known = .methodNotFound
+        case .invalidParams: known = .invalidParams
+        case .invalidEmail: known = .invalidEmail
+        case .weakPassword: known = .weakPassword
+        case .passwordTooLong: known = .passwordTooLong
+        case .internalError: known = .internalError
+        case .noToken: known = .noToken
+        case .invalidCredentials: known = .invalidCredentials
+        case .tokenExpired: known = .tokenExpired
+        case .accountInactive: known = .accountInactive
+        case .userNotFound: known = .userNotFound
+        case .sessionRevoked: known = .sessionRevoked
+        case .refreshInvalid: known = .refreshInvalid
+        case .tokenInvalid: known = .tokenInvalid
+        case .forbidden: known = .forbidden
+        case .refreshReused: known = .refreshReused
+        case .notFound: known = .notFound
+        case .emailTaken: known = .emailTaken
+        case .rateLimited: known = .rateLimited
+        case .busy: known = .busy
+        case .shuttingDown: known = .shuttingDown
+        case .unavailable: known = .unavailable
+        case .other(let reason, _, _): return reason
+        case .unreachable, .timeout, .badResponse: return nil
         }
+        return known.rawValue
     }
 }

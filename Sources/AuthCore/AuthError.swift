@@ -1,3 +1,5 @@
+import AuthProtocol
+
 /// A refusal as the protocol states it: a JSON-RPC error `code`, a stable
 /// `reason`, a human message that never carries internal details, and the
 /// optional `field` and `retry_after`. The cause behind an internal error is
@@ -28,34 +30,8 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
             && lhs.retryAfter == rhs.retryAfter
     }
 
-    /// Every `reason` of protocol v1.
-    public enum Reason: String, Sendable, CaseIterable {
-        case parseError = "parse_error"
-        case invalidRequest = "invalid_request"
-        case lineTooLong = "line_too_long"
-        case batchNotSupported = "batch_not_supported"
-        case methodNotFound = "method_not_found"
-        case invalidParams = "invalid_params"
-        case invalidEmail = "invalid_email"
-        case weakPassword = "weak_password"
-        case passwordTooLong = "password_too_long"
-        case internalError = "internal_error"
-        case noToken = "no_token"
-        case invalidCredentials = "invalid_credentials"
-        case tokenExpired = "token_expired"
-        case accountInactive = "account_inactive"
-        case userNotFound = "user_not_found"
-        case sessionRevoked = "session_revoked"
-        case refreshInvalid = "refresh_invalid"
-        case tokenInvalid = "token_invalid"
-        case forbidden = "forbidden"
-        case refreshReused = "refresh_reused"
-        case notFound = "not_found"
-        case emailTaken = "email_taken"
-        case rateLimited = "rate_limited"
-        case busy = "busy"
-        case shuttingDown = "shutting_down"
-    }
+    /// Every `reason` of protocol v1 (the list lives in `AuthProtocol`).
+    public typealias Reason = ErrorReason
 
     public static let parseError = AuthError(code: -32700, reason: .parseError, message: "Parse error")
     public static let invalidRequest = AuthError(
@@ -108,9 +84,18 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         AuthError(
             code: 429, reason: .rateLimited, message: "Too many failed attempts", retryAfter: retryAfter)
     }
+    public static func tooManyRefreshes(retryAfter: Int) -> AuthError {
+        AuthError(code: 429, reason: .rateLimited, message: "Too many refreshes", retryAfter: retryAfter)
+    }
     public static func busy(retryAfter: Int) -> AuthError {
         AuthError(code: 503, reason: .busy, message: "Server busy", retryAfter: retryAfter)
     }
+    /// The database cannot be reached (or this daemon's view of it is older
+    /// than `max_staleness`): nothing was done, try again.
+    public static func unavailable(retryAfter: Int = 1) -> AuthError {
+        AuthError(code: 503, reason: .unavailable, message: "Database unavailable", retryAfter: retryAfter)
+    }
+
     public static let shuttingDown = AuthError(
         code: 503, reason: .shuttingDown, message: "Server shutting down", retryAfter: 1)
 

@@ -2,27 +2,55 @@
 public enum EmailRule {
     public static let maximumBytes = 254
 
-    /// Trims and lower-cases; `nil` when the result is not a plausible
-    /// address (at most 254 bytes, exactly one `@` with text on both sides,
-    /// no whitespace or control characters).
+    /// Trims, normalises to Unicode NFC and lower-cases; `nil` when the
+    /// result is not a plausible address (at most 254 bytes, exactly one `@`
+    /// with text on both sides, no whitespace, control, invisible or
+    /// bidirectional-control characters). NFC first, so the composed and
+    /// decomposed spellings of `josé@x.com` are one account.
     public static func normalize(_ raw: String) -> String? {
-        let trimmed = raw.trimmingWhitespace().lowercased()
+        let trimmed = canonical(raw)
         guard !trimmed.isEmpty, trimmed.utf8.count <= maximumBytes else { return nil }
         let parts = trimmed.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        for scalar in trimmed.unicodeScalars
-        where scalar.value < 0x21 || scalar.value == 0x7F || scalar.properties.isWhitespace {
+        for scalar in trimmed.unicodeScalars where isRefused(scalar) {
             return nil
         }
         return trimmed
     }
 
-    /// The rate-limit account key: the normalised email, or a trimmed,
-    /// lower-cased form of whatever was sent when it is not a valid address,
-    /// so the limit behaves alike whether or not the account exists.
+    /// Characters an address may not hold: ASCII controls and space, DEL,
+    /// any whitespace, and what renders as nothing or reorders text (format
+    /// characters such as U+200B and U+202E, default-ignorable code points,
+    /// bidi controls, line and paragraph separators), so two addresses that
+    /// look identical are always the same bytes.
+    static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 0x21 || scalar.value == 0x7F { return true }
+        let properties = scalar.properties
+        if properties.isWhitespace || properties.isDefaultIgnorableCodePoint || properties.isBidiControl
+            || properties.isNoncharacterCodePoint
+        {
+            return true
+        }
+        switch properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Trimmed, NFC, lower-cased (and NFC again: lower-casing can
+    /// decompose), whatever the rules say of it.
+    static func canonical(_ raw: String) -> String {
+        let lowered = String(decoding: raw.trimmingWhitespace()._nfcCodeUnits, as: UTF8.self).lowercased()
+        return String(decoding: lowered._nfcCodeUnits, as: UTF8.self)
+    }
+
+    /// The rate-limit account key: the normalised email, or the trimmed,
+    /// NFC, lower-cased form of whatever was sent when it is not a valid
+    /// address, so the limit behaves alike whether or not the account exists.
     public static func accountKey(_ raw: String) -> String {
-        normalize(raw)
-            ?? String(decoding: raw.trimmingWhitespace().lowercased().utf8.prefix(maximumBytes), as: UTF8.self)
+        normalize(raw) ?? String(decoding: canonical(raw).utf8.prefix(maximumBytes), as: UTF8.self)
     }
 }
 
@@ -31,10 +59,16 @@ public enum PasswordPolicy {
     /// bcrypt reads at most 72 bytes.
     public static let maximumBytes = 72
 
+    /// A password with a NUL byte is a params error wherever one is given
+    /// (bcrypt would stop reading at it); `field` names the param.
+    public static func refuseNUL(_ password: String, field: String) throws(AuthError) {
+        if password.utf8.contains(0) { throw .invalidParams(field: field, "Password must not contain NUL") }
+    }
+
     /// Checks a new password; `field` names the param in the error.
     public static func validateNew(_ password: String, field: String) throws(AuthError) {
         let bytes = password.utf8
-        if bytes.contains(0) { throw .invalidParams(field: field, "Password must not contain NUL") }
+        try refuseNUL(password, field: field)
         if password.unicodeScalars.count < minimumCharacters { throw .weakPassword(field: field) }
         if bytes.count > maximumBytes { throw .passwordTooLong(field: field) }
     }

@@ -10,7 +10,7 @@ public enum JWSCodec {
     public static func sign(claims: JSONObject, kind: TokenKind, key: SigningKey) -> String {
         var header = JSONWriter(capacity: 64)
         header.appendASCII("{\"alg\":")
-        header.writeString(key.algorithm)
+        header.writeString(key.algorithm.rawValue)
         header.appendASCII(",\"typ\":")
         header.writeString(kind.typ)
         header.appendASCII(",\"kid\":")
@@ -58,7 +58,9 @@ public enum JWSCodec {
         guard case .object(let header)? = try? JSONParser.parse(headerBytes, maximumDepth: 4) else {
             throw .badHeader("not a JSON object")
         }
-        guard header["alg"] == .string(keys.algorithm) else { throw .badHeader("alg") }
+        guard case .string(let alg)? = header["alg"], alg.utf8.elementsEqual(keys.algorithm.rawValue.utf8) else {
+            throw .badHeader("alg")
+        }
         guard header["typ"] == .string(kind.typ) else { throw .badHeader("typ") }
         guard header["crit"] == nil else { throw .badHeader("crit") }
         guard case .string(let kid)? = header["kid"] else { throw .badHeader("kid missing") }

@@ -50,6 +50,8 @@ public struct LoginThrottle: Sendable {
     public var limits: Limits
     public private(set) var counters: [String: Counter] = [:]
     private var pending: [String: Int] = [:]
+    /// For each locked key, the window whose lock has been reported.
+    private var lockReported: [String: Int64] = [:]
 
     public init(limits: Limits, counters: [String: Counter] = [:]) {
         self.limits = limits
@@ -57,7 +59,17 @@ public struct LoginThrottle: Sendable {
     }
 
     public static func accountKey(_ normalizedEmail: String) -> String { "account:" + normalizedEmail }
-    public static func clientKey(_ client: String) -> String { "client:" + client }
+    /// The client key of an attempt. Without a reported `client` it is the
+    /// peer's uid; a reported one is scoped to the peer that reported it, in
+    /// a space the derived keys never use, so a peer can only exhaust its
+    /// own clients' budgets (`"client":"uid:0"` from uid 65534 is not root's).
+    public static func clientKey(peerUID: UInt32, reported: String?) -> String {
+        if let reported { return "client:peer:\(peerUID):" + reported }
+        return "client:uid:\(peerUID)"
+    }
+
+    /// The longest `params.client` accepted, in bytes.
+    public static let maximumClientBytes = 256
 
     public mutating func begin(account: String, client: String, now: Int64) -> Decision {
         let accountFailures = failures(account, now: now)
@@ -104,8 +116,28 @@ public struct LoginThrottle: Sendable {
     /// Drops counters whose window has ended; returns their keys.
     public mutating func pruneExpired(now: Int64) -> [String] {
         let stale = counters.filter { now >= $0.value.windowStart + limits.window }.map(\.key)
-        for key in stale { counters.removeValue(forKey: key) }
+        for key in stale {
+            counters.removeValue(forKey: key)
+            lockReported.removeValue(forKey: key)
+        }
         return stale
+    }
+
+    /// Whether a refusal on these keys at `now` is the first since the
+    /// limiting key locked in its current window: one `authn_login_lock` per
+    /// lock, not one per refused attempt (each of which costs the attacker
+    /// nothing, so one entry each would let anyone flood the journal).
+    public mutating func isFirstRefusal(account: String, client: String, now: Int64) -> Bool {
+        var first = false
+        for (key, limit) in [(account, limits.accountMaxFailures), (client, limits.clientMaxFailures)]
+        where failures(key, now: now) >= limit {
+            let windowStart = counters[key]!.windowStart
+            if lockReported[key] != windowStart {
+                lockReported[key] = windowStart
+                first = true
+            }
+        }
+        return first
     }
 
     public func failures(_ key: String, now: Int64) -> Int {

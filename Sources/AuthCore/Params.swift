@@ -52,13 +52,26 @@ extension JSONObject {
     }
 
     /// A token param: missing or not a string is `-32602`; empty, or a bare
-    /// `Bearer `, is `401 no_token`. A leading `Bearer ` is stripped.
+    /// `Bearer `, is `401 no_token`. See `BearerToken.strip`.
     public func bearerToken(_ field: String) throws(AuthError) -> String {
-        let raw = try requiredString(field)
-        var token = Substring(raw)
-        if token.hasPrefix("Bearer ") { token = token.dropFirst(7) }
-        token = token.drop { $0 == " " }
-        if token.isEmpty { throw .noToken }
-        return String(token)
+        guard let token = BearerToken.strip(try requiredString(field)) else { throw .noToken }
+        return token
+    }
+}
+
+/// The one rule for a token param, used by `token.verify` and by admin
+/// methods alike: one leading `Bearer ` (exactly those bytes) is removed and
+/// nothing else; what is left is the token, or nothing (`nil`) when it is
+/// empty or only spaces. `"Bearer  tok"` is the token `" tok"`, which no
+/// signature check accepts.
+public enum BearerToken {
+    private static let prefix = Array("Bearer ".utf8)
+
+    public static func strip(_ raw: String) -> String? {
+        let utf8 = raw.utf8
+        let token: Substring.UTF8View =
+            utf8.starts(with: prefix) ? Substring(raw).utf8.dropFirst(prefix.count) : Substring(raw).utf8
+        if token.allSatisfy({ $0 == UInt8(ascii: " ") }) { return nil }
+        return String(Substring(token))
     }
 }

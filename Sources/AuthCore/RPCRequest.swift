@@ -1,14 +1,23 @@
-/// One JSON-RPC 2.0 request, validated. `id == nil` marks a notification.
+/// One JSON-RPC 2.0 request, validated as a request. `id == nil` marks a
+/// notification. Params that are not an object are kept as such
+/// (`paramsAreObject == false`), not refused here: an admin method refuses
+/// a non-admin caller before any param is looked at, their shape included.
 public struct RPCRequest: Sendable {
     public let id: JSONValue?
     public let method: String
+    /// The params object (empty when absent or not an object).
     public let params: JSONObject
+    public let paramsAreObject: Bool
 
-    public init(id: JSONValue?, method: String, params: JSONObject) {
+    public init(id: JSONValue?, method: String, params: JSONObject, paramsAreObject: Bool = true) {
         self.id = id
         self.method = method
         self.params = params
+        self.paramsAreObject = paramsAreObject
     }
+
+    /// The `-32602` for params that are not an object.
+    public static let paramsMustBeAnObject = AuthError.invalidParams(field: "params", "Params must be an object")
 
     public var isNotification: Bool { id == nil }
 
@@ -45,16 +54,10 @@ public struct RPCRequest: Sendable {
         guard object["jsonrpc"] == .string("2.0"), case .string(let method)? = object["method"] else {
             return .failure(Rejection(id: id ?? .null, error: .invalidRequest, answer: true))
         }
-        let params: JSONObject
         switch object["params"] {
-        case nil, .null?: params = JSONObject()
-        case .object(let given)?: params = given
-        default:
-            return .failure(
-                Rejection(
-                    id: id, error: .invalidParams(field: "params", "Params must be an object"),
-                    answer: id != nil))
+        case nil, .null?: return .success(RPCRequest(id: id, method: method, params: JSONObject()))
+        case .object(let given)?: return .success(RPCRequest(id: id, method: method, params: given))
+        default: return .success(RPCRequest(id: id, method: method, params: JSONObject(), paramsAreObject: false))
         }
-        return .success(RPCRequest(id: id, method: method, params: params))
     }
 }

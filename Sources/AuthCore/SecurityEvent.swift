@@ -58,6 +58,13 @@ public struct SecurityEvent: Sendable {
     public var userID: Int64?
     public var email: String?
     public var reason: String?
+    /// For an aggregated entry: how many events of this name from this peer
+    /// it stands for (`AUTHD_COUNT`).
+    public var count: Int?
+
+    /// No logged field is longer than this (bytes): a peer's 60 KB `client`
+    /// never reaches the journal whole.
+    public static let maximumFieldBytes = 256
 
     public init(
         _ name: Name, _ message: String, peerUID: UInt32? = nil, peerPID: Int32? = nil, client: String? = nil,
@@ -73,7 +80,8 @@ public struct SecurityEvent: Sendable {
         self.reason = reason
     }
 
-    /// The journal fields in a fixed order.
+    /// The journal fields in a fixed order, each value at most
+    /// `maximumFieldBytes` (cut at a character boundary).
     public var fields: [(String, String)] {
         var fields: [(String, String)] = [
             ("MESSAGE", message), ("PRIORITY", String(name.priority)), ("MESSAGE_ID", name.messageID),
@@ -85,7 +93,22 @@ public struct SecurityEvent: Sendable {
         if let userID { fields.append(("AUTHD_USER_ID", String(userID))) }
         if let email { fields.append(("AUTHD_EMAIL", email)) }
         if let reason { fields.append(("AUTHD_REASON", reason)) }
-        return fields
+        if let count { fields.append(("AUTHD_COUNT", String(count))) }
+        return fields.map { ($0.0, SecurityEvent.capped($0.1)) }
+    }
+
+    /// `value` cut to at most `maximumFieldBytes` bytes of whole characters.
+    static func capped(_ value: String) -> String {
+        guard value.utf8.count > maximumFieldBytes else { return value }
+        var end = value.startIndex
+        var bytes = 0
+        for index in value.unicodeScalars.indices {
+            let length = value.unicodeScalars[index].utf8.count
+            if bytes + length > maximumFieldBytes { break }
+            bytes += length
+            end = value.unicodeScalars.index(after: index)
+        }
+        return String(value.unicodeScalars[..<end])
     }
 
     /// One JSON object per line, keys as the journal names them.

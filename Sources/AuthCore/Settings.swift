@@ -5,7 +5,7 @@ public struct Settings: Sendable, Equatable {
     public var refreshTTL: Int64 = 604_800
     public var issuer = "authd"
     public var audience = "authd-clients"
-    public var algorithm = "HS256"
+    public var algorithm = SigningAlgorithm.hs256
     public var loginMaxFailures = 5
     public var clientMaxFailures = 50
     public var loginWindow: Int64 = 900
@@ -24,6 +24,31 @@ public struct Settings: Sendable, Equatable {
     /// A connection that sends nothing for this long, with nothing in
     /// flight (idle, or stalled half-way through a line), is closed.
     public var idleTimeout: Int64 = 300
+    /// Open connections at most, in all; past it a new one is answered
+    /// `503 busy` and closed.
+    public var maxConnections = 4096
+    /// Open connections at most from one peer uid.
+    public var maxConnectionsPerPeer = 256
+    /// Of `maxConnections`, this many only admin peers (root, admin uids or
+    /// groups) may use, so a flood from others never locks them out.
+    public var adminReservedConnections = 16
+    /// Hashing jobs one peer uid may have queued; 0 means a quarter of
+    /// `maxQueue`. See `effectiveMaxQueuePerPeer`.
+    public var maxQueuePerPeer = 0
+    /// Refreshes per session per second.
+    public var refreshRateLimit = 10
+    /// Live sessions per user; a new one revokes the least recently used.
+    public var maxSessionsPerUser = 100
+    /// PostgreSQL, shared by several daemons; nil: SQLite in the state
+    /// directory. Chosen at start only (a reload cannot change it).
+    public var databaseURL: DatabaseURL?
+    /// Connections to PostgreSQL at most.
+    public var databasePoolSize = 8
+    /// Seconds a connection attempt or a statement may take.
+    public var databaseTimeout: Int64 = 5
+    /// Seconds a daemon cut off from PostgreSQL keeps answering
+    /// `token.verify` from its view after its last confirmed sync.
+    public var maxStaleness: Int64 = 30
 
     public init(cores: Int) {
         workers = max(1, cores)
@@ -31,6 +56,14 @@ public struct Settings: Sendable, Equatable {
 
     public var tokenPolicy: TokenPolicy {
         TokenPolicy(issuer: issuer, audience: audience, leeway: clockLeeway)
+    }
+
+    public var effectiveMaxQueuePerPeer: Int {
+        maxQueuePerPeer == 0 ? max(1, maxQueue / 4) : min(maxQueuePerPeer, maxQueue)
+    }
+
+    public var connectionLimits: ConnectionAdmission.Limits {
+        .init(maximum: maxConnections, perPeer: maxConnectionsPerPeer, adminReserved: adminReservedConnections)
     }
 
     public var throttleLimits: LoginThrottle.Limits {
@@ -45,18 +78,107 @@ public struct SettingsError: Error, Sendable, Equatable, CustomStringConvertible
     public init(_ description: String) { self.description = description }
 }
 
+/// One setting: its snake_case name (the config key; `--kebab-case` as a
+/// flag, `AUTHD_` + upper case as a variable) and how a value is checked
+/// and applied. The default is the `Settings` property's initial value; the
+/// name and range live here, once.
+public struct SettingDefinition: Sendable {
+    public let name: String
+    let apply:
+        @Sendable (_ value: String, _ source: String, _ cores: Int, _ settings: inout Settings) throws(SettingsError) ->
+            Void
+
+    static func integer(
+        _ name: String, _ range: ClosedRange<Int64>, _ set: @escaping @Sendable (inout Settings, Int64) -> Void
+    ) -> SettingDefinition {
+        SettingDefinition(name: name) { value, source, _, settings throws(SettingsError) in
+            guard let parsed = Int64(value.trimmingWhitespace()), range.contains(parsed) else {
+                throw SettingsError(
+                    "\(source): \(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            set(&settings, parsed)
+        }
+    }
+
+    static func text(_ name: String, _ set: @escaping @Sendable (inout Settings, String) -> Void) -> SettingDefinition {
+        SettingDefinition(name: name) { value, source, _, settings throws(SettingsError) in
+            let trimmed = value.trimmingWhitespace()
+            guard !trimmed.isEmpty, trimmed.utf8.count <= 256 else {
+                throw SettingsError("\(source): \(name) must be a non-empty string of at most 256 bytes")
+            }
+            set(&settings, trimmed)
+        }
+    }
+}
+
 /// Resolves settings from, highest first, flags, `AUTHD_*` environment
 /// variables, the config file (a JSON object with snake_case keys) and the
 /// defaults. Pure: the caller reads the environment and the file.
 public enum SettingsResolver {
-    /// The snake_case names of every setting, as config keys; flags are the
-    /// same names in kebab-case and variables `AUTHD_` + upper case.
-    public static let names = [
-        "bcrypt_cost", "access_ttl", "refresh_ttl", "issuer", "audience", "algorithm",
-        "login_max_failures", "client_max_failures", "login_window", "sweep_interval", "admin_uids",
-        "admin_groups", "workers", "max_queue", "clock_leeway", "max_line_bytes", "max_in_flight",
-        "shutdown_timeout", "idle_timeout",
+    /// Every setting, in the order the documentation lists them.
+    public static let definitions: [SettingDefinition] = [
+        .integer("bcrypt_cost", 10...31) { $0.bcryptCost = Int($1) },
+        .integer("access_ttl", 1...86_400) { $0.accessTTL = $1 },
+        .integer("refresh_ttl", 1...31_536_000) { $0.refreshTTL = $1 },
+        .text("issuer") { $0.issuer = $1 },
+        .text("audience") { $0.audience = $1 },
+        SettingDefinition(name: "algorithm") { value, source, _, settings throws(SettingsError) in
+            guard let algorithm = SigningAlgorithm(rawValue: value.trimmingWhitespace()) else {
+                throw SettingsError("\(source): algorithm must be HS256 or EdDSA")
+            }
+            settings.algorithm = algorithm
+        },
+        .integer("login_max_failures", 1...1_000_000) { $0.loginMaxFailures = Int($1) },
+        .integer("client_max_failures", 1...1_000_000) { $0.clientMaxFailures = Int($1) },
+        .integer("login_window", 1...604_800) { $0.loginWindow = $1 },
+        .integer("sweep_interval", 1...604_800) { $0.sweepInterval = $1 },
+        SettingDefinition(name: "admin_uids") { value, source, _, settings throws(SettingsError) in
+            var uids: [UInt32] = []
+            for item in list(value) {
+                guard let uid = UInt32(item) else {
+                    throw SettingsError("\(source): admin_uids must be comma-separated numeric uids")
+                }
+                uids.append(uid)
+            }
+            settings.adminUIDs = uids
+        },
+        SettingDefinition(name: "admin_groups") { value, _, _, settings in settings.adminGroups = list(value) },
+        SettingDefinition(name: "workers") { value, source, cores, settings throws(SettingsError) in
+            // 0 means one per core, the default.
+            guard let workers = Int(value.trimmingWhitespace()), (0...256).contains(workers) else {
+                throw SettingsError("\(source): workers must be a whole number from 0 to 256")
+            }
+            settings.workers = workers == 0 ? max(1, cores) : workers
+        },
+        .integer("max_queue", 1...1_000_000) { $0.maxQueue = Int($1) },
+        .integer("clock_leeway", 0...300) { $0.clockLeeway = $1 },
+        .integer("max_line_bytes", 1024...16_777_216) { $0.maxLineBytes = Int($1) },
+        .integer("max_in_flight", 1...65_536) { $0.maxInFlight = Int($1) },
+        .integer("shutdown_timeout", 1...600) { $0.shutdownTimeout = $1 },
+        .integer("idle_timeout", 1...86_400) { $0.idleTimeout = $1 },
+        .integer("max_connections", 1...1_000_000) { $0.maxConnections = Int($1) },
+        .integer("max_connections_per_peer", 1...1_000_000) { $0.maxConnectionsPerPeer = Int($1) },
+        .integer("admin_reserved_connections", 0...1_000_000) { $0.adminReservedConnections = Int($1) },
+        .integer("max_queue_per_peer", 0...1_000_000) { $0.maxQueuePerPeer = Int($1) },
+        .integer("refresh_rate_limit", 1...1_000_000) { $0.refreshRateLimit = Int($1) },
+        .integer("max_sessions_per_user", 1...1_000_000) { $0.maxSessionsPerUser = Int($1) },
+        SettingDefinition(name: "database_url") { value, source, _, settings throws(SettingsError) in
+            let trimmed = value.trimmingWhitespace()
+            guard !trimmed.isEmpty else { return settings.databaseURL = nil }
+            do throws(DatabaseURL.ParseError) {
+                settings.databaseURL = try DatabaseURL.parse(trimmed)
+            } catch {
+                // The parser's message never echoes the password.
+                throw SettingsError("\(source): database_url: \(error.description)")
+            }
+        },
+        .integer("database_pool_size", 1...256) { $0.databasePoolSize = Int($1) },
+        .integer("database_timeout", 1...300) { $0.databaseTimeout = $1 },
+        .integer("max_staleness", 0...3_600) { $0.maxStaleness = $1 },
     ]
+
+    /// The snake_case names of every setting, as config keys.
+    public static var names: [String] { definitions.map(\.name) }
 
     public static func environmentName(_ name: String) -> String { "AUTHD_" + name.uppercased() }
     public static func flagName(_ name: String) -> String { name.replacingUnderscores() }
@@ -70,7 +192,8 @@ public enum SettingsResolver {
             }
         }
         var settings = Settings(cores: cores)
-        for name in names {
+        for definition in definitions {
+            let name = definition.name
             let raw: (value: String, source: String)?
             if let flag = flags[name] {
                 raw = (flag, "--\(flagName(name))")
@@ -81,9 +204,44 @@ public enum SettingsResolver {
             } else {
                 raw = nil
             }
-            if let raw { try apply(name: name, value: raw.value, source: raw.source, cores: cores, to: &settings) }
+            if let raw { try definition.apply(raw.value, raw.source, cores, &settings) }
+        }
+        if settings.adminReservedConnections >= settings.maxConnections {
+            throw SettingsError("admin_reserved_connections must be less than max_connections")
         }
         return settings
+    }
+
+    /// Takes the setting flags (`--bcrypt-cost 12` or `--bcrypt-cost=12`) out
+    /// of a command line; returns them by setting name, and the rest.
+    public static func extractFlags(from arguments: [String]) throws(SettingsError) -> (
+        flags: [String: String], remaining: [String]
+    ) {
+        let byFlag = Dictionary(uniqueKeysWithValues: names.map { ("--" + flagName($0), $0) })
+        var flags: [String: String] = [:]
+        var remaining: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if let name = byFlag[String(parts[0])] {
+                if parts.count == 2 {
+                    flags[name] = String(parts[1])
+                } else {
+                    guard index + 1 < arguments.count else { throw SettingsError("\(argument) needs a value") }
+                    index += 1
+                    flags[name] = arguments[index]
+                }
+            } else {
+                remaining.append(argument)
+            }
+            index += 1
+        }
+        return (flags, remaining)
+    }
+
+    private static func list(_ value: String) -> [String] {
+        value.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
     }
 
     private static func fileValue(_ value: JSONValue, name: String) throws(SettingsError) -> String {
@@ -100,66 +258,6 @@ public enum SettingsResolver {
             }
             return parts.joined(separator: ",")
         default: throw SettingsError("config file '\(name)': expected a number, string or list")
-        }
-    }
-
-    private static func apply(name: String, value: String, source: String, cores: Int, to s: inout Settings)
-        throws(SettingsError)
-    {
-        func int(_ range: ClosedRange<Int64>) throws(SettingsError) -> Int64 {
-            guard let parsed = Int64(value.trimmingWhitespace()), range.contains(parsed) else {
-                throw SettingsError(
-                    "\(source): \(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return parsed
-        }
-        func text() throws(SettingsError) -> String {
-            let trimmed = value.trimmingWhitespace()
-            guard !trimmed.isEmpty, trimmed.utf8.count <= 256 else {
-                throw SettingsError("\(source): \(name) must be a non-empty string of at most 256 bytes")
-            }
-            return trimmed
-        }
-        func list() -> [String] {
-            value.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
-        }
-        switch name {
-        case "bcrypt_cost": s.bcryptCost = Int(try int(10...31))
-        case "access_ttl": s.accessTTL = try int(1...86_400)
-        case "refresh_ttl": s.refreshTTL = try int(1...31_536_000)
-        case "issuer": s.issuer = try text()
-        case "audience": s.audience = try text()
-        case "algorithm":
-            let algorithm = try text()
-            guard algorithm == "HS256" || algorithm == "EdDSA" else {
-                throw SettingsError("\(source): algorithm must be HS256 or EdDSA")
-            }
-            s.algorithm = algorithm
-        case "login_max_failures": s.loginMaxFailures = Int(try int(1...1_000_000))
-        case "client_max_failures": s.clientMaxFailures = Int(try int(1...1_000_000))
-        case "login_window": s.loginWindow = try int(1...604_800)
-        case "sweep_interval": s.sweepInterval = try int(1...604_800)
-        case "admin_uids":
-            var uids: [UInt32] = []
-            for item in list() {
-                guard let uid = UInt32(item) else {
-                    throw SettingsError("\(source): admin_uids must be comma-separated numeric uids")
-                }
-                uids.append(uid)
-            }
-            s.adminUIDs = uids
-        case "admin_groups": s.adminGroups = list()
-        case "workers":
-            // 0 means one per core, the default.
-            let workers = Int(try int(0...256))
-            s.workers = workers == 0 ? max(1, cores) : workers
-        case "max_queue": s.maxQueue = Int(try int(1...1_000_000))
-        case "clock_leeway": s.clockLeeway = try int(0...300)
-        case "max_line_bytes": s.maxLineBytes = Int(try int(1024...16_777_216))
-        case "max_in_flight": s.maxInFlight = Int(try int(1...65_536))
-        case "shutdown_timeout": s.shutdownTimeout = try int(1...600)
-        case "idle_timeout": s.idleTimeout = try int(1...86_400)
-        default: break
         }
     }
 }

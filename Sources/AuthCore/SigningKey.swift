@@ -1,5 +1,14 @@
 import AuthCrypto
 
+/// How long a retired access key keeps verifying: tokens it signed live at
+/// most `retention` seconds (access TTL + clock leeway) after it retired.
+public enum KeyRetention {
+    public static func stillVerifies(retiredAt: Int64?, retention: Int64, now: Int64) -> Bool {
+        guard let retiredAt else { return true }
+        return retiredAt.saturatingAdd(retention) >= now
+    }
+}
+
 /// A token signing key with its `kid` and lifetime: an HS256 secret, or an
 /// Ed25519 key pair (EdDSA; the private half only where authd signs).
 ///
@@ -52,10 +61,10 @@ public final class SigningKey: Sendable {
     }
 
     /// The JWS `alg` of this key.
-    public var algorithm: String {
+    public var algorithm: SigningAlgorithm {
         switch material {
-        case .hmac: "HS256"
-        case .ed25519: "EdDSA"
+        case .hmac: .hs256
+        case .ed25519: .eddsa
         }
     }
 
@@ -91,7 +100,7 @@ public final class SigningKey: Sendable {
         guard case .ed25519(let key) = material else { return nil }
         return .object([
             "kty": .string("OKP"), "crv": .string("Ed25519"), "x": .string(Base64URL.encode(key.publicKey.bytes)),
-            "kid": .string(kid), "alg": .string("EdDSA"), "use": .string("sig"),
+            "kid": .string(kid), "alg": .string(SigningAlgorithm.eddsa.rawValue), "use": .string("sig"),
         ])
     }
 
@@ -115,9 +124,14 @@ public struct KeySet: Sendable {
         self.byKid = byKid
     }
 
-    public var algorithm: String { current.algorithm }
+    public var algorithm: SigningAlgorithm { current.algorithm }
 
-    public func key(for kid: String) -> SigningKey? { byKid[kid] }
+    /// The key named `kid`, by its exact bytes (dictionary lookup alone is
+    /// canonical equivalence: another spelling would find the key).
+    public func key(for kid: String) -> SigningKey? {
+        guard let key = byKid[kid], key.kid.utf8.elementsEqual(kid.utf8) else { return nil }
+        return key
+    }
 
     public var all: [SigningKey] { byKid.values.sorted { $0.kid < $1.kid } }
 }

@@ -60,10 +60,10 @@ public enum ClaimsValidator {
         -> AccessClaims
     {
         try checkTimes(claims, policy: policy, now: now)
-        guard claims["iss"] == .string(policy.issuer) else { throw .badClaims("iss") }
+        guard isString(claims["iss"], policy.issuer) else { throw .badClaims("iss") }
         guard audienceMatches(claims["aud"], policy.audience) else { throw .badClaims("aud") }
         guard case .string(let sub)? = claims["sub"], let userID = Int64(sub) else { throw .badClaims("sub") }
-        guard case .string(let sid)? = claims["sid"], !sid.isEmpty else { throw .badClaims("sid") }
+        guard case .string(let sid)? = claims["sid"], isSessionID(sid) else { throw .badClaims("sid") }
         guard case .string(let email)? = claims["email"] else { throw .badClaims("email") }
         guard case .string(let role)? = claims["role"] else { throw .badClaims("role") }
         let jti = claims["jti"]?.stringValue ?? ""
@@ -76,9 +76,9 @@ public enum ClaimsValidator {
         -> RefreshClaims
     {
         try checkTimes(claims, policy: policy, now: now)
-        if let iss = claims["iss"], iss != .string(policy.issuer) { throw .badClaims("iss") }
+        if let iss = claims["iss"], !isString(iss, policy.issuer) { throw .badClaims("iss") }
         guard case .string(let sub)? = claims["sub"], let userID = Int64(sub) else { throw .badClaims("sub") }
-        guard case .string(let sid)? = claims["sid"], !sid.isEmpty else { throw .badClaims("sid") }
+        guard case .string(let sid)? = claims["sid"], isSessionID(sid) else { throw .badClaims("sid") }
         guard case .string(let jti)? = claims["jti"], !jti.isEmpty else { throw .badClaims("jti") }
         return RefreshClaims(
             userID: userID, sessionID: sid, tokenID: jti, issuedAt: seconds(claims["iat"]) ?? 0,
@@ -86,26 +86,53 @@ public enum ClaimsValidator {
     }
 
     /// `exp` is required; `iat` and `nbf`, when present, may not lie in the
-    /// future beyond the leeway.
+    /// future beyond the leeway. Claims can hold any Int64 (a key holder can
+    /// sign `exp` near `Int64.max`), so no sum here may overflow: the
+    /// comparisons saturate.
     private static func checkTimes(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure) {
         guard let exp = seconds(claims["exp"]) else { throw .badClaims("exp missing") }
+        let latestAcceptable = now.saturatingAdd(policy.leeway)
         if let iat = claims["iat"] {
             guard let issued = seconds(iat) else { throw .badClaims("iat") }
-            if issued > now + policy.leeway { throw .badClaims("iat in the future") }
+            if issued > latestAcceptable { throw .badClaims("iat in the future") }
         }
         if let nbf = claims["nbf"] {
             guard let notBefore = seconds(nbf) else { throw .badClaims("nbf") }
-            if notBefore > now + policy.leeway { throw .badClaims("not yet valid") }
+            if notBefore > latestAcceptable { throw .badClaims("not yet valid") }
         }
-        if now >= exp + policy.leeway { throw .expired }
+        if now >= exp.saturatingAdd(policy.leeway) { throw .expired }
     }
 
+    /// Claims are compared by their bytes: `String ==` is canonical
+    /// equivalence, under which differently spelled values would match.
     private static func audienceMatches(_ aud: JSONValue?, _ audience: String) -> Bool {
         switch aud {
-        case .string(let value)?: return value == audience
-        case .array(let values)?: return values.contains(.string(audience))
+        case .string(let value)?: return value.utf8.elementsEqual(audience.utf8)
+        case .array(let values)?:
+            return values.contains { value in
+                if case .string(let text) = value { return text.utf8.elementsEqual(audience.utf8) }
+                return false
+            }
         default: return false
         }
+    }
+
+    /// Session ids are base64url (1 to 64 bytes): the view's dictionary is
+    /// keyed by `String`, so a non-ASCII spelling must never reach it.
+    static func isSessionID(_ sid: String) -> Bool {
+        let bytes = sid.utf8
+        return (1...64).contains(bytes.count)
+            && bytes.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+                    || byte == UInt8(ascii: "-")
+            }
+    }
+
+    private static func isString(_ value: JSONValue?, _ expected: String) -> Bool {
+        guard case .string(let text)? = value else { return false }
+        return text.utf8.elementsEqual(expected.utf8)
     }
 
     /// A NumericDate: an integer, or a decimal number rounded down.
@@ -114,5 +141,14 @@ public enum ClaimsValidator {
         if let int = Int64(text) { return int }
         guard let double = Double(text), double.isFinite, abs(double) < 1e15 else { return nil }
         return Int64(double.rounded(.down))
+    }
+}
+
+extension Int64 {
+    /// `self + other`, clamped to the representable range.
+    public func saturatingAdd(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        if !overflow { return sum }
+        return other > 0 ? .max : .min
     }
 }

@@ -27,6 +27,10 @@ public enum Base64URL {
 
     public static func encodeToBytes(raw input: UnsafeRawBufferPointer) -> [UInt8] {
         let count = input.count
+        // Never build an empty array through unsafeUninitializedCapacity:
+        // it stores the count into the shared empty-array singleton, which
+        // ThreadSanitizer rightly reports as a race between threads.
+        guard count > 0 else { return [] }
         let outputCount = (count * 4 + 2) / 3
         return [UInt8](unsafeUninitializedCapacity: outputCount) { output, initialized in
             alphabet.withUnsafeBufferPointer { table in

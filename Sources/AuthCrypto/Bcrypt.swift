@@ -3,8 +3,6 @@ import CXCrypt
 /// bcrypt (`$2b$`) through libxcrypt's `crypt_gensalt_rn` and `crypt_r`.
 /// Callers run these on the hashing workers: one hash at cost 12 is ~200 ms.
 public enum Bcrypt {
-    public static let costRange = 4...31
-
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }

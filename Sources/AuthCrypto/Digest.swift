@@ -24,6 +24,7 @@ public enum Digest {
 
 public enum SecureRandom {
     public static func bytes(_ count: Int) -> [UInt8] {
+        guard count > 0 else { return [] }  // see Base64URL: no shared empty storage
         var out = [UInt8](repeating: 0, count: count)
         let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
         precondition(ok == 1, "RAND_bytes failed")

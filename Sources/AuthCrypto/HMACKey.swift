@@ -1,4 +1,5 @@
 import CCrypto
+import Synchronization
 
 /// An HMAC-SHA256 key. Each thread keeps one initialised `EVP_MAC_CTX` per
 /// key and re-initialises it with a NULL key per message, which avoids the
@@ -30,13 +31,11 @@ public final class HMACKey: @unchecked Sendable {
 
     // MARK: Per-thread contexts
 
-    private static let counterLock = Mutex()
-    nonisolated(unsafe) private static var counter = 0
+    /// An atomic, not `Mutex`: TSan does not see the futex behind
+    /// Synchronization's Mutex on Linux and reports every caller as a race.
+    private static let counter = Atomic(0)
     private static func nextSerial() -> Int {
-        counterLock.withLock {
-            counter += 1
-            return counter
-        }
+        counter.add(1, ordering: .relaxed).newValue
     }
 
     nonisolated(unsafe) private static let mac: OpaquePointer = {

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthServiceCore
 import AuthStore
 import CSystemd
 import Dispatch
@@ -22,16 +23,25 @@ public final class Daemon: @unchecked Sendable {
     private let service: AuthService
     /// Set once the socket is bound; signal handling is in place before that.
     private var server: RPCServer?
-    private let database: AuthDatabase
+    private let store: DaemonStore
     private let keys: KeyStore
     private let events: SecurityLog
+    private let hashQueue: WorkerPool
+    private let gate: LoginGate
     private let stopped = DispatchSemaphore(value: 0)
     private let controlQueue = DispatchQueue(label: "authd.control")
     private var signalSources: [DispatchSourceSignal] = []
-    private var timers: [DispatchSourceTimer] = []
+    /// Components with a start and a stop, stopped in order at shutdown.
+    private var sweeper: PeriodicTask?
+    private var eventSummaries: PeriodicTask?
+    private var heartbeat: RepeatedTask?
     private var stopping = false
+    /// Held until the process exits: one daemon per state directory.
+    private let stateLock: StateDirectoryLock
 
     public init(options: DaemonOptions, environment: [String: String], logger: Logger) throws {
+        // Whatever the caller's umask, nothing authd creates is readable by others.
+        umask(0o077)
         self.options = options
         self.environment = environment
         self.logger = logger
@@ -53,8 +63,22 @@ public final class Daemon: @unchecked Sendable {
             listen = .inherited(descriptors[0])
         }
 
-        try Daemon.prepareStateDirectory(options.stateDirectory)
-        let now = DispatchClock.unixSeconds()
+        Daemon.raiseDescriptorLimit(for: settings, logger: logger)
+        do {
+            let parent = (options.stateDirectory as NSString).deletingLastPathComponent
+            if !parent.isEmpty {
+                try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            }
+            try StateFiles.prepareDirectory(options.stateDirectory, what: "state directory", followLink: true)
+            stateLock = try StateDirectoryLock(stateDirectory: options.stateDirectory)
+            for suffix in ["", "-wal", "-shm"] {
+                try StateFiles.tightenOwnedFile(
+                    options.stateDirectory + "/authd.sqlite3" + suffix, what: "database file")
+            }
+        } catch let error as StateFiles.Untrusted {
+            throw StartupError(error.description)
+        }
+        let now = WallClock.unixSeconds()
         do {
             keys = try KeyStore(
                 stateDirectory: options.stateDirectory,
@@ -63,34 +87,58 @@ public final class Daemon: @unchecked Sendable {
         } catch let error as KeyStore.Failure {
             throw StartupError(error.description)
         }
-        do {
-            database = try AuthDatabase(path: options.stateDirectory + "/authd.sqlite3")
-            try database.loadView(now: now)
-            // Give the memory the load used for rows back to the system.
-            _ = malloc_trim(0)
-        } catch {
-            throw StartupError("cannot open the database in \(options.stateDirectory): \(error)")
-        }
+        store = try DaemonStore.open(
+            settings: settings, stateDirectory: options.stateDirectory,
+            credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
+        // Give the memory the load used for rows back to the system.
+        _ = malloc_trim(0)
+        let database = store.credentialStore
         events = SecurityLog(target: environment["AUTHD_EVENT_TARGET"].flatMap(SecurityLog.Target.init(rawValue:)))
+        // The service's edges, composed here: it builds none of them.
+        let clock = ServiceClock(
+            now: { WallClock.unixSeconds() }, microseconds: { Int64(MonotonicClock.microseconds()) })
+        let operations = LoggerOperationsLog(logger: logger)
+        hashQueue = WorkerPool(
+            name: "hash", threads: settings.workers, capacity: settings.maxQueue,
+            perPeerCapacity: settings.effectiveMaxQueuePerPeer, niceness: 10)
+        // Database jobs are shared fairly too: one peer pipelining logouts
+        // cannot fill the queue that others' refreshes and admins' revocations need.
+        let storeQueue = WorkerPool(
+            name: "store", threads: 2, capacity: settings.maxQueue, perPeerCapacity: settings.effectiveMaxQueuePerPeer,
+            niceness: 0)
+        do {
+            gate = try LoginGate(
+                limits: settings.throttleLimits, maximumWaiters: settings.maxQueue, store: database, log: operations,
+                clock: clock.now)
+        } catch {
+            throw StartupError("cannot read the login failure counters: \(error)")
+        }
         service = try AuthService(
-            settings: settings, adminGIDs: adminGIDs, database: database, keys: keys, events: events, logger: logger,
-            clock: { DispatchClock.unixSeconds() })
+            settings: settings, adminGIDs: adminGIDs, store: database, keys: keys, events: events, log: operations,
+            hashQueue: hashQueue, storeQueue: storeQueue, gate: gate, clock: clock)
         // Signal handling first: once the socket answers, a client may send
         // SIGTERM at once, and a signal that arrives between SIG_IGN and the
         // dispatch source would be lost (seen: a benchmark waiting forever).
         startSignalHandling()
-        let server: RPCServer
-        do {
-            server = try RPCServer(
-                listen: listen, service: service, maximumLineBytes: settings.maxLineBytes,
-                maximumInFlight: settings.maxInFlight, idleTimeout: settings.idleTimeout, threads: cores)
-        } catch {
-            throw StartupError("cannot listen: \(error)")
+        // On the control queue, where signals are handled: the bind changes
+        // the process umask for a moment, and no reload may create files then.
+        let server: RPCServer = try controlQueue.sync {
+            let server: RPCServer
+            do {
+                server = try RPCServer(
+                    listen: listen, service: service, maximumLineBytes: settings.maxLineBytes,
+                    maximumInFlight: settings.maxInFlight, idleTimeout: settings.idleTimeout,
+                    connectionLimits: settings.connectionLimits, threads: cores)
+            } catch {
+                throw StartupError("cannot listen: \(error)")
+            }
+            self.server = server
+            return server
         }
-        controlQueue.sync { self.server = server }
         startTimers(settings: settings)
         startHeartbeat(group: server.group)
-        let counts = database.view.counts
+        reportEmailCollisions()
+        let counts = store.view.counts
         events.record(
             SecurityEvent(
                 .startup,
@@ -102,9 +150,36 @@ public final class Daemon: @unchecked Sendable {
         Systemd.notify("READY=1\nSTATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions")
     }
 
+    /// Rows whose emails became one address under NFC normalisation are
+    /// kept both (only the NFC spelling can log in); each pair is reported
+    /// at every start until an operator resolves it.
+    private func reportEmailCollisions() {
+        guard let database = store.sqlite else { return }
+        do {
+            for collision in try database.emailCollisions() {
+                let ids = collision.userIDs.map(String.init).joined(separator: ", ")
+                let message =
+                    "users \(ids) have one email after normalisation; resolve with `authctl user set-email ID NEW` or `authctl user delete ID`"
+                logger.warning("\(message)", metadata: ["email": "\(collision.normalized)"])
+                events.record(
+                    SecurityEvent(
+                        .startup, message, userID: collision.userIDs.first, email: collision.normalized,
+                        reason: "email_collision"))
+            }
+            for user in try database.unusableEmails() {
+                let message =
+                    "user \(user.id) has an email the current rules refuse (invisible or bidirectional characters); change it with `authctl user set-email \(user.id) NEW`"
+                logger.warning("\(message)")
+                events.record(SecurityEvent(.startup, message, userID: user.id, reason: "email_unusable"))
+            }
+        } catch {
+            logger.error("could not check emails for collisions", metadata: ["cause": "\(error)"])
+        }
+    }
+
     /// Blocks until the daemon has stopped.
     public func wait() {
-        withExtendedLifetime((signalSources, timers)) {
+        withExtendedLifetime(signalSources) {
             stopped.wait()
         }
     }
@@ -144,12 +219,23 @@ public final class Daemon: @unchecked Sendable {
         return gids
     }
 
-    static func prepareStateDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw StartupError("cannot create the state directory \(path)")
+    /// Raises the soft descriptor limit to the hard one (systemd leaves the
+    /// soft limit at 1024 for select() users; authd uses epoll), and warns
+    /// when even that cannot hold `max_connections`.
+    static func raiseDescriptorLimit(for settings: Settings, logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        // Files, the database and the journal need a few dozen more.
+        let needed = rlim_t(settings.maxConnections + 64)
+        if limit.rlim_cur < needed {
+            logger.warning(
+                "the descriptor limit is below max_connections; raise LimitNOFILE or lower max_connections",
+                metadata: ["limit": "\(limit.rlim_cur)", "max_connections": "\(settings.maxConnections)"])
         }
     }
 
@@ -168,12 +254,17 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func startTimers(settings: Settings) {
-        let sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "authd.sweeper"))
-        let interval = DispatchTimeInterval.seconds(Int(settings.sweepInterval))
-        sweeper.schedule(deadline: .now() + interval, repeating: interval)
-        sweeper.setEventHandler { [self] in sweep() }
-        sweeper.resume()
-        timers.append(sweeper)
+        let sweeper = PeriodicTask(name: "sweeper", interval: .seconds(Int(settings.sweepInterval))) { [self] in
+            sweep()
+        }
+        // Summaries of aggregated security events, once their window ends.
+        let summaries = PeriodicTask(name: "events", interval: .seconds(1)) { [events] in events.flush() }
+        controlQueue.sync {
+            self.sweeper = sweeper
+            self.eventSummaries = summaries
+        }
+        sweeper.start()
+        summaries.start()
     }
 
     /// `WATCHDOG=1` from an event loop (so a stuck loop stops the pings and
@@ -182,10 +273,10 @@ public final class Daemon: @unchecked Sendable {
         let loop = group.next()
         let watchdog = Systemd.watchdogInterval()
         let period = TimeAmount.microseconds(min(watchdog.map { $0 / 2 } ?? 5_000_000, 5_000_000))
-        let startedAt = DispatchClock.microseconds()
+        let startedAt = MonotonicClock.microseconds()
         let previous = NIOLockedValueBox((answered: 0, at: startedAt))
-        loop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { [self] _ in
-            let now = DispatchClock.microseconds()
+        let task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { [self] _ in
+            let now = MonotonicClock.microseconds()
             let answered = service.answered
             let rate = previous.withLockedValue { last -> Double in
                 let seconds = Double(now - last.at) / 1e6
@@ -193,20 +284,23 @@ public final class Daemon: @unchecked Sendable {
                 last = (answered, now)
                 return rate
             }
-            let counts = database.view.counts
+            let counts = store.view.counts
             var message = "STATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions, "
-            message += "\(Int(rate.rounded())) jobs/s, hash queue \(service.hashPool.depth)"
+            message += "\(Int(rate.rounded())) jobs/s, hash queue \(hashQueue.depth)"
             if watchdog != nil { message = "WATCHDOG=1\n" + message }
             Systemd.notify(message)
         }
+        controlQueue.sync { heartbeat = task }
     }
 
-    /// Deletes expired sessions and stale failure counters, in batches.
+    /// Deletes expired sessions and stale failure counters, in batches
+    /// (on a shared database, only one daemon at a time does).
     public func sweep() {
         let settings = service.settings
         do {
-            service.gate.pruneExpired()
-            let result = try database.sweep(now: DispatchClock.unixSeconds(), loginWindow: settings.loginWindow)
+            gate.pruneExpired()
+            guard let result = try store.sweep(now: WallClock.unixSeconds(), loginWindow: settings.loginWindow)
+            else { return }
             if result.sessions > 0 || result.failureCounters > 0 {
                 events.record(
                     SecurityEvent(
@@ -214,7 +308,7 @@ public final class Daemon: @unchecked Sendable {
                         "Sweeper deleted \(result.sessions) expired sessions and \(result.failureCounters) stale login counters"
                     ))
             }
-            let counts = database.view.counts
+            let counts = store.view.counts
             Systemd.notify("STATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions")
         } catch {
             logger.error("sweep failed", metadata: ["cause": "\(error)"])
@@ -226,11 +320,16 @@ public final class Daemon: @unchecked Sendable {
         do {
             let settings = try Daemon.loadSettings(
                 options: options, environment: environment, cores: ProcessInfo.processInfo.activeProcessorCount)
+            // The store is chosen once, at start.
+            if settings.databaseURL != service.settings.databaseURL {
+                throw StartupError("database_url cannot change on reload; restart authd to change the store")
+            }
             try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
+            server?.connections.updateLimits(settings.connectionLimits)
             try keys.reload(
-                now: DispatchClock.unixSeconds(), retention: settings.accessTTL + settings.clockLeeway,
+                now: WallClock.unixSeconds(), retention: settings.accessTTL + settings.clockLeeway,
                 algorithm: settings.algorithm)
-            service.verifiedTokens.removeAll()
+            service.keysChanged()
             logger.info("configuration and keys reloaded")
         } catch {
             logger.error("reload failed; keeping the previous configuration", metadata: ["cause": "\(error)"])
@@ -243,23 +342,25 @@ public final class Daemon: @unchecked Sendable {
         stopping = true
         Systemd.notify("STOPPING=1")
         events.record(SecurityEvent(.shutdown, "authd stopping"))
-        // The control queue runs this, so `server` is set unless start-up is
-        // still before the bind; then there is nothing to stop accepting.
+        // In order: stop accepting, finish what was read, cancel the timers,
+        // close the store. The control queue runs this, so `server` is set
+        // unless start-up is still before the bind (nothing to stop accepting).
         let server = self.server
         server?.stopAccepting()
         service.beginShutdown()
-        let deadline = DispatchTime.now() + .seconds(Int(service.settings.shutdownTimeout))
-        while service.inFlight > 0 && DispatchTime.now() < deadline {
-            usleep(5_000)
-        }
-        if service.inFlight > 0 {
+        if !service.waitUntilIdle(timeout: Double(service.settings.shutdownTimeout)) {
             logger.warning("stopping with requests still in flight", metadata: ["count": "\(service.inFlight)"])
         }
         server?.closeConnections()
-        service.drainPools(timeout: 2)
+        service.drainQueues(timeout: 2)
+        heartbeat?.cancel()
+        sweeper?.stop()
+        eventSummaries?.stop()
         server?.shutdown()
+        events.flush(force: true)
+        // No sweep can run now: the store closes last.
         do {
-            try database.close()
+            try store.close()
         } catch {
             logger.warning("could not close the database cleanly", metadata: ["cause": "\(error)"])
         }

@@ -1,5 +1,6 @@
 import AuthCore
 import AuthCrypto
+import AuthServiceCore
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -13,7 +14,7 @@ import NIOConcurrencyHelpers
 /// (PKCS#8) or generated into `STATE_DIR/keys/access-key.pem`; refresh
 /// tokens stay HS256 with the refresh secret. Error messages name the
 /// problem, never a secret.
-public final class KeyStore: @unchecked Sendable {
+public final class KeyStore: KeyProvider, @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
@@ -26,17 +27,17 @@ public final class KeyStore: @unchecked Sendable {
     private let lock = NIOLock()
     private var access: KeySet
     private var refresh: KeySet
-    private var algorithm: String
+    private var algorithm: SigningAlgorithm
     public private(set) var source: String
 
     /// The keyring file: rotated access keys with their lifetimes.
     private var ringPath: String {
-        keysDirectory + (algorithm == "EdDSA" ? "/access-keyring-eddsa.json" : "/access-keyring.json")
+        keysDirectory + (algorithm == .eddsa ? "/access-keyring-eddsa.json" : "/access-keyring.json")
     }
 
     public init(
         stateDirectory: String, credentialsDirectory: String?, environment: [String: String], now: Int64,
-        retention: Int64, algorithm: String = "HS256"
+        retention: Int64, algorithm: SigningAlgorithm = .hs256
     ) throws {
         self.keysDirectory = stateDirectory + "/keys"
         self.credentialsDirectory = credentialsDirectory
@@ -54,9 +55,10 @@ public final class KeyStore: @unchecked Sendable {
 
     /// Reads the keys again (start-up and SIGHUP). `retention` is how long a
     /// retired access key keeps verifying (access TTL + leeway).
-    public func reload(now: Int64, retention: Int64, algorithm: String) throws {
+    public func reload(now: Int64, retention: Int64, algorithm: SigningAlgorithm) throws {
         try lock.withLock {
             self.algorithm = algorithm
+            try ensureKeysDirectory()
             let (base, refreshSecret, source) = try loadSources()
             var ring = try readRing()
             if !ring.entries.contains(where: { $0.kid == base.kid }) {
@@ -84,9 +86,8 @@ public final class KeyStore: @unchecked Sendable {
                 ring.entries[index].retiredAt = now
             }
             ring.entries.append(.init(kid: key.kid, secret: secret, createdAt: now, retiredAt: nil))
-            ring.entries.removeAll { entry in
-                if let retired = entry.retiredAt, retired + retention < now { return true }
-                return false
+            ring.entries.removeAll {
+                !KeyRetention.stillVerifies(retiredAt: $0.retiredAt, retention: retention, now: now)
             }
             try writeRing(ring)
             access = try keySets(ring: ring, base: try loadSources().access, now: now, retention: retention)
@@ -97,13 +98,14 @@ public final class KeyStore: @unchecked Sendable {
     /// Public JWKs of the access keys that may still verify a live token
     /// (empty with HS256).
     public func publicJWKs(now: Int64, retention: Int64) -> [JSONValue] {
-        accessKeys.all.filter { key in key.retiredAt.map { $0 + retention >= now } ?? true }.compactMap(\.publicJWK)
+        accessKeys.all.filter { KeyRetention.stillVerifies(retiredAt: $0.retiredAt, retention: retention, now: now) }
+            .compactMap(\.publicJWK)
     }
 
     // MARK: Sources
 
     private func makeKey(secret: String, retiredAt: Int64?) throws -> SigningKey {
-        if algorithm == "EdDSA" {
+        if algorithm == .eddsa {
             guard let seed = Base64URL.decode(secret) else { throw Failure(description: "the keyring file is corrupt") }
             return SigningKey(ed25519: try Ed25519PrivateKey(seed: seed), retiredAt: retiredAt)
         }
@@ -112,7 +114,7 @@ public final class KeyStore: @unchecked Sendable {
 
     /// The base access key, the refresh secret, and where they came from.
     private func loadSources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
-        algorithm == "EdDSA" ? try loadEdDSASources() : try loadHS256Sources()
+        algorithm == .eddsa ? try loadEdDSASources() : try loadHS256Sources()
     }
 
     private func loadHS256Sources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
@@ -120,6 +122,7 @@ public final class KeyStore: @unchecked Sendable {
         if accessSecret.count < KeyStore.minimumSecretBytes {
             throw Failure(description: "the access signing key (\(source)) is shorter than 32 bytes")
         }
+        try KeyStore.checkVariety(accessSecret, name: "the access signing key (\(source))")
         try checkRefresh(refreshSecret, source: source)
         if accessSecret == refreshSecret {
             throw Failure(description: "the access and refresh signing keys (\(source)) are equal; they must differ")
@@ -140,7 +143,7 @@ public final class KeyStore: @unchecked Sendable {
         } else {
             try ensureKeysDirectory()
             let path = keysDirectory + "/access-key.pem"
-            if let pem = readCredential(path) {
+            if let pem = try readKeyFile(path) {
                 key = try Ed25519PrivateKey.fromPEM(pem)
             } else {
                 key = try Ed25519PrivateKey.generate()
@@ -149,21 +152,39 @@ public final class KeyStore: @unchecked Sendable {
             source = "a generated Ed25519 key in the state directory"
         }
         let refresh: [UInt8]
+        let refreshSource: String
         if let directory = credentialsDirectory, let credential = readCredential(directory + "/refresh-key") {
             refresh = credential
+            refreshSource = "credential refresh-key"
         } else if let variable = environment["JWT_REFRESH_SECRET"] {
             refresh = Array(variable.utf8)
+            refreshSource = "JWT_REFRESH_SECRET"
         } else {
             refresh = try generatedSecret(keysDirectory + "/refresh-key")
+            refreshSource = "the generated refresh key in the state directory"
         }
-        source += " (refresh key: HS256)"
-        try checkRefresh(refresh, source: source)
+        source += " (refresh key: HS256, from \(refreshSource))"
+        try checkRefresh(refresh, source: refreshSource)
         return (SigningKey(ed25519: key), refresh, source)
     }
 
     private func checkRefresh(_ secret: [UInt8], source: String) throws {
         if secret.count < KeyStore.minimumSecretBytes {
             throw Failure(description: "the refresh signing key (\(source)) is shorter than 32 bytes")
+        }
+        try KeyStore.checkVariety(secret, name: "the refresh signing key (\(source))")
+    }
+
+    /// The fewest distinct byte values a secret may have: 32 × `a` is 32
+    /// bytes long and no secret at all.
+    public static let minimumDistinctBytes = 8
+
+    static func checkVariety(_ secret: [UInt8], name: String) throws {
+        if Set(secret).count < minimumDistinctBytes {
+            throw Failure(
+                description:
+                    "\(name) has fewer than \(minimumDistinctBytes) distinct bytes; use a random secret (for example `openssl rand -base64 32`)"
+            )
         }
     }
 
@@ -203,18 +224,33 @@ public final class KeyStore: @unchecked Sendable {
         return bytes
     }
 
+    /// A key file in `STATE_DIR/keys/`: ours alone (see `StateFiles`), one
+    /// trailing newline removed.
+    private func readKeyFile(_ path: String) throws -> [UInt8]? {
+        do {
+            guard var bytes = try StateFiles.readOwnedFile(path, what: "key file") else { return nil }
+            if bytes.last == 0x0A { bytes.removeLast() }
+            return bytes
+        } catch let error as StateFiles.Untrusted {
+            throw Failure(description: error.description)
+        }
+    }
+
     /// Reads a generated key, creating it (0600) on first start.
     private func generatedSecret(_ path: String) throws -> [UInt8] {
         try ensureKeysDirectory()
-        if let existing = readCredential(path) { return existing }
+        if let existing = try readKeyFile(path) { return existing }
         let secret = Array(Base64URL.encode(SecureRandom.bytes(32)).utf8)
         try FileAtomic.write(Array(secret) + [0x0A], to: path, mode: 0o600)
         return secret
     }
 
     private func ensureKeysDirectory() throws {
-        try FileManager.default.createDirectory(
-            atPath: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try StateFiles.prepareDirectory(keysDirectory, what: "keys directory", followLink: false)
+        } catch let error as StateFiles.Untrusted {
+            throw Failure(description: error.description)
+        }
     }
 
     // MARK: Keyring
@@ -245,7 +281,7 @@ public final class KeyStore: @unchecked Sendable {
             }
             guard key.kid == entry.kid else { throw Failure(description: "the keyring file is corrupt (kid mismatch)") }
             if let retired = entry.retiredAt {
-                if retired + retention >= now { older.append(key) }
+                if KeyRetention.stillVerifies(retiredAt: retired, retention: retention, now: now) { older.append(key) }
             } else {
                 current = key
             }
@@ -254,8 +290,14 @@ public final class KeyStore: @unchecked Sendable {
     }
 
     private func readRing() throws -> Ring {
-        guard let data = FileManager.default.contents(atPath: ringPath) else { return Ring() }
-        guard case .object(let object)? = try? JSONParser.parse(Array(data)),
+        let data: [UInt8]
+        do {
+            guard let bytes = try StateFiles.readOwnedFile(ringPath, what: "keyring file") else { return Ring() }
+            data = bytes
+        } catch let error as StateFiles.Untrusted {
+            throw Failure(description: error.description)
+        }
+        guard case .object(let object)? = try? JSONParser.parse(data),
             case .array(let items)? = object["keys"]
         else { throw Failure(description: "the keyring file \(ringPath) is not valid JSON") }
         var ring = Ring()

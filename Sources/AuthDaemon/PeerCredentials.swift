@@ -1,3 +1,4 @@
+import AuthServiceCore
 import CSystemd
 import NIOCore
 
@@ -5,17 +6,7 @@ import NIOCore
     import Glibc
 #endif
 
-/// Who is on the other end of a connection, from `SO_PEERCRED` and
-/// `SO_PEERGROUPS`, read once when the connection opens.
-public struct PeerCredentials: Sendable, Equatable {
-    public var pid: Int32
-    public var uid: UInt32
-    public var gid: UInt32
-    /// Supplementary groups (gid 0 cannot be told from padding and is left out).
-    public var groups: [UInt32]
-
-    public static let unknown = PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max, groups: [])
-
+extension PeerCredentials {
     /// Reads the credentials of a connected Unix socket channel.
     static func read(from channel: Channel) -> PeerCredentials {
         guard let provider = channel as? SocketOptionProvider else { return .unknown }

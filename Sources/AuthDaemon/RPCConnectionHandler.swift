@@ -1,72 +1,84 @@
 import AuthCore
+import AuthServiceCore
 import NIOCore
 
 /// One connection: decodes requests, hands them to the service as
-/// independent jobs, writes answers as they complete (any order, matched
-/// by id), and applies backpressure: with `maximumInFlight` requests
-/// unanswered it stops reading until answers drain. A bad line is answered
-/// and the connection goes on; only an over-long line closes it.
+/// independent jobs, and writes answers as they complete (any order,
+/// matched by id). Its rules (in-flight limit, read pausing, half-close,
+/// idle timeout, close when done) are `ConnectionStateMachine`'s; this
+/// handler only reports events to it and carries out what it says. A bad
+/// line is answered and the connection goes on; only an over-long line
+/// closes it.
 final class RPCConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = LineFrame
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let service: AuthService
-    private let maximumInFlight: Int
     private let connections: ConnectionRegistry
+    private var state: ConnectionStateMachine<ByteBuffer>
     private var peer = PeerCredentials.unknown
+    /// Whether the connection has closed (not half-closed: `socat -t5` shuts
+    /// down its writing side and still waits for the answer). Made once.
+    private var isGone: @Sendable () -> Bool = { true }
     private var context: ChannelHandlerContext?
-    private var inFlight = 0
-    private var queued: [ByteBuffer] = []
-    private var readHeld = false
+    private var idleTimer: RepeatedTask?
     private var inReadBurst = false
     private var needsFlush = false
-    private var closing = false
-    /// The peer shut down its writing side: answer what was read, then close.
-    private var inputClosed = false
+    private var draining = false
 
-    init(service: AuthService, maximumInFlight: Int, connections: ConnectionRegistry) {
+    init(service: AuthService, maximumInFlight: Int, idleTimeout: Int64, connections: ConnectionRegistry) {
         self.service = service
-        self.maximumInFlight = maximumInFlight
         self.connections = connections
+        self.state = ConnectionStateMachine(
+            maximumInFlight: maximumInFlight, idleTimeout: idleTimeout, now: RPCConnectionHandler.now())
     }
+
+    /// Monotonic seconds: idle times must not jump with the wall clock.
+    private static func now() -> Int64 { Int64(MonotonicClock.microseconds() / 1_000_000) }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
         peer = PeerCredentials.read(from: context.channel)
-        connections.add(context.channel)
+        let channel = context.channel
+        isGone = { !channel.isActive }
+        guard connections.add(context.channel, uid: peer.uid, isAdmin: service.isAdminPeer(peer)) else {
+            // Over a connection limit: one answer, then closed at once (never
+            // left waiting in the backlog, holding a descriptor).
+            state.closeAfterError(now: RPCConnectionHandler.now())
+            writeThenClose(RPCResponse.failure(id: .null, error: .busy(retryAfter: 1)), context: context)
+            service.connectionRefused(peer)
+            return
+        }
+        startIdleChecks(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connections.remove(context.channel)
+        idleTimer?.cancel()
+        idleTimer = nil
+        connections.remove(context.channel, uid: peer.uid)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         switch unwrapInboundIn(data) {
         case .tooLong:
-            closing = true
-            let bytes = RPCResponse.failure(id: .null, error: .lineTooLong)
-            var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-            buffer.writeBytes(bytes)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            state.closeAfterError(now: RPCConnectionHandler.now())
+            writeThenClose(RPCResponse.failure(id: .null, error: .lineTooLong), context: context)
         case .line(let line):
             inReadBurst = true
-            if inFlight >= maximumInFlight {
-                queued.append(line)
-            } else {
-                process(line, context: context)
-            }
+            if let ready = state.lineArrived(line, now: RPCConnectionHandler.now()) { process(ready, context: context) }
         }
     }
 
@@ -80,39 +92,22 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        // Stop reading while answers pile up unread (a client that never
-        // reads): memory stays bounded by NIO's write buffer high mark.
-        if inFlight >= maximumInFlight || !queued.isEmpty || !context.channel.isWritable {
-            readHeld = true
-        } else {
-            context.read()
-        }
+        // Paused while answers pile up unread (a client that never reads):
+        // memory stays bounded by NIO's write buffer high mark.
+        if state.readRequested(writable: context.channel.isWritable) { context.read() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            inputClosed = true
-            closeIfDone()
-            return
-        }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // Nothing arrived for the idle timeout: an idle client, or one
-            // stalled half-way through a line. A client waiting for its
-            // answers (requests in flight) is not idle.
-            if inFlight == 0 && queued.isEmpty {
-                closing = true
-                context.close(promise: nil)
-            }
+            state.inputDidClose()
+            closeIfDone(context: context)
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readHeld && inFlight < maximumInFlight && queued.isEmpty {
-            readHeld = false
-            context.read()
-        }
+        if state.shouldResumeReading(writable: context.channel.isWritable) { context.read() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -121,17 +116,31 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    private func startIdleChecks(context: ChannelHandlerContext) {
+        let period = TimeAmount.seconds(max(1, min(state.idleTimeout / 4, 5)))
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        idleTimer = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            let handler = bound.value
+            guard let context = handler.context else { return }
+            // Idle, or stalled half-way through a line, or closing and its
+            // answers not taken; a client waiting for its answers (requests
+            // in flight) is not idle.
+            if handler.state.idleCheck(now: RPCConnectionHandler.now()) { context.close(promise: nil) }
+        }
+    }
+
     private func process(_ line: ByteBuffer, context: ChannelHandlerContext) {
         let decoded = line.withUnsafeReadableBytes { RPCRequest.decode(line: $0) }
         switch decoded {
         case .failure(let rejection):
             if rejection.answer { send(RPCResponse.failure(id: rejection.id ?? .null, error: rejection.error)) }
         case .success(let request):
-            inFlight += 1
+            state.requestStarted()
             let loop = context.eventLoop
             let bound = NIOLoopBound(self, eventLoop: loop)
             let id = request.id
-            service.handle(request, peer: peer) { result in
+            service.handle(request, peer: peer, isGone: isGone) { result in
                 if loop.inEventLoop {
                     bound.value.complete(id: id, result: result)
                 } else {
@@ -142,7 +151,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private func complete(id: JSONValue?, result: Result<JSONValue, AuthError>) {
-        inFlight -= 1
+        state.requestCompleted(now: RPCConnectionHandler.now())
         if let id {
             switch result {
             case .success(let value): send(RPCResponse.success(id: id, result: value))
@@ -150,21 +159,38 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             }
         }
         guard let context else { return }
-        while inFlight < maximumInFlight, !queued.isEmpty, !closing {
-            process(queued.removeFirst(), context: context)
-        }
-        if readHeld && inFlight < maximumInFlight && queued.isEmpty && context.channel.isWritable {
-            readHeld = false
-            context.read()
-        }
-        closeIfDone()
+        drainWaitingLines(context: context)
     }
 
-    private func closeIfDone() {
-        guard inputClosed, inFlight == 0, queued.isEmpty, let context, !closing else { return }
-        closing = true
-        context.flush()
-        context.close(promise: nil)
+    /// Starts waiting lines while there is room, in a loop: a line answered
+    /// inline completes (and would drain again) from inside this loop, so a
+    /// nested call just returns and the loop goes on. Recursing instead ran
+    /// one stack frame chain per waiting line (thousands: a stack overflow).
+    private func drainWaitingLines(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        while let line = state.nextWaitingLine() { process(line, context: context) }
+        draining = false
+        if state.shouldResumeReading(writable: context.channel.isWritable) { context.read() }
+        closeIfDone(context: context)
+    }
+
+    private func closeIfDone(context: ChannelHandlerContext) {
+        guard state.shouldCloseWhenDone(now: RPCConnectionHandler.now()) else { return }
+        // Closed only once every answer is written: a close fails whatever
+        // is still queued behind a slow reader. Writes complete in order, so
+        // an empty write's completion means all before it are out.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func writeThenClose(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Writes an answer; flushed at the end of the read burst when the

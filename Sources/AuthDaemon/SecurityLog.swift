@@ -1,5 +1,7 @@
 import AuthCore
+import AuthServiceCore
 import CSystemd
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -7,17 +9,21 @@ import CSystemd
 
 /// Where security events go: the journal through `sd_journal_sendv` when
 /// journald is there, else one JSON object per line on stderr. Writing an
-/// event never fails the request that caused it.
-public final class SecurityLog: Sendable {
+/// event never fails the request that caused it. Floods are aggregated per
+/// peer and event name (`EventAggregator`).
+public final class SecurityLog: SecurityEventSink {
     public enum Target: String, Sendable {
         case journal
         case stderr
     }
 
     public let target: Target
-    private let stderrLock = NIOLockBox()
+    private let stderrLock = NIOLock()
+    private let aggregator = NIOLockedValueBox(EventAggregator())
+    private let clock: @Sendable () -> Int64
 
-    public init(target: Target? = nil) {
+    public init(target: Target? = nil, clock: @escaping @Sendable () -> Int64 = { WallClock.unixSeconds() }) {
+        self.clock = clock
         if let target {
             self.target = target
         } else {
@@ -26,6 +32,18 @@ public final class SecurityLog: Sendable {
     }
 
     public func record(_ event: SecurityEvent) {
+        let now = clock()
+        for entry in aggregator.withLockedValue({ $0.admit(event, now: now) }) { emit(entry) }
+    }
+
+    /// Writes the summaries of aggregation windows that have ended (a timer
+    /// calls it; `force` at shutdown writes every pending one).
+    public func flush(force: Bool = false) {
+        let now = clock()
+        for entry in aggregator.withLockedValue({ $0.flush(now: now, force: force) }) { emit(entry) }
+    }
+
+    private func emit(_ event: SecurityEvent) {
         switch target {
         case .journal:
             if sendToJournal(event.fields) { return }

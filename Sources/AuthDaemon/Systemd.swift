@@ -20,10 +20,6 @@ public enum Systemd {
         guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
         return Int64(microseconds)
     }
-
-    public static var isUnderNotify: Bool {
-        getenv("NOTIFY_SOCKET") != nil
-    }
 }
 
 #if canImport(Glibc)

@@ -15,11 +15,6 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
-    public var boolValue: Bool? {
-        if case .bool(let value) = self { return value }
-        return nil
-    }
-
     public var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil

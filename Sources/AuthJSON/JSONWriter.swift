@@ -56,18 +56,30 @@ public struct JSONWriter {
 
     public mutating func writeString(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): appendASCII("\\\"")
-            case UInt8(ascii: "\\"): appendASCII("\\\\")
-            case 0x0A: appendASCII("\\n")
-            case 0x0D: appendASCII("\\r")
-            case 0x09: appendASCII("\\t")
-            case 0x00..<0x20, 0x7F:
-                appendASCII("\\u00")
-                bytes.append(JSONWriter.hex[Int(byte >> 4)])
-                bytes.append(JSONWriter.hex[Int(byte & 0x0F)])
-            default: bytes.append(byte)
+        var text = text
+        text.withUTF8 { utf8 in
+            var index = 0
+            while index < utf8.count {
+                let byte = utf8[index]
+                switch byte {
+                case UInt8(ascii: "\""): appendASCII("\\\"")
+                case UInt8(ascii: "\\"): appendASCII("\\\\")
+                case 0x0A: appendASCII("\\n")
+                case 0x0D: appendASCII("\\r")
+                case 0x09: appendASCII("\\t")
+                case 0x00..<0x20, 0x7F:
+                    appendASCII("\\u00")
+                    bytes.append(JSONWriter.hex[Int(byte >> 4)])
+                    bytes.append(JSONWriter.hex[Int(byte & 0x0F)])
+                case 0xE2
+                where index + 2 < utf8.count && utf8[index + 1] == 0x80
+                    && (utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9):
+                    // U+2028 and U+2029 end a line for some JSON-lines readers.
+                    appendASCII(utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+                    index += 2
+                default: bytes.append(byte)
+                }
+                index += 1
             }
         }
         bytes.append(UInt8(ascii: "\""))

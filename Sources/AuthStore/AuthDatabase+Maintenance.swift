@@ -1,10 +1,11 @@
 import AuthCore
+import AuthServiceCore
 import GRDB
 
 extension AuthDatabase {
     // MARK: Login failure counters
 
-    public func loadFailureCounters() throws -> [String: LoginThrottle.Counter] {
+    public func storedFailureCounters() throws -> [String: LoginThrottle.Counter] {
         try read { db in
             var counters: [String: LoginThrottle.Counter] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, failures, window_start FROM login_failures") {

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthServiceCore
 import Foundation
 import GRDB
 
@@ -6,38 +7,85 @@ private let insertRefreshToken =
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
 
 extension AuthDatabase {
-    /// Opens a session with its first refresh token (stored as a hash only).
-    public func createSession(id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64)
-        throws
-    {
+    /// Opens a session with its first refresh token (stored as a hash only),
+    /// in one transaction with the checks of `guard`; returns the ids of the
+    /// sessions revoked to keep the user under the session limit. Throws
+    /// `credentialsChanged` when the user is no longer active or the
+    /// password changed since it was checked.
+    @discardableResult
+    public func createSession(
+        id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64,
+        guard sessionGuard: SessionGuard = .none
+    ) throws -> [String] {
         try write { db, changes in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [id, userID, now, now, expiresAt])
-            try db.cachedStatement(sql: insertRefreshToken).execute(
-                arguments: [Data(refreshHash), id, now, expiresAt])
+            if let expected = sessionGuard.credentialGeneration {
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT active, credential_generation FROM users WHERE id = ?"),
+                    arguments: [userID])
+                guard let row, row["active"] as Bool, (row["credential_generation"] as Int64) == expected else {
+                    throw StoreError.credentialsChanged
+                }
+            }
+            var evicted: [String] = []
+            if sessionGuard.maximumSessions < .max {
+                let live =
+                    try Int.fetchOne(
+                        db.cachedStatement(
+                            sql:
+                                "SELECT COUNT(*) FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?"
+                        ), arguments: [userID, now]) ?? 0
+                if live >= sessionGuard.maximumSessions {
+                    evicted = try String.fetchAll(
+                        db.cachedStatement(
+                            sql: """
+                                SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+                                ORDER BY last_used_at, created_at, id LIMIT ?
+                                """), arguments: [userID, now, live - sessionGuard.maximumSessions + 1])
+                    for old in evicted {
+                        try revokeSession(db, id: old, reason: "session_limit", now: now, changes: &changes)
+                    }
+                }
+            }
+            try insertSession(
+                db, id: id, userID: userID, refreshHash: refreshHash, now: now, expiresAt: expiresAt, changes: &changes)
+            return evicted
+        }
+    }
+
+    /// The INSERTs of a session and its first refresh token (single
+    /// creation and bulk import).
+    func insertSession(
+        _ db: Database, id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64,
+        changes: inout [LiveView.Change]
+    ) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at)
+                VALUES (?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [id, userID, now, now, expiresAt])
+        try db.cachedStatement(sql: insertRefreshToken).execute(arguments: [Data(refreshHash), id, now, expiresAt])
+        if expiresAt > now {
             changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
         }
     }
 
-    public enum RotationOutcome: Sendable, Equatable {
-        case rotated(UserSnapshot)
-        case invalid(String)
-        /// A spent token of a live session: the session is now revoked.
-        case reused(userID: Int64)
-    }
-
     /// Spends the refresh token with hash `presented` and stores `next` in
-    /// its place, in one transaction; or revokes the session on reuse.
+    /// its place, in one transaction; or revokes the session on reuse. The
+    /// spent row is deleted: a session keeps only its current token, and a
+    /// validly signed token of a live session that is not the current one
+    /// is reuse (the caller has checked the signature and claims).
     public func rotateRefreshToken(
-        sessionID: String, presented: [UInt8], next: [UInt8], now: Int64, expiresAt: Int64
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64? = nil, next: [UInt8], now: Int64,
+        expiresAt: Int64
     ) throws -> RotationOutcome {
         try write { db, changes in
             let (token, session, user) = try refreshState(db, sessionID: sessionID, presented: presented)
-            switch RefreshRotation.decide(token: token, session: session, now: now) {
+            let current = token == nil ? try currentTokenIssuedAt(db, sessionID: sessionID) : nil
+            switch RefreshRotation.decide(
+                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
+            )
+            {
             case .invalid(let why):
                 return .invalid(why)
             case .reuse:
@@ -45,10 +93,11 @@ extension AuthDatabase {
                 try revokeSession(db, id: sessionID, reason: "refresh token reuse", now: now, changes: &changes)
                 return .reused(userID: userID)
             case .rotate:
-                try db.cachedStatement(sql: "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ?").execute(
-                    arguments: [now, Data(presented)])
-                try db.cachedStatement(sql: insertRefreshToken).execute(
-                    arguments: [Data(next), sessionID, now, expiresAt])
+                // The current row becomes the next token in place: the spent
+                // one is gone, and the session index is left untouched.
+                try db.cachedStatement(
+                    sql: "UPDATE refresh_tokens SET token_hash = ?, issued_at = ?, expires_at = ? WHERE token_hash = ?"
+                ).execute(arguments: [Data(next), now, expiresAt, Data(presented)])
                 try db.cachedStatement(sql: "UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?")
                     .execute(arguments: [now, expiresAt, sessionID])
                 changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
@@ -57,25 +106,24 @@ extension AuthDatabase {
         }
     }
 
-    public enum LogoutOutcome: Sendable, Equatable {
-        case revoked(userID: Int64)
-        case invalid(String)
-        case reused(userID: Int64)
-    }
-
     /// Revokes the session of a presented refresh token. A spent token of a
     /// live session is reuse all the same (the session is revoked either way).
-    public func logout(sessionID: String, presented: [UInt8], now: Int64) throws -> LogoutOutcome {
+    public func logout(sessionID: String, presented: [UInt8], presentedIssuedAt: Int64? = nil, now: Int64) throws
+        -> LogoutOutcome
+    {
         try write { db, changes in
             let (token, session, user) = try refreshState(db, sessionID: sessionID, presented: presented)
-            switch RefreshRotation.decide(token: token, session: session, now: now) {
-            case .invalid(let why) where token == nil || session == nil || session!.revoked:
+            let current = token == nil ? try currentTokenIssuedAt(db, sessionID: sessionID) : nil
+            switch RefreshRotation.decideLogout(
+                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
+            )
+            {
+            case .invalid(let why):
                 return .invalid(why)
             case .reuse:
                 try revokeSession(db, id: sessionID, reason: "refresh token reuse", now: now, changes: &changes)
                 return .reused(userID: user!.id)
-            case .invalid, .rotate:
-                // Expired token or inactive user: logging out is still allowed.
+            case .revoke:
                 try revokeSession(db, id: sessionID, reason: "logout", now: now, changes: &changes)
                 return .revoked(userID: user!.id)
             }
@@ -117,6 +165,12 @@ extension AuthDatabase {
     }
 
     // MARK: Inside transactions
+
+    private func currentTokenIssuedAt(_ db: Database, sessionID: String) throws -> Int64? {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT MAX(issued_at) FROM refresh_tokens WHERE session_id = ?"),
+            arguments: [sessionID])
+    }
 
     private func refreshState(_ db: Database, sessionID: String, presented: [UInt8]) throws -> (
         RefreshRotation.TokenState?, RefreshRotation.SessionState?, UserSnapshot?

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthServiceCore
 import GRDB
 
 extension AuthDatabase {
@@ -6,21 +7,31 @@ extension AuthDatabase {
         -> UserRecord
     {
         try write { db, changes in
-            do {
-                try db.execute(
-                    sql: """
-                        INSERT INTO users (email, password_hash, role, active, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        """, arguments: [email, passwordHash, role, active, now, now])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-                throw StoreError.emailTaken
-            }
-            let user = UserRecord(
-                id: db.lastInsertedRowID, email: email, passwordHash: passwordHash, role: role, active: active,
-                createdAt: now, updatedAt: now)
-            changes.append(.upsertUser(user.snapshot))
-            return user
+            try insertUser(
+                db, email: email, passwordHash: passwordHash, role: role, active: active, now: now, changes: &changes)
         }
+    }
+
+    /// The one INSERT of a user (single creation and bulk import).
+    func insertUser(
+        _ db: Database, email: String, passwordHash: String, role: String, active: Bool, now: Int64,
+        changes: inout [LiveView.Change]
+    ) throws -> UserRecord {
+        do {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO users (email, password_hash, role, active, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [email, passwordHash, role, active, now, now])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError.emailTaken
+        }
+        let user = UserRecord(
+            id: db.lastInsertedRowID, email: email, passwordHash: passwordHash, role: role, active: active,
+            createdAt: now, updatedAt: now)
+        changes.append(.upsertUser(user.snapshot))
+        return user
     }
 
     public func user(id: Int64) throws -> UserRecord? {
@@ -56,10 +67,14 @@ extension AuthDatabase {
             let deactivating = active == false && user.active
             if let active { user.active = active }
             user.updatedAt = now
+            if deactivating { user.credentialGeneration += 1 }
             do {
                 try db.execute(
-                    sql: "UPDATE users SET email = ?, role = ?, active = ?, updated_at = ? WHERE id = ?",
-                    arguments: [user.email, user.role, user.active, now, id])
+                    sql: """
+                        UPDATE users SET email = ?, role = ?, active = ?, updated_at = ?, credential_generation = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [user.email, user.role, user.active, now, user.credentialGeneration, id])
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 throw StoreError.emailTaken
             }
@@ -71,14 +86,24 @@ extension AuthDatabase {
         }
     }
 
-    /// Replaces the password hash; revokes every session except `keeping`.
+    /// Replaces the password hash and moves the credential generation;
+    /// revokes every session except `keeping`. With `expectedGeneration`
+    /// (a password change that checked the current password) nothing is
+    /// written unless the generation is still that one, so a change in
+    /// flight can never overwrite a reset an admin made in the meantime.
     @discardableResult
-    public func setPasswordHash(userID: Int64, hash: String, keepingSession: String?, now: Int64) throws -> Int {
+    public func setPasswordHash(
+        userID: Int64, hash: String, keepingSession: String?, expectedGeneration: Int64? = nil, now: Int64
+    ) throws -> Int {
         try write { db, changes in
+            guard
+                let generation = try Int64.fetchOne(
+                    db, sql: "SELECT credential_generation FROM users WHERE id = ?", arguments: [userID])
+            else { throw StoreError.notFound }
+            if let expectedGeneration, expectedGeneration != generation { throw StoreError.credentialsChanged }
             try db.execute(
-                sql: "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
-                arguments: [hash, now, userID])
-            guard db.changesCount == 1 else { throw StoreError.notFound }
+                sql: "UPDATE users SET password_hash = ?, updated_at = ?, credential_generation = ? WHERE id = ?",
+                arguments: [hash, now, generation + 1, userID])
             return try revokeSessions(
                 db, userID: userID, keeping: keepingSession, reason: "password changed", now: now,
                 changes: &changes)
@@ -107,6 +132,7 @@ extension UserRecord {
     init(row: Row) {
         self.init(
             id: row["id"], email: row["email"], passwordHash: row["password_hash"], role: row["role"],
-            active: row["active"], createdAt: row["created_at"], updatedAt: row["updated_at"])
+            active: row["active"], createdAt: row["created_at"], updatedAt: row["updated_at"],
+            credentialGeneration: row["credential_generation"])
     }
 }

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthServiceCore
 import GRDB
 
 /// The SQLite store (WAL mode), and the owner of the in-memory `LiveView`.
@@ -6,10 +7,24 @@ import GRDB
 /// schema's constraints (UNIQUE, NOT NULL, foreign keys with cascades)
 /// back them up.
 public final class AuthDatabase: Sendable {
-    let pool: DatabasePool
+    let pool: any DatabaseWriter
     public let view = LiveView()
 
-    public init(path: String) throws {
+    /// The store on any GRDB writer (as GRDB's own `AppDatabase` does): the
+    /// daemon's WAL pool on a file, or an in-memory `DatabaseQueue` in tests.
+    /// Migrates the schema.
+    public init(writer: any DatabaseWriter) throws {
+        pool = writer
+        try AuthDatabase.migrator.migrate(writer)
+    }
+
+    /// The daemon's store: a WAL pool on the SQLite file at `path`.
+    public convenience init(path: String) throws {
+        try self.init(writer: try DatabasePool(path: path, configuration: AuthDatabase.configuration))
+    }
+
+    /// Connection settings for every writer the store uses.
+    public static var configuration: Configuration {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(5)
@@ -23,8 +38,7 @@ public final class AuthDatabase: Sendable {
             // 1 MiB of page cache per connection (the default is 2 MiB).
             try db.execute(sql: "PRAGMA cache_size = -1024")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        try AuthDatabase.migrator.migrate(pool)
+        return configuration
     }
 
     /// Fills the in-memory view from the database (at start-up), streaming
@@ -80,6 +94,52 @@ public final class AuthDatabase: Sendable {
         try pool.close()
     }
 
+    /// Users whose emails are one address after normalisation (left by the
+    /// v2 migration when both spellings existed). Only non-ASCII emails can
+    /// collide, so only those are read.
+    public func emailCollisions() throws -> [EmailCollision] {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT id, email FROM users WHERE length(email) != length(CAST(email AS BLOB)) ORDER BY id")
+        }
+        var groups: [[UInt8]: [Int64]] = [:]
+        var order: [[UInt8]] = []
+        for row in rows {
+            let email: String = row["email"]
+            let key = Array(EmailRule.accountKey(email).utf8)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(row["id"])
+        }
+        // A collision with an ASCII-only spelling: look that one up too.
+        var collisions: [EmailCollision] = []
+        for key in order {
+            var ids = groups[key]!
+            let normalized = String(decoding: key, as: UTF8.self)
+            if let other = try read({ db in
+                try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE email = ?", arguments: [normalized])
+            }), !ids.contains(other) {
+                ids.append(other)
+            }
+            if ids.count > 1 { collisions.append(EmailCollision(normalized: normalized, userIDs: ids.sorted())) }
+        }
+        return collisions
+    }
+
+    /// Users whose stored email the current rules refuse (rows from before
+    /// them, with invisible or bidirectional characters): nobody can log in
+    /// as them or find them by email until an operator changes the email.
+    public func unusableEmails() throws -> [(id: Int64, email: String)] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT id, email FROM users WHERE length(email) != length(CAST(email AS BLOB)) ORDER BY id")
+        }.compactMap { row in
+            let email: String = row["email"]
+            return EmailRule.normalize(email) == nil ? (row["id"], email) : nil
+        }
+    }
+
     /// `PRAGMA integrity_check`: "ok" for a sound file.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
@@ -124,6 +184,36 @@ public final class AuthDatabase: Sendable {
                         window_start INTEGER NOT NULL
                     );
                     """)
+        }
+        migrator.registerMigration("v2") { db in
+            // Credential generation (login vs. credential-change races).
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN credential_generation INTEGER NOT NULL DEFAULT 0")
+            // Only a session's current refresh token is kept: reuse detection
+            // needs no history, and spent rows grew without bound.
+            try db.execute(sql: "DELETE FROM refresh_tokens WHERE spent_at IS NOT NULL")
+            // A user's live sessions (the session cap): revoked rows, which
+            // stay until they expire, are not in it, and a refresh (which
+            // moves last_used_at) does not touch it.
+            try db.execute(sql: "CREATE INDEX sessions_user_live ON sessions(user_id) WHERE revoked_at IS NULL")
+            // Emails are NFC now. Rows stored in another spelling are
+            // rewritten, unless the NFC spelling is taken: both are then kept
+            // and reported at every start until an operator resolves them.
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, email FROM users WHERE length(email) != length(CAST(email AS BLOB))")
+            for row in rows {
+                let email: String = row["email"]
+                guard let normalized = EmailRule.normalize(email), !normalized.utf8.elementsEqual(email.utf8) else {
+                    continue
+                }
+                let taken =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM users WHERE email = ? AND id != ?",
+                        arguments: [normalized, row["id"] as Int64]) ?? false
+                if !taken {
+                    try db.execute(
+                        sql: "UPDATE users SET email = ? WHERE id = ?", arguments: [normalized, row["id"] as Int64])
+                }
+            }
         }
         return migrator
     }

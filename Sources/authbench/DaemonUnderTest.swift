@@ -1,6 +1,7 @@
 import AuthCore
+import AuthCrypto
+import AuthStore
 import Foundation
-import GRDB
 
 #if canImport(Glibc)
     import Glibc
@@ -18,17 +19,20 @@ final class DaemonUnderTest {
         self.binary = binary
         var template = Array("/tmp/authbench-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        // Other uids (the fairness scenario's second peer) reach the socket.
+        chmod(directory, 0o755)
         socket = directory + "/authd.sock"
         state = directory + "/state"
     }
 
     /// Starts the daemon; returns the seconds from exec to the first answer.
     @discardableResult
-    func start(_ flags: [String] = []) throws -> Double {
+    func start(_ flags: [String] = [], environment: [String: String] = [:]) throws -> Double {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--listen", socket, "--state-dir", state] + flags
         process.environment = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", "AUTHD_LOG_LEVEL": "error"]
+            .merging(environment) { $1 }
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         let started = DispatchTime.now().uptimeNanoseconds
         try process.run()
@@ -69,38 +73,59 @@ final class DaemonUnderTest {
     }
 
     /// Adds `users` users (same known password hash) and `sessions` sessions
-    /// (expiring at `sessionExpiry`) straight into the database, in one
-    /// transaction, so large states take seconds rather than hours of bcrypt.
-    /// The daemon must have created the schema (start it once first).
+    /// (expiring at `sessionExpiry`) through the store's bulk import, one
+    /// transaction each, so large states take seconds rather than hours of
+    /// bcrypt. The daemon must be stopped (one writer per state directory).
     func seed(users: Int, sessions: Int, passwordHash: String, sessionExpiry: Int64) throws {
-        let queue = try DatabaseQueue(path: state + "/authd.sqlite3")
+        let database = try AuthDatabase(path: state + "/authd.sqlite3")
+        defer { try? database.close() }
         let now = Int64(Date().timeIntervalSince1970)
-        try queue.write { db in
-            let base = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM users") ?? 0
-            let insertUser = try db.makeStatement(
-                sql:
-                    "INSERT INTO users (email, password_hash, role, active, created_at, updated_at) VALUES (?, ?, 'user', 1, ?, ?)"
-            )
-            for index in 0..<users {
-                try insertUser.execute(arguments: ["seed\(base + Int64(index))@example.com", passwordHash, now, now])
-            }
-            let insertSession = try db.makeStatement(
-                sql: "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-            let insertToken = try db.makeStatement(
-                sql: "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
-            for index in 0..<sessions {
-                let id = "seed-\(base)-\(index)"
-                try insertSession.execute(arguments: [
-                    id, base + 1 + Int64(index % max(users, 1)), now, now, sessionExpiry,
-                ])
-                var hash = Data(count: 32)
-                hash.withUnsafeMutableBytes { raw in
-                    withUnsafeBytes(of: Int64(index) ^ (base << 32)) { raw.copyMemory(from: $0) }
-                }
-                hash[31] = 0xAB
-                try insertToken.execute(arguments: [hash, id, now, sessionExpiry])
-            }
+        // Emails go on from the users there are: seed0@, seed1@, ...
+        let base = try database.rowCounts()["users"] ?? 0
+        let tag = "\(base)"
+        let ids = try database.importUsers(
+            emails: (0..<users).map { "seed\(base + $0)@example.com" }, passwordHash: passwordHash, now: now)
+        guard !ids.isEmpty || sessions == 0 else { return }
+        try database.importSessions(
+            (0..<sessions).map { index in
+                // A distinct, never-issued refresh hash per session.
+                AuthDatabase.ImportedSession(
+                    id: "seed-\(tag)-\(index)", userID: ids[index % ids.count],
+                    refreshHash: Digest.sha256(Array("seed-\(tag)-\(index)".utf8)))
+            }, now: now, expiresAt: sessionExpiry)
+    }
+}
+
+extension DaemonUnderTest {
+    /// Seeds `sessions` live sessions spread over `users` new users, each
+    /// with a refresh token signed with the daemon's generated refresh key
+    /// (the daemon must have started once and be stopped); returns the tokens.
+    func seedRefreshableSessions(users: Int, sessions: Int, passwordHash: String) throws -> [String] {
+        var keyBytes = Array(try Data(contentsOf: URL(fileURLWithPath: state + "/keys/refresh-key")))
+        if keyBytes.last == 0x0A { keyBytes.removeLast() }
+        let key = SigningKey(secret: keyBytes)
+        let policy = TokenPolicy(issuer: "authd", audience: "authd-clients", leeway: 30)
+        let now = Int64(Date().timeIntervalSince1970)
+        let expiry = now + 86_400
+        let database = try AuthDatabase(path: state + "/authd.sqlite3")
+        defer { try? database.close() }
+        let base = try database.rowCounts()["users"] ?? 0
+        let tag = "\(base)"
+        let ids = try database.importUsers(
+            emails: (0..<users).map { "refresh\(base + $0)@example.com" }, passwordHash: passwordHash, now: now)
+        var tokens: [String] = []
+        var imported: [AuthDatabase.ImportedSession] = []
+        for index in 0..<sessions {
+            let id = "rs\(tag)x\(index)"
+            let userID = ids[index % ids.count]
+            let claims = RefreshClaims(
+                userID: userID, sessionID: id, tokenID: "seed\(index)", issuedAt: now, expiresAt: expiry)
+            let token = JWSCodec.sign(claims: claims.jsonObject(policy: policy), kind: .refresh, key: key)
+            imported.append(.init(id: id, userID: userID, refreshHash: Digest.sha256(Array(token.utf8))))
+            tokens.append(token)
         }
+        try database.importSessions(imported, now: now, expiresAt: expiry)
+        return tokens
     }
 }
 

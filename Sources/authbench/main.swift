@@ -19,23 +19,46 @@ struct AuthBench: ParsableCommand {
     @Option(help: "The access-token algorithm of the daemon: HS256 or EdDSA.")
     var algorithm = "HS256"
 
-    @Option(help: "Only these scenarios: transport, verify, login, refresh, cold-start, memory, sweeper.")
+    @Option(
+        help:
+            "Only these scenarios: transport, verify, login, fairness, refresh, cold-start, memory, sweeper, revocation."
+    )
     var only: [String] = []
 
+    @Option(help: "An empty PostgreSQL database: the revocation scenario runs two daemons on it.")
+    var databaseURL: String?
+
+    @Flag(help: "The daemon is an older build without the per-peer and session settings (for before figures).")
+    var baseline = false
+
+    @Option(help: .hidden) var floodAsUid: UInt32?
+    @Option(help: .hidden) var floodSocket: String?
+    @Option(help: .hidden) var floodDepth: Int = 200
+
     func run() throws {
+        if let floodAsUid, let floodSocket {
+            try LoginFlood(uid: floodAsUid, socket: floodSocket, depth: floodDepth, seconds: seconds ?? 5).run()
+            return
+        }
         var scenarios = Scenarios(binary: daemon, quick: quick, cost: quick ? 10 : 12)
         scenarios.duration = seconds
         scenarios.algorithm = algorithm
-        let all = ["transport", "verify", "login", "refresh", "cold-start", "memory", "sweeper"]
+        scenarios.baseline = baseline
+        scenarios.databaseURL = databaseURL
+        let all = [
+            "transport", "verify", "login", "fairness", "refresh", "cold-start", "memory", "sweeper", "revocation",
+        ]
         for name in all where only.isEmpty || only.contains(name) {
             switch name {
             case "transport": try scenarios.transport()
             case "verify": try scenarios.verify()
             case "login": try scenarios.logins()
+            case "fairness": try scenarios.fairness()
             case "refresh": try scenarios.refreshes()
             case "cold-start": try scenarios.coldStart()
             case "memory": try scenarios.memory()
             case "sweeper": try scenarios.sweeper()
+            case "revocation": try scenarios.revocation()
             default: break
             }
         }

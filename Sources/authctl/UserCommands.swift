@@ -6,7 +6,8 @@ struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage users.",
         subcommands: [
-            UserAdd.self, UserList.self, UserShow.self, UserSetRole.self, UserActivate.self, UserDeactivate.self,
+            UserAdd.self, UserList.self, UserShow.self, UserSetRole.self, UserSetEmail.self, UserActivate.self,
+            UserDeactivate.self,
             UserPasswd.self, UserDelete.self,
         ])
 }
@@ -119,6 +120,19 @@ struct UserSetRole: UserUpdateCommand {
 
     func change(_ admin: AuthClient.Admin, _ record: UserRecord) async throws -> UserRecord {
         try await admin.updateUser(id: record.id, role: role)
+    }
+}
+
+struct UserSetEmail: UserUpdateCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-email",
+        abstract: "Change a user's email (for example to resolve two spellings of one address reported at start).")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+    @Argument(help: "The new email.") var email: String
+
+    func change(_ admin: AuthClient.Admin, _ record: UserRecord) async throws -> UserRecord {
+        try await admin.updateUser(id: record.id, email: email)
     }
 }
 

@@ -13,7 +13,8 @@ struct AuthdCommand: ParsableCommand {
         discussion: """
             Without --listen, authd takes its socket from systemd (authd.socket).
             Settings come, highest first, from flags, AUTHD_* variables, the config
-            file (JSON, snake_case keys) and the defaults.
+            file (JSON, snake_case keys) and the defaults. Setting flags:
+            \(SettingsResolver.names.map { "--" + SettingsResolver.flagName($0) + " VALUE" }.joined(separator: " "))
             """)
 
     @Option(help: "Listen on this Unix socket path (development). A stale socket file is replaced.")
@@ -28,40 +29,9 @@ struct AuthdCommand: ParsableCommand {
     @Option(help: "Config file (a JSON object with snake_case setting names).")
     var config: String?
 
-    @Option var bcryptCost: String?
-    @Option var accessTtl: String?
-    @Option var refreshTtl: String?
-    @Option var issuer: String?
-    @Option var audience: String?
-    @Option var algorithm: String?
-    @Option var loginMaxFailures: String?
-    @Option var clientMaxFailures: String?
-    @Option var loginWindow: String?
-    @Option var sweepInterval: String?
-    @Option var adminUids: String?
-    @Option var adminGroups: String?
-    @Option var workers: String?
-    @Option var maxQueue: String?
-    @Option var clockLeeway: String?
-    @Option var maxLineBytes: String?
-    @Option var maxInFlight: String?
-    @Option var shutdownTimeout: String?
-    @Option var idleTimeout: String?
-
-    var settingFlags: [String: String] {
-        let pairs: [(String, String?)] = [
-            ("bcrypt_cost", bcryptCost), ("access_ttl", accessTtl), ("refresh_ttl", refreshTtl),
-            ("issuer", issuer), ("audience", audience), ("algorithm", algorithm),
-            ("login_max_failures", loginMaxFailures), ("client_max_failures", clientMaxFailures),
-            ("login_window", loginWindow), ("sweep_interval", sweepInterval), ("admin_uids", adminUids),
-            ("admin_groups", adminGroups), ("workers", workers), ("max_queue", maxQueue),
-            ("clock_leeway", clockLeeway), ("max_line_bytes", maxLineBytes), ("max_in_flight", maxInFlight),
-            ("shutdown_timeout", shutdownTimeout), ("idle_timeout", idleTimeout),
-        ]
-        var flags: [String: String] = [:]
-        for (name, value) in pairs { if let value { flags[name] = value } }
-        return flags
-    }
+    /// The setting flags, taken off the command line before parsing (their
+    /// list is `SettingsResolver.definitions`, not a copy here).
+    nonisolated(unsafe) static var settingFlags: [String: String] = [:]
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -76,7 +46,7 @@ struct AuthdCommand: ParsableCommand {
         }
         let options = DaemonOptions(
             listenPath: listen, socketMode: mode, stateDirectory: stateDir, configPath: config,
-            settingFlags: settingFlags)
+            settingFlags: AuthdCommand.settingFlags)
         do {
             let daemon = try Daemon(options: options, environment: environment, logger: logger)
             daemon.wait()
@@ -87,4 +57,11 @@ struct AuthdCommand: ParsableCommand {
     }
 }
 
-AuthdCommand.main()
+do {
+    let split = try SettingsResolver.extractFlags(from: Array(CommandLine.arguments.dropFirst()))
+    AuthdCommand.settingFlags = split.flags
+    AuthdCommand.main(split.remaining)
+} catch {
+    FileHandle.standardError.write(Data("authd: error: \(error.description)\n".utf8))
+    exit(64)
+}

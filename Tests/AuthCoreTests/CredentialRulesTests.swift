@@ -12,6 +12,34 @@ import Testing
         #expect(EmailRule.normalize(email) == nil)
     }
 
+    @Test func composedAndDecomposedSpellingsAreOneAddress() {
+        let composed = "jos\u{E9}@x.com"
+        let decomposed = "jose\u{301}@x.com"
+        #expect(Array(composed.utf8) != Array(decomposed.utf8))
+        let a = EmailRule.normalize(composed)
+        let b = EmailRule.normalize(decomposed)
+        #expect(a != nil)
+        // Compared as bytes: `String ==` would call them equal anyway.
+        #expect(a.map { Array($0.utf8) } == b.map { Array($0.utf8) })
+        #expect(a.map { Array($0.utf8) } == Array(composed.utf8))
+        #expect(EmailRule.accountKey(decomposed).utf8.elementsEqual(composed.utf8))
+        // The Kelvin sign is K after NFC, then k.
+        #expect(EmailRule.normalize("\u{212A}im@x.com").map { Array($0.utf8) } == Array("kim@x.com".utf8))
+    }
+
+    @Test(arguments: [
+        "a\u{200B}b@x.com", "ab@x.com\u{202E}", "\u{2066}ab@x.com", "a\u{FEFF}b@x.com", "a\u{2060}b@x.com",
+        "a\u{2028}b@x.com", "a\u{00AD}b@x.com", "a\u{E000}b@x.com", "a\u{061C}b@x.com", "a\u{200D}b@x.com",
+    ])
+    func invisibleAndBidiCharactersAreRefused(_ email: String) {
+        #expect(EmailRule.normalize(email) == nil)
+    }
+
+    @Test func visibleNonASCIIAddressesAreAccepted() {
+        #expect(EmailRule.normalize("Zo\u{EB}@b\u{FC}cher.de") == "zo\u{EB}@b\u{FC}cher.de")
+        #expect(EmailRule.normalize("\u{7528}\u{6237}@\u{4F8B}\u{5B50}.cn") != nil)
+    }
+
     @Test func emailLengthLimitIs254Bytes() {
         let local = String(repeating: "a", count: 64)
         let domain = String(repeating: "b", count: 254 - 65)

@@ -43,7 +43,7 @@ import Testing
 
     @Test func edDSATokensSignVerifyAndCarryTheJWK() throws {
         let key = SigningKey(ed25519: try Ed25519PrivateKey(seed: seed))
-        #expect(key.algorithm == "EdDSA")
+        #expect(key.algorithm == .eddsa)
         #expect(key.kid == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
         let token = JWSCodec.sign(claims: claims, kind: .access, key: key)
         let header = try JSONParser.parse(Base64URL.decode(String(token.split(separator: ".")[0]))!)

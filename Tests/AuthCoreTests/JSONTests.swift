@@ -53,6 +53,12 @@ import Testing
         #expect(!bytes.contains(0x0A))
         #expect(!bytes.contains(0x0D))
         #expect(try JSONParser.parse(bytes) == .string(tricky))
+        // U+2028 and U+2029 end lines for some readers: escaped, never raw.
+        let separators = JSONWriter.encodeString(.string("a\u{2028}b\u{2029}c"))
+        #expect(separators == "\"a\\u2028b\\u2029c\"")
+        #expect(try JSONParser.parse(Array(separators.utf8)) == .string("a\u{2028}b\u{2029}c"))
+        // Other E2 80 xx characters pass through unchanged.
+        #expect(JSONWriter.encodeString(.string("\u{2026}")) == "\"\u{2026}\"")
     }
 
     @Test func writerRoundTripsObjectsInOrder() throws {
@@ -60,5 +66,27 @@ import Testing
         let text = JSONWriter.encodeString(object)
         #expect(text == #"{"z":1,"a":[null,true],"m":"x"}"#)
         #expect(try JSONParser.parse(text) == object)
+    }
+}
+
+@Suite struct WireShapeTests {
+    let user = UserSnapshot(id: 42, email: "a@example.com", role: "editor", active: false, createdAt: 1_800_000_000)
+
+    @Test func theBriefUserHasIdEmailAndRoleWithTheIdAsAString() {
+        #expect(JSONWriter.encodeString(user.briefJSON) == #"{"id":"42","email":"a@example.com","role":"editor"}"#)
+    }
+
+    @Test func thePublicUserAddsActiveAndCreatedAtAndNeverAHash() {
+        #expect(
+            JSONWriter.encodeString(user.publicJSON)
+                == #"{"id":"42","email":"a@example.com","role":"editor","active":false,"created_at":1800000000}"#)
+    }
+
+    @Test func aSessionShowsItsTimesAndItsUserAsAString() {
+        let session = SessionRecord(
+            id: "s1", userID: 42, createdAt: 1, lastUsedAt: 2, expiresAt: 3, revokedAt: nil)
+        #expect(
+            JSONWriter.encodeString(session.publicJSON)
+                == #"{"id":"s1","user_id":"42","created_at":1,"last_used_at":2,"expires_at":3}"#)
     }
 }

@@ -189,6 +189,38 @@ import Testing
         #expect(throws: TokenFailure.expired) { try ClaimsValidator.access(object, policy: strict, now: now + 900) }
     }
 
+    /// A key holder can sign any Int64; no claim may make the arithmetic trap.
+    @Test(arguments: [Int64.max, Int64.max - 1, Int64.max - 29, Int64.min, Int64.min + 1])
+    func extremeTimesNeverOverflow(_ time: Int64) throws {
+        for field in ["exp", "iat", "nbf"] {
+            var payload = claims
+            payload[field] = .int(time)
+            let token = forge(header: #"{"alg":"HS256","typ":"at+jwt","kid":"\#(accessKey.kid)"}"#, payload: payload)
+            _ = try? verify(token)
+        }
+        var farFuture = claims
+        farFuture["exp"] = .int(Int64.max)
+        let token = forge(header: #"{"alg":"HS256","typ":"at+jwt","kid":"\#(accessKey.kid)"}"#, payload: farFuture)
+        #expect(try verify(token).expiresAt == Int64.max)
+    }
+
+    @Test(arguments: ["", "s p", "s\u{212A}", String(repeating: "a", count: 65), "a/b"])
+    func sessionIDsMustBeBase64URL(_ sid: String) {
+        var payload = claims
+        payload["sid"] = .string(sid)
+        let token = forge(header: #"{"alg":"HS256","typ":"at+jwt","kid":"\#(accessKey.kid)"}"#, payload: payload)
+        #expect(throws: TokenFailure.self) { try verify(token) }
+    }
+
+    @Test func issuerIsComparedByBytes() {
+        // U+212A KELVIN SIGN is canonically equivalent to "K".
+        let kelvinPolicy = TokenPolicy(issuer: "K", audience: "authd-clients", leeway: 30)
+        var payload = claims
+        payload["iss"] = .string("\u{212A}")
+        let object = payload
+        #expect(throws: TokenFailure.self) { try ClaimsValidator.access(object, policy: kelvinPolicy, now: now) }
+    }
+
     @Test func futureIatAndNbfAreRefused() {
         var future = claims
         future["iat"] = .int(now + 31)

@@ -4,7 +4,7 @@ import Testing
 @Suite struct LoginThrottleTests {
     let limits = LoginThrottle.Limits(accountMaxFailures: 5, clientMaxFailures: 50, window: 900)
     let account = LoginThrottle.accountKey("a@example.com")
-    let client = LoginThrottle.clientKey("uid:1000")
+    let client = LoginThrottle.clientKey(peerUID: 1000, reported: nil)
 
     @Test func tenConcurrentWrongPasswordsGiveFiveFailuresAndFiveLimits() {
         var throttle = LoginThrottle(limits: limits)
@@ -23,15 +23,34 @@ import Testing
     @Test func concurrentCorrectLoginsAreNeverRefused() {
         var throttle = LoginThrottle(limits: limits)
         var waiting = 0
-        for _ in 0..<10 where throttle.begin(account: account, client: client, now: 100) == .wait { waiting += 1 }
-        #expect(waiting == 5)
-        // The first success clears the account; the waiting ones may go on.
-        _ = throttle.finish(account: account, client: client, outcome: .succeeded, now: 100)
-        var proceeded = 0
-        for _ in 0..<waiting where throttle.begin(account: account, client: client, now: 100) == .proceed {
-            proceeded += 1
+        var running = 0
+        for _ in 0..<10 {
+            switch throttle.begin(account: account, client: client, now: 100) {
+            case .proceed: running += 1
+            case .wait: waiting += 1
+            case .limited: Issue.record("a correct login was refused")
+            }
         }
-        #expect(proceeded >= 1)
+        #expect(running == 5 && waiting == 5)
+        // Every running one succeeds in turn; each time, the waiting ones ask
+        // again. All ten run in the end, and none is ever refused.
+        var finished = 0
+        while running > 0 {
+            _ = throttle.finish(account: account, client: client, outcome: .succeeded, now: 100)
+            running -= 1
+            finished += 1
+            var stillWaiting = 0
+            for _ in 0..<waiting {
+                switch throttle.begin(account: account, client: client, now: 100) {
+                case .proceed: running += 1
+                case .wait: stillWaiting += 1
+                case .limited: Issue.record("a correct login was refused")
+                }
+            }
+            waiting = stillWaiting
+        }
+        #expect(finished == 10)
+        #expect(waiting == 0)
         #expect(throttle.failures(account, now: 100) == 0)
     }
 
@@ -69,7 +88,7 @@ import Testing
             _ = throttle.finish(account: other, client: client, outcome: .failed, now: 0)
         }
         #expect(throttle.begin(account: account, client: client, now: 10) == .limited(retryAfter: 50))
-        let elsewhere = LoginThrottle.clientKey("uid:2000")
+        let elsewhere = LoginThrottle.clientKey(peerUID: 2000, reported: nil)
         #expect(throttle.begin(account: account, client: elsewhere, now: 10) == .proceed)
     }
 
@@ -113,8 +132,24 @@ import Testing
                 == .invalid("session revoked"))
     }
 
+    @Test func aSignedTokenThatIsNotTheSessionsCurrentOneIsReuse() {
+        // The store keeps only the current token; the caller has checked the
+        // signature, so an unknown token of a live session was spent.
+        #expect(RefreshRotation.decide(token: nil, session: live, now: 10) == .reuse)
+        // Issued before or in the same second as the current one: spent.
+        #expect(
+            RefreshRotation.decide(token: nil, session: live, now: 10, presentedIssuedAt: 5, currentIssuedAt: 5)
+                == .reuse)
+    }
+
+    @Test func aTokenNewerThanTheCurrentOneIsInvalidNotReuse() {
+        // The store lost the rotation that issued it (power loss, restore).
+        #expect(
+            RefreshRotation.decide(token: nil, session: live, now: 10, presentedIssuedAt: 9, currentIssuedAt: 5)
+                == .invalid("token newer than the session's current one"))
+    }
+
     @Test func unusableTokensAreInvalid() {
-        #expect(RefreshRotation.decide(token: nil, session: live, now: 10) == .invalid("unknown token"))
         #expect(
             RefreshRotation.decide(token: .init(spent: false, expiresAt: 5), session: live, now: 10)
                 == .invalid("token expired"))
@@ -129,5 +164,90 @@ import Testing
         #expect(
             RefreshRotation.decide(token: .init(spent: false, expiresAt: 1000), session: inactive, now: 10)
                 == .invalid("account inactive"))
+    }
+}
+
+@Suite struct ClientKeyTests {
+    @Test func aReportedClientNeverEqualsADerivedKey() {
+        // uid 65534 reporting "uid:0" must not reach root's own budget.
+        #expect(
+            LoginThrottle.clientKey(peerUID: 65534, reported: "uid:0")
+                != LoginThrottle.clientKey(peerUID: 0, reported: nil))
+        #expect(
+            LoginThrottle.clientKey(peerUID: 65534, reported: "client:uid:0")
+                != LoginThrottle.clientKey(peerUID: 0, reported: nil))
+    }
+
+    @Test func reportedClientsAreScopedToThePeerThatReportedThem() {
+        #expect(
+            LoginThrottle.clientKey(peerUID: 1001, reported: "10.0.0.1")
+                != LoginThrottle.clientKey(peerUID: 1002, reported: "10.0.0.1"))
+        #expect(
+            LoginThrottle.clientKey(peerUID: 1001, reported: "10.0.0.1")
+                == LoginThrottle.clientKey(peerUID: 1001, reported: "10.0.0.1"))
+    }
+}
+
+@Suite struct RefreshRateLimiterTests {
+    @Test func atMostTheLimitPerSessionPerSecond() {
+        var limiter = RefreshRateLimiter(limit: 3)
+        for _ in 0..<3 { #expect(limiter.admit(sessionID: "a", now: 100) == .allowed) }
+        #expect(limiter.admit(sessionID: "a", now: 100) == .limited(retryAfter: 1))
+        // Another session has its own budget; the next second starts over.
+        #expect(limiter.admit(sessionID: "b", now: 100) == .allowed)
+        #expect(limiter.admit(sessionID: "a", now: 101) == .allowed)
+        limiter.prune(now: 102)
+        #expect(limiter.trackedSessions == 0)
+    }
+}
+
+@Suite struct LoginFailureTests {
+    @Test func theFirstFailedCheckNamesTheReason() {
+        #expect(
+            LoginFailure.reason(emailValid: false, userFound: false, passwordUsable: true, matched: false)
+                == "invalid_email")
+        #expect(
+            LoginFailure.reason(emailValid: true, userFound: false, passwordUsable: true, matched: false)
+                == "unknown_user")
+        #expect(
+            LoginFailure.reason(emailValid: true, userFound: true, passwordUsable: false, matched: false)
+                == "password_too_long")
+        #expect(
+            LoginFailure.reason(emailValid: true, userFound: true, passwordUsable: true, matched: false)
+                == "wrong_password")
+        #expect(
+            LoginFailure.reason(emailValid: true, userFound: true, passwordUsable: true, matched: true)
+                == "account_inactive")
+    }
+}
+
+@Suite struct LogoutRuleTests {
+    let live = RefreshRotation.SessionState(revoked: false, expiresAt: 1000, userActive: true)
+    let current = RefreshRotation.TokenState(spent: false, expiresAt: 1000)
+
+    @Test func anExpiredSessionOrTokenOrAnInactiveUserMayStillLogOut() {
+        var inactive = live
+        inactive.userActive = false
+        #expect(RefreshRotation.decideLogout(token: current, session: inactive, now: 10) == .revoke)
+        #expect(
+            RefreshRotation.decideLogout(token: .init(spent: false, expiresAt: 5), session: live, now: 10) == .revoke)
+        #expect(RefreshRotation.decideLogout(token: current, session: live, now: 1000) == .revoke)
+    }
+
+    @Test func aGoneOrRevokedSessionIsInvalidAndReuseIsReuse() {
+        var revoked = live
+        revoked.revoked = true
+        #expect(RefreshRotation.decideLogout(token: current, session: nil, now: 10) == .invalid("no such session"))
+        #expect(RefreshRotation.decideLogout(token: current, session: revoked, now: 10) == .invalid("session revoked"))
+        #expect(RefreshRotation.decideLogout(token: nil, session: live, now: 10) == .reuse)
+    }
+}
+
+@Suite struct KeyRetentionTests {
+    @Test func aRetiredKeyVerifiesForTheRetentionThenNot() {
+        #expect(KeyRetention.stillVerifies(retiredAt: nil, retention: 930, now: .max))
+        #expect(KeyRetention.stillVerifies(retiredAt: 100, retention: 930, now: 1030))
+        #expect(!KeyRetention.stillVerifies(retiredAt: 100, retention: 930, now: 1031))
+        #expect(KeyRetention.stillVerifies(retiredAt: .max, retention: 930, now: .max))
     }
 }

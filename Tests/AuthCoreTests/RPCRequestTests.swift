@@ -25,25 +25,31 @@ import Testing
         #expect(try decode(#"{"jsonrpc":"2.0","id":null,"method":"m"}"#).get().id == .null)
     }
 
-    @Test func rejections() {
-        func reason(_ line: String) -> (AuthError.Reason?, JSONValue?, Bool) {
-            if case .failure(let rejection) = decode(line) {
-                return (rejection.error.reason, rejection.id, rejection.answer)
+    @Test func rejections() throws {
+        /// The rejection of `line`; a line that decodes is a failed test.
+        func rejection(_ line: String) throws -> RPCRequest.Rejection {
+            guard case .failure(let rejection) = decode(line) else {
+                throw TestFailure("decoded, but should have been rejected: \(line)")
             }
-            return (nil, nil, false)
+            return rejection
         }
-        #expect(reason("not json").0 == .parseError)
-        #expect(reason("not json").1 == .null)
-        #expect(reason("[1]").0 == .batchNotSupported)
-        #expect(reason("42").0 == .invalidRequest)
-        #expect(reason(#"{"id":1,"method":"m"}"#).0 == .invalidRequest)
-        #expect(reason(#"{"id":1,"method":"m"}"#).1 == .number("1"))
-        #expect(reason(#"{"jsonrpc":"1.0","id":1,"method":"m"}"#).0 == .invalidRequest)
-        #expect(reason(#"{"jsonrpc":"2.0","id":{},"method":"m"}"#).0 == .invalidRequest)
-        #expect(reason(#"{"jsonrpc":"2.0","id":1,"method":5}"#).0 == .invalidRequest)
-        #expect(reason(#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1]}"#).0 == .invalidParams)
-        // A notification with bad params gets no answer.
-        #expect(reason(#"{"jsonrpc":"2.0","method":"m","params":[1]}"#).2 == false)
+        #expect(try rejection("not json").error.reason == .parseError)
+        #expect(try rejection("not json").id == .null)
+        #expect(try rejection("[1]").error.reason == .batchNotSupported)
+        #expect(try rejection("42").error.reason == .invalidRequest)
+        #expect(try rejection(#"{"id":1,"method":"m"}"#).error.reason == .invalidRequest)
+        #expect(try rejection(#"{"id":1,"method":"m"}"#).id == .number("1"))
+        #expect(try rejection(#"{"jsonrpc":"1.0","id":1,"method":"m"}"#).error.reason == .invalidRequest)
+        #expect(try rejection(#"{"jsonrpc":"2.0","id":{},"method":"m"}"#).error.reason == .invalidRequest)
+        #expect(try rejection(#"{"jsonrpc":"2.0","id":1,"method":5}"#).error.reason == .invalidRequest)
+        // Params that are not an object are the method's to refuse (after
+        // authorisation), not the decoder's.
+        let arrayParams = try decode(#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1]}"#).get()
+        #expect(!arrayParams.paramsAreObject)
+        #expect(arrayParams.params.members.isEmpty)
+        #expect(try decode(#"{"jsonrpc":"2.0","id":1,"method":"m","params":{}}"#).get().paramsAreObject)
+        // The helper itself fails for a line that decodes.
+        #expect(throws: TestFailure.self) { try rejection(#"{"jsonrpc":"2.0","id":1,"method":"m"}"#) }
     }
 
     @Test func responsesAreOneLine() throws {
@@ -75,5 +81,16 @@ import Testing
         #expect(throws: AuthError.noToken) { try params.bearerToken("empty") }
         #expect(throws: AuthError.noToken) { try params.bearerToken("bearer") }
         #expect((try? params.bearerToken("good")) == "abc")
+        // One rule: one "Bearer " off, nothing else.
+        #expect(BearerToken.strip("Bearer  tok") == " tok")
+        #expect(BearerToken.strip("Bearer Bearer tok") == "Bearer tok")
+        #expect(BearerToken.strip("bearer tok") == "bearer tok")
+        #expect(BearerToken.strip("Bearer    ") == nil)
+        #expect(BearerToken.strip("tok") == "tok")
     }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -9,7 +9,7 @@ import Testing
         #expect(settings.refreshTTL == 604_800)
         #expect(settings.issuer == "authd")
         #expect(settings.audience == "authd-clients")
-        #expect(settings.algorithm == "HS256")
+        #expect(settings.algorithm == .hs256)
         #expect(settings.loginMaxFailures == 5)
         #expect(settings.clientMaxFailures == 50)
         #expect(settings.loginWindow == 900)
@@ -99,5 +99,24 @@ import Testing
         #expect(object["AUTHD_USER_ID"] == .string("7"))
         #expect(object["AUTHD_EMAIL"] == .string("a@example.com"))
         #expect(object["AUTHD_REASON"] == .string("wrong_password"))
+    }
+}
+
+@Suite struct SettingFlagTests {
+    @Test func settingFlagsAreTakenOffTheCommandLineAndTheRestIsKept() throws {
+        let split = try SettingsResolver.extractFlags(from: [
+            "--listen", "/tmp/s", "--bcrypt-cost", "11", "--state-dir", "/tmp/d", "--max-sessions-per-user=7",
+        ])
+        #expect(split.flags == ["bcrypt_cost": "11", "max_sessions_per_user": "7"])
+        #expect(split.remaining == ["--listen", "/tmp/s", "--state-dir", "/tmp/d"])
+        #expect(throws: SettingsError.self) { try SettingsResolver.extractFlags(from: ["--idle-timeout"]) }
+    }
+
+    @Test func everySettingHasOneDefinitionAndAFlag() throws {
+        #expect(Set(SettingsResolver.names).count == SettingsResolver.names.count)
+        for name in SettingsResolver.names {
+            let split = try SettingsResolver.extractFlags(from: ["--" + SettingsResolver.flagName(name), "x"])
+            #expect(split.flags[name] == "x")
+        }
     }
 }

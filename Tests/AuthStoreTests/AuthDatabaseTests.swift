@@ -1,7 +1,50 @@
 import AuthCore
+import AuthServiceCore
 import AuthStore
 import Foundation
+import GRDB
 import Testing
+
+/// The store on an in-memory database: the same schema and statements as
+/// the daemon's file (which `StoreFileTests` and the end-to-end tests use).
+@Suite struct InMemoryStoreTests {
+    @Test func theStoreRunsOnAnyWriter() throws {
+        let database = try AuthDatabase(writer: DatabaseQueue(configuration: AuthDatabase.configuration))
+        let user = try database.createUser(
+            email: "mem@example.com", passwordHash: "h", role: "user", active: true, now: 1)
+        try database.createSession(
+            id: "m1", userID: user.id, refreshHash: [UInt8](repeating: 1, count: 32), now: 1, expiresAt: 100)
+        #expect(database.view.session(id: "m1")?.userID == user.id)
+        #expect(try database.user(email: "mem@example.com")?.id == user.id)
+        #expect(try database.rowCounts() == ["users": 1, "sessions": 1, "refresh_tokens": 1, "login_failures": 0])
+    }
+
+    /// Bulk import goes through creation's statements: the view is fed,
+    /// and one taken email leaves nothing of the import behind.
+    @Test func importIsAllOrNothingAndFeedsTheView() throws {
+        let database = try AuthDatabase(writer: DatabaseQueue(configuration: AuthDatabase.configuration))
+        let ids = try database.importUsers(emails: ["a@example.com", "b@example.com"], passwordHash: "h", now: 1)
+        #expect(ids.count == 2)
+        #expect(try database.user(email: "b@example.com")?.id == ids[1])
+        try database.importSessions(
+            [
+                .init(id: "live", userID: ids[0], refreshHash: [UInt8](repeating: 7, count: 32)),
+                .init(id: "also", userID: ids[1], refreshHash: [UInt8](repeating: 8, count: 32)),
+            ], now: 1, expiresAt: 100)
+        #expect(database.view.session(id: "also")?.userID == ids[1])
+        #expect(database.view.counts == (users: 2, sessions: 2))
+        #expect(throws: StoreError.emailTaken) {
+            try database.importUsers(emails: ["c@example.com", "a@example.com"], passwordHash: "h", now: 2)
+        }
+        #expect(try database.user(email: "c@example.com") == nil)
+        #expect(database.view.counts.users == 2)
+        // Already-expired sessions are stored (for the sweeper) but never live.
+        try database.importSessions(
+            [.init(id: "old", userID: ids[0], refreshHash: [UInt8](repeating: 9, count: 32))], now: 50, expiresAt: 10)
+        #expect(database.view.session(id: "old") == nil)
+        #expect(try database.sessionExists(id: "old"))
+    }
+}
 
 /// The store against a real SQLite file in a temporary directory.
 @Suite final class AuthDatabaseTests {
@@ -43,12 +86,10 @@ import Testing
             sessionID: "s1", presented: hash(1), next: hash(2), now: 5, expiresAt: 105)
         #expect(rotated == .rotated(user.snapshot))
         #expect(database.view.session(id: "s1")?.expiresAt == 105)
-        // Unknown token of a live session: invalid, session untouched.
-        #expect(
-            try database.rotateRefreshToken(sessionID: "s1", presented: hash(9), next: hash(3), now: 6, expiresAt: 106)
-                == .invalid("unknown token"))
-        #expect(database.view.session(id: "s1") != nil)
-        // The spent one again: reuse, and the whole session goes.
+        // Only the current token is kept: the spent row is gone at once.
+        #expect(try database.rowCounts()["refresh_tokens"] == 1)
+        // A (validly signed) token of this live session that is not its
+        // current one, here the spent one: reuse, and the whole session goes.
         #expect(
             try database.rotateRefreshToken(sessionID: "s1", presented: hash(1), next: hash(4), now: 7, expiresAt: 107)
                 == .reused(userID: user.id))
@@ -56,8 +97,73 @@ import Testing
         #expect(
             try database.rotateRefreshToken(sessionID: "s1", presented: hash(2), next: hash(5), now: 8, expiresAt: 108)
                 == .invalid("session revoked"))
-        // Spent tokens are kept until the session's expiry, so reuse stays detectable.
-        #expect(try database.rowCounts()["refresh_tokens"] == 2)
+    }
+
+    @Test func manyRotationsKeepOneRowPerSession() throws {
+        let user = try database.createUser(
+            email: "loop@example.com", passwordHash: "h", role: "user", active: true, now: 0)
+        try database.createSession(id: "s1", userID: user.id, refreshHash: hash(0), now: 0, expiresAt: 100)
+        for step in 1...200 {
+            let outcome = try database.rotateRefreshToken(
+                sessionID: "s1", presented: hash(UInt8(step - 1)), next: hash(UInt8(step % 256)),
+                now: Int64(step), expiresAt: Int64(100 + step))
+            #expect(outcome == .rotated(user.snapshot))
+        }
+        #expect(try database.rowCounts()["refresh_tokens"] == 1)
+    }
+
+    @Test func aSessionOpensOnlyIfTheCredentialsAreStillTheOnesChecked() throws {
+        let user = try database.createUser(
+            email: "gen@example.com", passwordHash: "h1", role: "user", active: true, now: 0)
+        let checked = try #require(try database.user(id: user.id)).credentialGeneration
+        try database.setPasswordHash(userID: user.id, hash: "h2", keepingSession: nil, now: 1)
+        #expect(throws: StoreError.credentialsChanged) {
+            try database.createSession(
+                id: "late", userID: user.id, refreshHash: hash(1), now: 2, expiresAt: 100,
+                guard: .init(credentialGeneration: checked, maximumSessions: 100))
+        }
+        #expect(database.view.session(id: "late") == nil)
+        // A cost-raise rehash does not move the generation.
+        let current = try #require(try database.user(id: user.id)).credentialGeneration
+        try database.upgradePasswordHash(userID: user.id, from: "h2", to: "h2-stronger")
+        #expect(try database.user(id: user.id)?.credentialGeneration == current)
+        try database.createSession(
+            id: "ok", userID: user.id, refreshHash: hash(2), now: 3, expiresAt: 100,
+            guard: .init(credentialGeneration: current, maximumSessions: 100))
+        // Deactivation moves it too, and reactivation does not bring it back.
+        _ = try database.updateUser(id: user.id, role: nil, active: false, email: nil, now: 4)
+        _ = try database.updateUser(id: user.id, role: nil, active: true, email: nil, now: 5)
+        #expect(throws: StoreError.credentialsChanged) {
+            try database.createSession(
+                id: "after", userID: user.id, refreshHash: hash(3), now: 6, expiresAt: 100,
+                guard: .init(credentialGeneration: current, maximumSessions: 100))
+        }
+        // A password change that checked an older generation writes nothing.
+        #expect(throws: StoreError.credentialsChanged) {
+            try database.setPasswordHash(
+                userID: user.id, hash: "attacker", keepingSession: nil, expectedGeneration: current, now: 7)
+        }
+        #expect(try database.user(id: user.id)?.passwordHash == "h2-stronger")
+    }
+
+    @Test func theSessionLimitRevokesTheLeastRecentlyUsed() throws {
+        let user = try database.createUser(
+            email: "many@example.com", passwordHash: "h", role: "user", active: true, now: 0)
+        let limit = 3
+        for index in 0..<3 {
+            try database.createSession(
+                id: "s\(index)", userID: user.id, refreshHash: hash(UInt8(index)), now: Int64(index),
+                expiresAt: 1000, guard: .init(credentialGeneration: nil, maximumSessions: limit))
+        }
+        // s0 is used (rotated) last, so s1 is the least recently used.
+        _ = try database.rotateRefreshToken(
+            sessionID: "s0", presented: hash(0), next: hash(10), now: 5, expiresAt: 1000)
+        let evicted = try database.createSession(
+            id: "s3", userID: user.id, refreshHash: hash(3), now: 6, expiresAt: 1000,
+            guard: .init(credentialGeneration: nil, maximumSessions: limit))
+        #expect(evicted == ["s1"])
+        #expect(database.view.session(id: "s1") == nil)
+        #expect(try database.liveSessions(userID: user.id, now: 6).map(\.id).sorted() == ["s0", "s2", "s3"])
     }
 
     @Test func deactivationRevokesSessionsInTheDatabaseAndTheView() throws {

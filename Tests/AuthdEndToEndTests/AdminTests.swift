@@ -12,6 +12,33 @@ import Testing
         "session.revoke", "keys.rotate", "stats",
     ]
 
+    @Test func theAdminMethodsAreTheOnesTheDaemonTreatsAsAdmin() {
+        #expect(Set(AdminTests.adminMethods) == Set(RPCMethod.allCases.filter(\.requiresAdmin).map(\.rawValue)))
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to drop to another uid"))
+    func paramsOfTheWrongShapeAreRefusedOnlyAfterAuthorisation() throws {
+        try withDaemon { daemon, rpc in
+            let line = #"{"jsonrpc":"2.0","id":1,"method":"session.revoke","params":["not","an","object"]}"# + "\n"
+            // A non-admin peer: 403, as for any other params.
+            let outsider = try callAsUser(uid: 65534, socketPath: daemon.socketPath, request: line)
+            #expect(outsider.errorCode == 403 && outsider.errorReason == "forbidden", "\(outsider)")
+            // An admin (root) learns what is wrong with the params.
+            try rpc.send(line)
+            let admin = try rpc.readResponse()
+            #expect(admin.errorCode == -32602 && admin.errorField == "params", "\(admin)")
+            // A public method: -32602 for anyone.
+            let publicCall = try callAsUser(
+                uid: 65534, socketPath: daemon.socketPath,
+                request: #"{"jsonrpc":"2.0","id":2,"method":"token.verify","params":[1]}"# + "\n")
+            #expect(publicCall.errorCode == -32602 && publicCall.errorField == "params", "\(publicCall)")
+            // A notification with such params gets no answer, and the
+            // connection goes on.
+            try rpc.send(#"{"jsonrpc":"2.0","method":"sys.health","params":[1]}"# + "\n")
+            #expect(try rpc.call("sys.health")["result"] != nil)
+        }
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to drop to another uid"))
     func aNonRootPeerIsRefusedEveryAdminMethodBeforeParamsAreRead() throws {
         try withDaemon { daemon, rpc in

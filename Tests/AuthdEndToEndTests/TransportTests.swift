@@ -174,28 +174,146 @@ import Testing
     }
 
     @Test func backpressureHoldsReadingButLosesNothing() throws {
-        try withDaemon(flags: ["max-in-flight": "2", "workers": "1"]) { _, rpc in
-            var lines = ""
-            for index in 0..<8 {
-                lines += RPCConnection.requestLine(
-                    id: .int(index), method: "auth.login",
-                    params: [
-                        "email": .string("x\(index)@example.com"), "password": .string("whatever1"),
-                        "client": .string("c\(index)"),
-                    ])
+        try withDaemon(flags: ["max-in-flight": "2", "workers": "1", "bcrypt-cost": "12"]) { daemon, _ in
+            // Raw non-blocking socket: while two slow logins are in flight the
+            // daemon must stop reading, so the kernel's buffers fill and a
+            // send would block, long before 8 MiB of requests are taken.
+            let fd = try rawConnection(to: daemon.socketPath)
+            defer { close(fd) }
+            var logins = ""
+            for index in 0..<2 {
+                logins += RPCConnection.requestLine(
+                    id: .int(Int64(index)), method: "auth.login",
+                    params: ["email": .string("x\(index)@example.com"), "password": .string("whatever1")])
             }
-            for index in 8..<20 {
-                lines += RPCConnection.requestLine(id: .int(index), method: "sys.health", params: nil)
+            let health = Array(RPCConnection.requestLine(id: .int(9), method: "sys.health", params: nil).utf8)
+            var payload = Array(logins.utf8)
+            while payload.count < 8 << 20 { payload += health }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            var sent = 0
+            while sent < payload.count {
+                let written = payload.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, 0) }
+                if written < 0 && errno == EINTR { continue }
+                if written < 0 { break }  // EAGAIN: the daemon is not reading
+                sent += written
             }
-            try rpc.send(lines)
-            var ids = Set<Int64>()
-            for _ in 0..<20 {
-                let response = try rpc.readResponse()
-                #expect(response.errorReason == nil || response.errorReason == "invalid_credentials")
-                if let id = response["id"]?.int64Value { ids.insert(id) }
+            #expect(sent < payload.count, "the daemon read 8 MiB while its in-flight limit was reached")
+            // Finish the line cut in half, then every request sent is answered.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+            let loginBytes = logins.utf8.count
+            let partial =
+                sent < loginBytes
+                ? loginBytes - sent : (health.count - (sent - loginBytes) % health.count) % health.count
+            var finished = 0
+            while finished < partial {
+                let written = payload.withUnsafeBytes {
+                    send(fd, $0.baseAddress! + sent + finished, partial - finished, 0)
+                }
+                if written < 0 && errno == EINTR { continue }
+                try #require(written > 0)
+                finished += written
             }
-            #expect(ids == Set(0..<20))
+            sent += partial
+            shutdown(fd, Int32(SHUT_WR))
+            let expected = sent <= loginBytes ? 2 : 2 + (sent - loginBytes) / health.count
+            var received = 0
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var loginAnswers = 0
+            var carry: [UInt8] = []
+            var endedBy = "EOF"
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                // Other tests' daemons exiting send this process SIGCHLD.
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 { endedBy = "errno \(errno)" }
+                if count <= 0 { break }
+                carry += buffer[0..<count]
+                while let newline = carry.firstIndex(of: 0x0A) {
+                    let line = Array(carry[..<newline])
+                    carry.removeFirst(newline + 1)
+                    received += 1
+                    if let object = try? JSONParser.parse(line).objectValue, object["id"] != .int(9) {
+                        loginAnswers += 1
+                    }
+                }
+            }
+            let diagnosis: Comment =
+                "ended by \(endedBy); daemon running: \(daemon.isRunning); stderr: \(daemon.stderr.suffix(2000))"
+            #expect(loginAnswers == 2, diagnosis)
+            #expect(received == expected, diagnosis)
         }
+    }
+
+    @Test func aHalfCloseWaitsForTheAnswersQueuedBehindASlowReader() throws {
+        try withDaemon { daemon, _ in try sendAllThenReadSlowly(daemon) }
+    }
+
+    private func sendAllThenReadSlowly(_ daemon: DaemonProcess) throws {
+        // A client that sends its requests, shuts down its writing side
+        // and then reads slower than the daemon answers: when the daemon
+        // reaches the end of the input, answers are still queued in it,
+        // and a close at that moment dropped them (seen as a short read).
+        let fd = try rawConnection(to: daemon.socketPath)
+        defer { close(fd) }
+        let count = 6000
+        let payload: [UInt8] = (0..<count).flatMap { index in
+            Array(RPCConnection.requestLine(id: .int(Int64(index)), method: "sys.health", params: nil).utf8)
+        }
+        let writer = DispatchQueue(label: "slow-reader-writer")
+        let sentAll = DispatchSemaphore(value: 0)
+        let sendFailed = Counter()
+        writer.async {
+            var sent = 0
+            while sent < payload.count {
+                let written = payload.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, 0) }
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 {
+                    sendFailed.add("send failed after \(sent) bytes: errno \(errno)")
+                    break
+                }
+                sent += written
+            }
+            shutdown(fd, Int32(SHUT_WR))
+            sentAll.signal()
+        }
+        var ids = Set<Int64>()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var carry: [UInt8] = []
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            carry += buffer[0..<got]
+            while let newline = carry.firstIndex(of: 0x0A) {
+                let answer = try? JSONParser.parse(Array(carry[..<newline])).objectValue
+                if let id = answer?["id"]?.int64Value { ids.insert(id) }
+                carry.removeFirst(newline + 1)
+            }
+            usleep(3000)
+        }
+        sentAll.wait()
+        #expect(sendFailed.values.isEmpty, "\(sendFailed.values)")
+        #expect(ids.count == count, "answers received: \(ids.count) of \(count)")
+        #expect(daemon.isRunning)
+    }
+
+    /// A raw blocking Unix socket connected to the daemon. CLOEXEC: a daemon
+    /// another test spawns meanwhile must not inherit it.
+    private func rawConnection(to path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected != 0 { close(fd) }
+        try #require(connected == 0)
+        return fd
     }
 }
 

@@ -149,6 +149,37 @@ gid=$(sandbox_run getent group authd | cut -d: -f3)
 member=$(sandbox_run python3 "$RPC" --as "65534:$gid" $SOCK sys.health)
 check "a member of the authd group can" test "$(echo "$member" | field result.status)" = ok
 
+# 8b. Peers keep their real uids inside the service (no PrivateUsers=): a
+# configured admin uid that is not root may call admin methods, the journal
+# names its uid, and two non-root peers have separate client budgets.
+sandbox_run cp /etc/authd/authd.conf /etc/authd/authd.conf.orig
+sandbox_run python3 - <<'PY'
+import json
+path = "/etc/authd/authd.conf"
+config = json.load(open(path))
+config.update({"admin_uids": [65533], "client_max_failures": 3, "login_max_failures": 100})
+json.dump(config, open(path, "w"))
+PY
+sandbox_run systemctl restart authd.service
+admin_peer=$(sandbox_run python3 "$RPC" --as "65533:$gid" $SOCK user.create '{"email":"peer-admin@example.com","password":"correct horse battery"}')
+check "a configured admin uid (65533, not root) may call an admin method" \
+    test "$(echo "$admin_peer" | field result.email)" = peer-admin@example.com
+sleep 0.3
+created=$(sandbox_run journalctl -u authd -o json --no-pager AUTHD_EVENT=user_created | tail -n 1)
+check "the journal shows that peer's own uid (65533)" test "$(echo "$created" | field AUTHD_PEER_UID)" = 65533
+not_admin=$(sandbox_run python3 "$RPC" --as "65532:$gid" $SOCK user.list)
+check "another non-root uid is still refused admin methods" test "$(echo "$not_admin" | field error.data.reason)" = forbidden
+for n in 1 2 3 4; do
+    last_a=$(sandbox_run python3 "$RPC" --as "65531:$gid" $SOCK auth.login "{\"email\":\"a$n@example.com\",\"password\":\"wrong password\"}")
+done
+check "peer 65531 spends its own client budget" test "$(echo "$last_a" | field error.data.reason)" = rate_limited
+other_b=$(sandbox_run python3 "$RPC" --as "65530:$gid" $SOCK auth.login '{"email":"b@example.com","password":"wrong password"}')
+check "peer 65530's budget is separate (its failure is not rate limited)" \
+    test "$(echo "$other_b" | field error.data.reason)" = invalid_credentials
+check "the unit raises the descriptor limit (LimitNOFILE=16384)" \
+    test "$(sandbox_run systemctl show -p LimitNOFILE --value authd.service)" = 16384
+sandbox_run mv /etc/authd/authd.conf.orig /etc/authd/authd.conf
+
 # 9. Keys from the credential store (LoadCredential=) are the ones used.
 secret="credstore-access-key-for-the-integration-test-0123"
 sandbox_run sh -c "printf '%s\n' '$secret' >/etc/credstore/access-key; printf '%s\n' 'credstore-refresh-key-for-the-integration-test-0123' >/etc/credstore/refresh-key; chmod 600 /etc/credstore/*"

@@ -5,7 +5,9 @@ import pathlib
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 
 import pytest
@@ -127,6 +129,118 @@ class Daemon:
             assert not any(report in data for data in written), f"authd reported {report.decode()}"
         leaked = [secret for secret in SECRETS if any(secret.encode() in data for data in written)]
         assert not leaked, f"authd wrote {len(leaked)} password(s) or token(s) the tests used"
+
+
+# What a peer process runs first: it drops to the uid in argv[1], then runs
+# its code against the socket in argv[2] with the JSON arguments in argv[3].
+PEER_PRELUDE = r"""
+import json, os, socket, sys, time
+UID, PATH, ARGS = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+os.setgroups([]); os.setgid(UID); os.setuid(UID)
+BUSY = {"jsonrpc": "2.0", "id": None,
+        "error": {"code": 503, "message": "Server busy", "data": {"reason": "busy", "retry_after": 1}}}
+
+def connect():
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(30)
+    deadline = time.time() + 10
+    while True:
+        try:
+            sock.connect(PATH)
+            return sock
+        except BlockingIOError:  # the listen backlog is full for a moment
+            if time.time() > deadline:
+                raise
+            time.sleep(0.01)
+
+def line(method, ident=1, **params):
+    return (json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params}) + "\n").encode()
+
+def report(value):
+    print(json.dumps(value), flush=True)
+"""
+
+# Opens ARGS["count"] connections and holds them until stdin closes. With
+# "probe", sends sys.health on each and reports which were answered and which
+# got the one busy line and were closed; with "check_closed", reports at the
+# end how many the daemon had closed.
+HOLD = """
+socks = [connect() for _ in range(ARGS["count"])]
+seen = {"opened": len(socks)}
+if ARGS.get("probe"):
+    seen.update(ok=0, busy=0, closed_after_busy=0, other=[])
+    for sock in socks:
+        try:
+            sock.sendall(line("sys.health"))
+        except BrokenPipeError:  # refused, and closed already
+            pass
+    for sock in socks:
+        reader = sock.makefile("rb")
+        raw = reader.readline()
+        answer = json.loads(raw) if raw else None
+        if isinstance(answer, dict) and answer.get("result", {}).get("status") == "ok":
+            seen["ok"] += 1
+        elif answer == BUSY:
+            seen["busy"] += 1
+            try:
+                rest = reader.read()
+            except ConnectionResetError:  # closed by the daemon with our request unread (AF_UNIX)
+                rest = b""
+            seen["closed_after_busy"] += rest == b""
+        else:
+            seen["other"].append(answer)
+report(seen)
+sys.stdin.read()
+if ARGS.get("check_closed"):
+    closed, deadline = 0, time.time() + 10
+    for sock in socks:
+        sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            closed += sock.recv(1) == b""
+        except (socket.timeout, ConnectionResetError):
+            pass
+    report({"closed": closed})
+"""
+
+
+class Peer:
+    """A child process that connects to the daemon as another uid, reports
+    what it saw as JSON lines on stdout, and may hold its connections until
+    `finish` closes its stdin."""
+
+    def __init__(self, daemon, uid, code, **args):
+        os.chmod(daemon.dir, 0o711)  # other uids reach the socket; pass --socket-mode 0666 too
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", PEER_PRELUDE + textwrap.dedent(code), str(uid), daemon.socket, json.dumps(args)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def read(self):
+        line = self.process.stdout.readline()
+        assert line, "the peer process exited early"
+        return json.loads(line)
+
+    def finish(self):
+        """Closes stdin (the peer lets go), then returns its remaining reports."""
+        self.process.stdin.close()
+        reports = [json.loads(line) for line in self.process.stdout]
+        assert self.process.wait(timeout=60) == 0, "the peer process failed"
+        return reports
+
+
+@pytest.fixture
+def peers():
+    """peers(daemon, uid, code, **args) starts a Peer; any still running at the end are killed."""
+    started = []
+
+    def start(daemon, uid, code, **args):
+        started.append(Peer(daemon, uid, code, **args))
+        return started[-1]
+
+    yield start
+    for peer in started:
+        if peer.process.poll() is None:
+            peer.process.kill()
+        peer.process.wait(timeout=20)
 
 
 @pytest.fixture

@@ -73,10 +73,18 @@ def test_pyjwt_forgeries_are_refused(daemon, rpc):
 
 
 def test_a_self_minted_refresh_token_is_not_server_side_and_is_refused(daemon, rpc):
+    """Only a session's current refresh token is kept server-side: a validly
+    signed one that is not it (here minted with the stolen refresh key) is
+    reuse, and the session is revoked, real token included."""
     tokens = login(rpc)
     header = jwt.get_unverified_header(tokens["refresh_token"])
     claims = jwt.decode(tokens["refresh_token"], daemon.key("refresh-key"), algorithms=["HS256"])
     forged = jwt.encode({**claims, "jti": "forged"}, daemon.key("refresh-key"), algorithm="HS256", headers=header)
-    assert rpc.call("auth.refresh", {"refresh_token": forged})["error"]["data"]["reason"] == "refresh_invalid"
-    # The real one still rotates: the forgery was not taken as reuse.
-    assert "refresh_token" in rpc.result("auth.refresh", {"refresh_token": tokens["refresh_token"]})
+    assert rpc.call("auth.refresh", {"refresh_token": forged})["error"]["data"]["reason"] == "refresh_reused"
+    assert rpc.call("auth.refresh", {"refresh_token": tokens["refresh_token"]})["error"]["data"]["reason"] == \
+        "refresh_invalid"
+    assert rpc.call("token.verify", {"token": tokens["access_token"]})["error"]["data"]["reason"] == "session_revoked"
+    # A minted token of a session that does not exist is simply invalid.
+    ghost = jwt.encode({**claims, "sid": "nosuchsession", "jti": "ghost"}, daemon.key("refresh-key"),
+                       algorithm="HS256", headers=header)
+    assert rpc.call("auth.refresh", {"refresh_token": ghost})["error"]["data"]["reason"] == "refresh_invalid"

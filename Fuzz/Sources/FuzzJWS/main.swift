@@ -21,10 +21,22 @@ public func fuzzJWS(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             }
         }
     }
-    // The claims checks on arbitrary JSON.
+    // The claims checks on arbitrary JSON, and the same claims signed here
+    // with our keys, so the whole path a key holder's token takes (verify,
+    // then every claims check) sees hostile claims: no value may crash it.
     if case .object(let object)? = try? JSONParser.parse(Array(UnsafeBufferPointer(start: data, count: size))) {
         _ = try? ClaimsValidator.access(object, policy: policy, now: 1_800_000_000)
         _ = try? ClaimsValidator.refresh(object, policy: policy, now: 1_800_000_000)
+        for (keys, kind) in [(hsKeys, TokenKind.access), (edKeys, .access), (hsKeys, .refresh)] {
+            let signed = JWSCodec.sign(claims: object, kind: kind, key: keys.current)
+            // Too long or too deep for a token: refused before the claims.
+            guard let verified = try? JWSCodec.verify(signed, kind: kind, keys: keys) else { continue }
+            if kind == .access {
+                _ = try? ClaimsValidator.access(verified, policy: policy, now: 1_800_000_000)
+            } else {
+                _ = try? ClaimsValidator.refresh(verified, policy: policy, now: 1_800_000_000)
+            }
+        }
     }
     _ = Base64URL.decode(raw: UnsafeRawBufferPointer(start: data, count: size))
     return 0

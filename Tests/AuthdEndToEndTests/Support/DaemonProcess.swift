@@ -155,9 +155,11 @@ final class DaemonProcess: @unchecked Sendable {
             if let data = FileManager.default.contents(atPath: stateDirectory + "/" + file) { written.append(data) }
         }
         // Under `swift test --sanitize=…` the daemon is instrumented too.
-        for report in ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer"]
-        where stderr.contains(report) {
-            Issue.record("authd reported \(report) (see \(stderrPath))")
+        // The report goes into the issue: the directory is removed below.
+        let output = stderr
+        for report in ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer"] {
+            guard let start = output.range(of: report) else { continue }
+            Issue.record("authd reported \(report):\n\(output[start.lowerBound...].prefix(6_000))")
         }
         for secret in SecretLedger.all {
             let needle = Data(secret.utf8)

@@ -71,17 +71,27 @@ func withDaemon<T>(
 }
 
 /// Runs a Python snippet as another uid (setgid/setuid before connecting),
-/// which sends `request` over the socket and prints the answer line.
+/// which sends `request` over the socket and returns the answer.
 func callAsUser(uid: UInt32, socketPath: String, request: String) throws -> JSONObject {
+    guard let answer = try callsAsUser(uid: uid, socketPath: socketPath, lines: [request]).first else {
+        throw DaemonError("no answer")
+    }
+    return answer
+}
+
+/// Sends `lines` (pipelined, on one connection) as another uid and returns
+/// the answers: `expecting` of them (one per line unless given).
+func callsAsUser(uid: UInt32, socketPath: String, lines: [String], expecting: Int? = nil) throws -> [JSONObject] {
     let script = """
         import os, socket, sys
         os.setgroups([]); os.setgid(\(uid)); os.setuid(\(uid))
+        count = int(sys.argv[3])
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(20)
+        s.settimeout(60)
         s.connect(sys.argv[1])
         s.sendall(sys.argv[2].encode())
         data = b""
-        while not data.endswith(b"\\n"):
+        while data.count(b"\\n") < count:
             chunk = s.recv(65536)
             if not chunk: break
             data += chunk
@@ -89,7 +99,7 @@ func callAsUser(uid: UInt32, socketPath: String, request: String) throws -> JSON
         """
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, socketPath, request]
+    process.arguments = ["python3", "-c", script, socketPath, lines.joined(), String(expecting ?? lines.count)]
     let pipe = Pipe()
     process.standardOutput = pipe
     let errors = Pipe()
@@ -101,8 +111,8 @@ func callAsUser(uid: UInt32, socketPath: String, request: String) throws -> JSON
         throw DaemonError(
             "python peer failed: \(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
     }
-    guard let object = try JSONParser.parse(Array(output).filter { $0 != 0x0A }).objectValue else {
-        throw DaemonError("no answer")
+    return try output.split(separator: 0x0A).map { line in
+        guard let object = try JSONParser.parse(Array(line)).objectValue else { throw DaemonError("not an object") }
+        return object
     }
-    return object
 }

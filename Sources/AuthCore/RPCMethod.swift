@@ -1,0 +1,44 @@
+/// Every method of protocol v1: the one list that dispatch, the admin/public
+/// split, what is served while stopping, stats and the check against
+/// `protocol/openrpc.json` all read.
+public enum RPCMethod: String, CaseIterable, Sendable {
+    case login = "auth.login"
+    case refresh = "auth.refresh"
+    case logout = "auth.logout"
+    case logoutAll = "auth.logout_all"
+    case verify = "token.verify"
+    case me = "user.me"
+    case changePassword = "user.change_password"
+    case jwks = "keys.jwks"
+    case health = "sys.health"
+    case createUser = "user.create"
+    case getUser = "user.get"
+    case listUsers = "user.list"
+    case updateUser = "user.update"
+    case setPassword = "user.set_password"
+    case deleteUser = "user.delete"
+    case listSessions = "session.list"
+    case revokeSessions = "session.revoke"
+    case rotateKeys = "keys.rotate"
+    case stats = "stats"
+
+    /// Admin methods: uid 0, an admin uid or group, or an admin user's
+    /// `access_token`; anyone else gets `403` before any param is looked at.
+    public var requiresAdmin: Bool {
+        switch self {
+        case .createUser, .getUser, .listUsers, .updateUser, .setPassword, .deleteUser, .listSessions,
+            .revokeSessions, .rotateKeys, .stats:
+            true
+        case .login, .refresh, .logout, .logoutAll, .verify, .me, .changePassword, .jwks, .health:
+            false
+        }
+    }
+
+    /// Read-only methods still answered while the daemon stops.
+    public var isServedWhileStopping: Bool {
+        switch self {
+        case .verify, .health, .jwks, .me, .stats: true
+        default: false
+        }
+    }
+}

@@ -1,0 +1,332 @@
+import AuthCore
+import AuthServiceCore
+import Dispatch
+import Logging
+import PostgresNIO
+
+/// Where a reader of `authd_changes` stands: the last position it applied.
+typealias FeedPosition = Int64
+
+/// Keeps one daemon's `LiveView` in step with the database, whichever
+/// daemon wrote: it reads the change rows every write inserts, and re-reads
+/// the current state of what they name.
+///
+/// Why this is safe to read by polling:
+/// - Positions follow commit order: a write takes the feed's advisory lock
+///   just before it inserts its rows and keeps it until it has committed
+///   (a transaction is visible before its locks are released). So once a
+///   position is visible, every smaller one is visible or was rolled back,
+///   and reading `position > cursor` never skips a row. Only authd's own
+///   writes take the lock, and only for their last statement and commit:
+///   no other transaction on the server can hold the feed back.
+/// - A row is only a name: the reader re-reads the user or session as it
+///   is now, in the same snapshot as the rows, so a batch leaves the view
+///   as the database was at one instant; only this reader changes the
+///   view, and each read is newer than the last.
+/// - A write is answered once its own rows are through the feed
+///   (`waitUntilApplied`), so a daemon's own answers and its token checks
+///   agree: a revocation answered is a revocation enforced here.
+final class ChangeFeed: Sendable {
+    private struct State {
+        var cursor: FeedPosition
+        var waiters: [(FeedPosition, CheckedContinuation<Void, Never>)] = []
+        var lastRead: ContinuousClock.Instant
+        var sleeper: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+        var nextSleeperID = 0
+        var pokePending = false
+        var stopped = false
+        var lastErrorLogged: ContinuousClock.Instant?
+    }
+
+    /// The store's current pool (it may replace it).
+    let client: @Sendable () -> PostgresClient
+    let view: LiveView
+    let logger: Logger
+    /// Unix seconds (which sessions a reload finds live).
+    let clock: @Sendable () -> Int64
+    /// How often the feed is read when no write of this daemon pokes it:
+    /// the bound on how late another daemon's revocation reaches this one.
+    let interval: Duration
+    private let state: Locked<State>
+    private let timers = DispatchQueue(label: "authd.feed.timer")
+
+    init(
+        client: @escaping @Sendable () -> PostgresClient, view: LiveView, logger: Logger, start: FeedPosition,
+        interval: Duration,
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        self.client = client
+        self.clock = clock
+        self.view = view
+        self.logger = logger
+        self.interval = interval
+        state = Locked(State(cursor: start, lastRead: .now))
+    }
+
+    /// How long since the feed was last read successfully.
+    var staleness: Duration { ContinuousClock.now - state.withLock { $0.lastRead } }
+
+    var cursor: FeedPosition { state.withLock { $0.cursor } }
+
+    /// Sets where reading starts (after the view was loaded).
+    func reset(to position: FeedPosition) {
+        state.withLock {
+            $0.cursor = position
+            $0.lastRead = .now
+        }
+    }
+
+    /// Reads the feed until `stop()`.
+    func run() async {
+        while !state.withLock({ $0.stopped }) {
+            var more = false
+            do {
+                more = try await readOnce()
+            } catch {
+                logFailure(error)
+            }
+            if !more { await sleep() }
+        }
+        let waiters = state.withLock { state in
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for (_, waiter) in waiters { waiter.resume() }
+    }
+
+    func stop() {
+        state.withLock { $0.stopped = true }
+        poke()
+    }
+
+    /// Reads at once (a write of this daemon has committed).
+    func poke() {
+        let sleeper = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let sleeper = state.sleeper else {
+                state.pokePending = true
+                return nil
+            }
+            state.sleeper = nil
+            return sleeper.continuation
+        }
+        sleeper?.resume()
+    }
+
+    /// Returns once the view holds every change up to `position`, or after
+    /// `timeout` (the write is committed either way; a feed that cannot
+    /// read makes the daemon stale, which it reports).
+    func waitUntilApplied(_ position: FeedPosition, timeout: Duration) async {
+        let id = position
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                if state.cursor >= position || state.stopped { return true }
+                state.waiters.append((id, continuation))
+                return false
+            }
+            if done {
+                continuation.resume()
+                return
+            }
+            poke()
+            timers.asyncAfter(deadline: .now() + Self.dispatchInterval(timeout)) { [self] in
+                let late = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.0 == id }) else { return nil }
+                    return state.waiters.remove(at: index).1
+                }
+                late?.resume()
+            }
+        }
+    }
+
+    private func sleep() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let id = state.withLock { state -> Int? in
+                if state.pokePending || state.stopped {
+                    state.pokePending = false
+                    return nil
+                }
+                state.nextSleeperID += 1
+                state.sleeper = (state.nextSleeperID, continuation)
+                return state.nextSleeperID
+            }
+            guard let id else { return continuation.resume() }
+            timers.asyncAfter(deadline: .now() + Self.dispatchInterval(interval)) { [self] in
+                let sleeper = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard let sleeper = state.sleeper, sleeper.id == id else { return nil }
+                    state.sleeper = nil
+                    return sleeper.continuation
+                }
+                sleeper?.resume()
+            }
+        }
+    }
+
+    /// One batch: the change rows past the cursor, and the current state of
+    /// what they name, in one snapshot; or the whole view again when the
+    /// sweeper pruned rows this daemon had not read (it was cut off or
+    /// stopped for longer than the feed is kept). True when there may be more.
+    private func readOnce() async throws -> Bool {
+        let from = cursor
+        let batch = 5_000
+        let now = clock()
+        let result = try await client().withTransaction(logger: logger) {
+            connection -> (FeedPosition, [LiveView.Change], Bool) in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            var pruned: FeedPosition = 0
+            for try await through in try await connection.query(
+                "SELECT pruned_through FROM authd_feed", logger: logger
+            ).decode(Int64.self) {
+                pruned = through
+            }
+            if pruned > from {
+                logger.warning(
+                    "the change feed was pruned past this daemon's position: reloading the view",
+                    metadata: ["position": "\(from)", "pruned_through": "\(pruned)"])
+                return (try await loadEverything(connection, now: now), [], false)
+            }
+            var rows: [(FeedPosition, Int64?, String?, Bool)] = []
+            let changes = try await connection.query(
+                """
+                SELECT position, user_id, session_id, all_sessions FROM authd_changes
+                WHERE position > \(from) ORDER BY position LIMIT \(batch)
+                """, logger: logger)
+            for try await row in changes.decode((Int64, Int64?, String?, Bool).self) { rows.append(row) }
+            guard let last = rows.last?.0 else { return (from, [], false) }
+            var users = Set<Int64>()
+            var usersSessions = Set<Int64>()
+            var sessions = Set<String>()
+            for (_, userID, sessionID, allSessions) in rows {
+                if let sessionID {
+                    sessions.insert(sessionID)
+                } else if let userID {
+                    if allSessions { usersSessions.insert(userID) } else { users.insert(userID) }
+                }
+            }
+            let changesToApply = try await currentState(
+                connection, users: Array(users), usersSessions: Array(usersSessions), sessions: Array(sessions))
+            return (last, changesToApply, rows.count == batch)
+        }
+        view.apply(result.1)
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.cursor = result.0
+            // In sync only once caught up: a daemon catching up after a cut
+            // is not fresh until it has read everything it missed.
+            if !result.2 { state.lastRead = .now }
+            var ready: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard waiter.0 <= result.0 else { return false }
+                ready.append(waiter.1)
+                return true
+            }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+        return result.2
+    }
+
+    /// Fills the view from the transaction's snapshot (repeatable read);
+    /// returns the feed position it holds everything up to (positions
+    /// follow commit order, so every row at or below the head is in it).
+    func loadEverything(_ connection: PostgresConnection, now: Int64) async throws -> FeedPosition {
+        var position: FeedPosition = 0
+        var userCount = 0
+        var sessionCount = 0
+        let head = try await connection.query(
+            """
+            SELECT (SELECT coalesce(max(position), 0) FROM authd_changes),
+                (SELECT count(*) FROM users), (SELECT count(*) FROM sessions WHERE revoked_at IS NULL)
+            """, logger: logger)
+        for try await (last, users, sessions) in head.decode((Int64, Int64, Int64).self) {
+            position = last
+            userCount = Int(users)
+            sessionCount = Int(sessions)
+        }
+        // The pruned rows are gone, but the table's sequence never goes back.
+        for try await pruned in try await connection.query(
+            "SELECT pruned_through FROM authd_feed", logger: logger
+        ).decode(Int64.self) {
+            position = max(position, pruned)
+        }
+        var users: [UserSnapshot] = []
+        users.reserveCapacity(userCount)
+        for try await (id, email, role, active, createdAt) in try await connection.query(
+            "SELECT id, email, role, active, created_at FROM users", logger: logger
+        ).decode((Int64, String, String, Bool, Int64).self) {
+            users.append(UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt))
+        }
+        var sessions: [(String, SessionSnapshot)] = []
+        sessions.reserveCapacity(sessionCount)
+        for try await (id, userID, expiresAt) in try await connection.query(
+            "SELECT id, user_id, expires_at FROM sessions WHERE revoked_at IS NULL AND expires_at > \(now)",
+            logger: logger
+        ).decode((String, Int64, Int64).self) {
+            sessions.append((id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+        }
+        view.load(userCount: users.count, sessionCount: sessions.count) { addUser, addSession in
+            for user in users { addUser(user) }
+            for (id, session) in sessions { addSession(id, session) }
+        }
+        return position
+    }
+
+    /// The view changes that make it match the database for these users,
+    /// these users' sessions, and these sessions.
+    private func currentState(
+        _ connection: PostgresConnection, users: [Int64], usersSessions: [Int64], sessions: [String]
+    ) async throws -> [LiveView.Change] {
+        var changes: [LiveView.Change] = []
+        if !users.isEmpty {
+            var found = Set<Int64>()
+            let rows = try await connection.query(
+                "SELECT id, email, role, active, created_at FROM users WHERE id = ANY(\(users))", logger: logger)
+            for try await (id, email, role, active, createdAt) in rows.decode((Int64, String, String, Bool, Int64).self)
+            {
+                found.insert(id)
+                changes.append(
+                    .upsertUser(UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)))
+            }
+            for id in users where !found.contains(id) { changes.append(.deleteUser(id)) }
+        }
+        if !usersSessions.isEmpty {
+            for id in usersSessions { changes.append(.removeSessions(userID: id, keeping: nil)) }
+            let rows = try await connection.query(
+                "SELECT id, user_id, expires_at FROM sessions WHERE user_id = ANY(\(usersSessions)) AND revoked_at IS NULL",
+                logger: logger)
+            for try await (id, userID, expiresAt) in rows.decode((String, Int64, Int64).self) {
+                changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+            }
+        }
+        if !sessions.isEmpty {
+            var live = Set<String>()
+            let rows = try await connection.query(
+                "SELECT id, user_id, expires_at FROM sessions WHERE id = ANY(\(sessions)) AND revoked_at IS NULL",
+                logger: logger)
+            for try await (id, userID, expiresAt) in rows.decode((String, Int64, Int64).self) {
+                live.insert(id)
+                changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+            }
+            for id in sessions where !live.contains(id) { changes.append(.removeSession(id: id)) }
+        }
+        return changes
+    }
+
+    private static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+    }
+
+    /// One log line per failure streak and at most one a minute.
+    private func logFailure(_ error: any Error) {
+        let now = ContinuousClock.now
+        let log = state.withLock { state -> Bool in
+            if state.stopped { return false }  // the pool closing under a last read
+            if let last = state.lastErrorLogged, now - last < .seconds(60) { return false }
+            state.lastErrorLogged = now
+            return true
+        }
+        if log {
+            logger.error(
+                "reading the change feed failed", metadata: ["error": "\(PostgresStore.describe(error))"])
+        }
+    }
+}

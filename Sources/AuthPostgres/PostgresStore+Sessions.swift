@@ -1,0 +1,255 @@
+import AuthCore
+import AuthServiceCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+extension PostgresStore {
+    public func createSession(
+        id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64, guard sessionGuard: SessionGuard,
+        _ done: @escaping StoreCompletion<[String]>
+    ) {
+        complete(done) { [self] in
+            try await write { [self] connection, notes in
+                // The user's row lock orders every session opened for it, on
+                // every daemon: the guard and the limit hold across hosts.
+                var user: (active: Bool, generation: Int64)?
+                for try await (active, generation) in try await connection.query(
+                    "SELECT active, credential_generation FROM users WHERE id = \(userID) FOR UPDATE", logger: logger
+                ).decode((Bool, Int64).self) {
+                    user = (active, generation)
+                }
+                // As SQLite does: a guarded login whose user is gone lost a race.
+                guard let user else {
+                    if sessionGuard.credentialGeneration != nil { throw StoreError.credentialsChanged }
+                    throw StoreError.failed("no user \(userID)")
+                }
+                if let expected = sessionGuard.credentialGeneration, !user.active || user.generation != expected {
+                    throw StoreError.credentialsChanged
+                }
+                var evicted: [String] = []
+                if sessionGuard.maximumSessions < .max {
+                    var live: [String] = []
+                    for try await old in try await connection.query(
+                        """
+                        SELECT id FROM sessions WHERE user_id = \(userID) AND revoked_at IS NULL AND expires_at > \(now)
+                        ORDER BY last_used_at, created_at, id
+                        """, logger: logger
+                    ).decode(String.self) {
+                        live.append(old)
+                    }
+                    if live.count >= sessionGuard.maximumSessions {
+                        evicted = Array(live.prefix(live.count - sessionGuard.maximumSessions + 1))
+                        try await connection.query(
+                            """
+                            UPDATE sessions SET revoked_at = \(now), revoke_reason = 'session_limit'
+                            WHERE id = ANY(\(evicted)) AND revoked_at IS NULL
+                            """, logger: logger)
+                        for old in evicted { notes.session(old, user: userID) }
+                    }
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, refresh_hash,
+                        refresh_issued_at, refresh_expires_at)
+                    VALUES (\(id), \(userID), \(now), \(now), \(expiresAt), \(ByteBuffer(bytes: refreshHash)), \(now),
+                        \(expiresAt))
+                    """, logger: logger)
+                notes.session(id, user: userID)
+                return evicted
+            }
+        }
+    }
+
+    public func rotateRefreshToken(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
+        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>
+    ) {
+        complete(done) { [self] in
+            try await write { [self] connection, notes in
+                let state = try await refreshState(connection, sessionID: sessionID, presented: presented)
+                switch RefreshRotation.decide(
+                    token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
+                    currentIssuedAt: state.currentIssuedAt)
+                {
+                case .invalid(let why):
+                    return .invalid(why)
+                case .reuse:
+                    let user = state.user!
+                    try await revokeSession(
+                        connection, id: sessionID, user: user.id, reason: "refresh token reuse", now: now, notes: notes)
+                    return .reused(userID: user.id)
+                case .rotate:
+                    let user = state.user!
+                    try await connection.query(
+                        """
+                        UPDATE sessions SET refresh_hash = \(ByteBuffer(bytes: next)), refresh_issued_at = \(now),
+                            refresh_expires_at = \(expiresAt), last_used_at = \(now), expires_at = \(expiresAt)
+                        WHERE id = \(sessionID)
+                        """, logger: logger)
+                    notes.session(sessionID, user: user.id)
+                    return .rotated(user)
+                }
+            }
+        }
+    }
+
+    public func logout(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        _ done: @escaping StoreCompletion<LogoutOutcome>
+    ) {
+        complete(done) { [self] in
+            try await write { [self] connection, notes in
+                let state = try await refreshState(connection, sessionID: sessionID, presented: presented)
+                switch RefreshRotation.decideLogout(
+                    token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
+                    currentIssuedAt: state.currentIssuedAt)
+                {
+                case .invalid(let why):
+                    return .invalid(why)
+                case .reuse:
+                    let user = state.user!
+                    try await revokeSession(
+                        connection, id: sessionID, user: user.id, reason: "refresh token reuse", now: now, notes: notes)
+                    return .reused(userID: user.id)
+                case .revoke:
+                    let user = state.user!
+                    try await revokeSession(
+                        connection, id: sessionID, user: user.id, reason: "logout", now: now, notes: notes)
+                    return .revoked(userID: user.id)
+                }
+            }
+        }
+    }
+
+    public func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { [self] in
+            try await write { [self] connection, notes in
+                var user: Int64?
+                for try await found in try await connection.query(
+                    """
+                    UPDATE sessions SET revoked_at = \(now), revoke_reason = \(reason)
+                    WHERE id = \(id) AND revoked_at IS NULL RETURNING user_id
+                    """, logger: logger
+                ).decode(Int64.self) {
+                    user = found
+                }
+                guard let user else { return false }
+                notes.session(id, user: user)
+                return true
+            }
+        }
+    }
+
+    public func sessionExists(id: String, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { [self] in
+            try await read { client in
+                var exists = false
+                for try await _ in try await client.query("SELECT 1 FROM sessions WHERE id = \(id)").decode(Int.self) {
+                    exists = true
+                }
+                return exists
+            }
+        }
+    }
+
+    public func revokeSessions(
+        userID: Int64, keeping: String?, reason: String, now: Int64, _ done: @escaping StoreCompletion<Int>
+    ) {
+        complete(done) { [self] in
+            try await write { [self] connection, notes in
+                // Ordered after any session being opened for the user.
+                try await connection.query(
+                    "SELECT 1 FROM users WHERE id = \(userID) FOR NO KEY UPDATE", logger: logger)
+                return try await revokeSessions(
+                    connection, userID: userID, keeping: keeping, reason: reason, now: now, notes: notes)
+            }
+        }
+    }
+
+    public func liveSessions(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<[SessionRecord]>) {
+        complete(done) { [self] in
+            try await read { client in
+                var sessions: [SessionRecord] = []
+                for try await (id, user, createdAt, lastUsedAt, expiresAt) in try await client.query(
+                    """
+                    SELECT id, user_id, created_at, last_used_at, expires_at FROM sessions
+                    WHERE user_id = \(userID) AND revoked_at IS NULL AND expires_at > \(now)
+                    ORDER BY created_at DESC, id
+                    """
+                ).decode((String, Int64, Int64, Int64, Int64).self) {
+                    sessions.append(
+                        SessionRecord(
+                            id: id, userID: user, createdAt: createdAt, lastUsedAt: lastUsedAt, expiresAt: expiresAt,
+                            revokedAt: nil))
+                }
+                return sessions
+            }
+        }
+    }
+
+    // MARK: Inside transactions
+
+    /// Revokes a user's live sessions but `keeping`; how many.
+    func revokeSessions(
+        _ connection: PostgresConnection, userID: Int64, keeping: String?, reason: String, now: Int64,
+        notes: ChangeNotes
+    ) async throws -> Int {
+        // Every unrevoked session, expired or not by this daemon's clock:
+        // another host's clock may see it live. Only live ones are counted.
+        var count = 0
+        for try await live in try await connection.query(
+            """
+            UPDATE sessions SET revoked_at = \(now), revoke_reason = \(reason)
+            WHERE user_id = \(userID) AND revoked_at IS NULL AND id IS DISTINCT FROM \(keeping)
+            RETURNING expires_at > \(now)
+            """, logger: logger
+        ).decode(Bool.self) {
+            if live { count += 1 }
+        }
+        notes.allSessions(ofUser: userID)
+        return count
+    }
+
+    private func revokeSession(
+        _ connection: PostgresConnection, id: String, user: Int64, reason: String, now: Int64, notes: ChangeNotes
+    ) async throws {
+        try await connection.query(
+            """
+            UPDATE sessions SET revoked_at = \(now), revoke_reason = \(reason)
+            WHERE id = \(id) AND revoked_at IS NULL
+            """, logger: logger)
+        notes.session(id, user: user)
+    }
+
+    private struct RefreshState {
+        var token: RefreshRotation.TokenState?
+        var session: RefreshRotation.SessionState?
+        var user: UserSnapshot?
+        var currentIssuedAt: Int64?
+    }
+
+    /// The session of a presented refresh token, locked: two daemons
+    /// presenting the same token take turns, and only the first rotates.
+    private func refreshState(_ connection: PostgresConnection, sessionID: String, presented: [UInt8]) async throws
+        -> RefreshState
+    {
+        var state = RefreshState()
+        let rows = try await connection.query(
+            """
+            SELECT s.revoked_at, s.expires_at, s.refresh_hash, s.refresh_expires_at, s.refresh_issued_at,
+                u.id, u.email, u.role, u.active, u.created_at
+            FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = \(sessionID) FOR UPDATE OF s
+            """, logger: logger)
+        for try await row in rows.decode(
+            (Int64?, Int64, ByteBuffer, Int64, Int64, Int64, String, String, Bool, Int64).self)
+        {
+            let user = UserSnapshot(id: row.5, email: row.6, role: row.7, active: row.8, createdAt: row.9)
+            state.user = user
+            state.session = .init(revoked: row.0 != nil, expiresAt: row.1, userActive: user.active)
+            state.currentIssuedAt = row.4
+            if row.2.bytes == presented { state.token = .init(spent: false, expiresAt: row.3) }
+        }
+        return state
+    }
+}

@@ -1,0 +1,219 @@
+import AuthCore
+import AuthCrypto
+
+/// `auth.login`: the throttle, one hash whatever the email, and the
+/// session opened only if the credentials are still the ones checked.
+extension AuthService {
+    // MARK: auth.login
+
+    func login(_ context: CallContext) {
+        let request: LoginRequest
+        do throws(AuthError) {
+            request = try LoginRequest(params: context.params)
+        } catch {
+            context.fail(error)
+            return
+        }
+        let (email, password, client) = (request.email, request.password, request.client)
+        let normalized = EmailRule.normalize(email)
+        let accountKey = LoginThrottle.accountKey(EmailRule.accountKey(email))
+        let clientKey = LoginThrottle.clientKey(peerUID: context.peer.uid, reported: client)
+        let clientLabel = client ?? "uid:\(context.peer.uid)"
+        let lockEvent = SecurityEvent(
+            .loginLock, "Login refused: too many failed attempts", peerUID: context.peer.uid,
+            peerPID: context.peer.pid, client: clientLabel, email: normalized, reason: "rate_limited")
+        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] in
+            runLogin(
+                context, normalized: normalized, password: password, accountKey: accountKey, clientKey: clientKey,
+                clientLabel: clientLabel)
+        }
+    }
+
+    /// Reserves a place in the login throttle, then runs `job` on the hashing
+    /// pool. `job` must end the attempt with `gate.finish`; a limit answers
+    /// `429` (logging `lockEvent`) and a full pool `503 busy`.
+    func throttled(
+        _ context: CallContext, account: String, client: String, lockEvent: SecurityEvent,
+        job: @escaping @Sendable () -> Void
+    ) {
+        let admitted = gate.begin(account: account, client: client) { [self] decision in
+            if case .limited(let retryAfter) = decision {
+                if gate.isFirstRefusal(account: account, client: client) {
+                    record(lockEvent)
+                } else {
+                    // Refused again while locked: an ordinary failure (which
+                    // floods aggregate), not another lock.
+                    var refused = lockEvent
+                    refused.name = .loginFail
+                    record(refused)
+                }
+                context.fail(.rateLimited(retryAfter: retryAfter))
+                return
+            }
+            submit(
+                to: hashQueue, context,
+                dropped: { [self] in gate.finish(account: account, client: client, outcome: .abandoned) }, job)
+        }
+        if !admitted { context.fail(.busy(retryAfter: hashQueue.retryAfterEstimate)) }
+    }
+
+    /// On a hashing worker: one bcrypt check, whatever the email.
+    private func runLogin(
+        _ context: CallContext, normalized: String?, password: String, accountKey: String, clientKey: String,
+        clientLabel: String
+    ) {
+        guard let normalized else {
+            checkPassword(
+                context, user: nil, email: nil, password: password, accountKey: accountKey,
+                clientKey: clientKey, clientLabel: clientLabel)
+            return
+        }
+        store.user(email: normalized) { [self] result in
+            switch result {
+            case .failure(let error):
+                gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+                context.fail(AuthService.map(error))
+            case .success(let user):
+                checkPassword(
+                    context, user: user, email: normalized, password: password, accountKey: accountKey,
+                    clientKey: clientKey, clientLabel: clientLabel)
+            }
+        }
+    }
+
+    /// The hash (against the user's, or a dummy one), then the session.
+    private func checkPassword(
+        _ context: CallContext, user: UserRecord?, email: String?, password: String, accountKey: String,
+        clientKey: String, clientLabel: String
+    ) {
+        let settings = self.settings
+        let bytes = Array(password.utf8)
+        let usable = PasswordPolicy.isUsableAtLogin(password)
+        let matched: Bool
+        if let user, usable {
+            matched = Bcrypt.verify(bytes, hash: user.passwordHash)
+        } else {
+            _ = Bcrypt.verify(Array(bytes.prefix(PasswordPolicy.maximumBytes)), hash: dummyPasswordHash)
+            matched = false
+        }
+        guard let user, matched, user.active else {
+            let reason = LoginFailure.reason(
+                emailValid: email != nil, userFound: user != nil, passwordUsable: usable, matched: matched)
+            failLogin(
+                context, accountKey: accountKey, clientKey: clientKey, clientLabel: clientLabel,
+                userID: user?.id, email: email, reason: reason)
+            return
+        }
+        // The session opens only if, at its commit, the account is still
+        // active with the credentials just checked: a password change,
+        // reset or deactivation that lands while the hash ran wins.
+        openSession(
+            for: user.snapshot, settings: settings, peer: context.peer, credentialGeneration: user.credentialGeneration
+        ) { [self] result in
+            switch result {
+            case .failure(.credentialsChanged):
+                failLogin(
+                    context, accountKey: accountKey, clientKey: clientKey, clientLabel: clientLabel,
+                    userID: user.id, email: email, reason: "credentials_changed")
+            case .failure(let error):
+                gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+                context.fail(AuthService.map(error))
+            case .success(let answer):
+                gate.finish(account: accountKey, client: clientKey, outcome: .succeeded)
+                event(
+                    .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id,
+                    email: user.email)
+                event(
+                    .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id,
+                    email: user.email)
+                context.respond(.success(answer))
+                upgradeHashIfCheap(user, password: bytes, settings: settings)
+            }
+        }
+    }
+
+    /// A hash below the configured cost is upgraded now that the password
+    /// is known: a compare-and-swap on the hash just verified, which leaves
+    /// the credential generation alone (it is the same password).
+    private func upgradeHashIfCheap(_ user: UserRecord, password: [UInt8], settings: Settings) {
+        guard let cost = Bcrypt.cost(of: user.passwordHash), cost < settings.bcryptCost,
+            let upgraded = try? Bcrypt.hash(password, cost: settings.bcryptCost)
+        else { return }
+        store.upgradePasswordHash(userID: user.id, from: user.passwordHash, to: upgraded) { [self] result in
+            if case .failure(let error) = result {
+                log.log(.warning, "could not upgrade a password hash", metadata: ["cause": "\(error)"])
+            }
+        }
+    }
+
+    /// A refused login: counts as a failure, logged with its real reason,
+    /// answered `401 invalid_credentials` whatever that reason was.
+    private func failLogin(
+        _ context: CallContext, accountKey: String, clientKey: String, clientLabel: String, userID: Int64?,
+        email: String?, reason: String
+    ) {
+        gate.finish(account: accountKey, client: clientKey, outcome: .failed)
+        event(
+            .loginFail, "Login failed", context.peer, client: clientLabel, userID: userID, email: email, reason: reason)
+        context.fail(.invalidCredentials)
+    }
+
+    /// Creates a session with its first refresh token and signs both tokens.
+    /// With `credentialGeneration`, the session opens only if the user is
+    /// still active at that generation (else `StoreError.credentialsChanged`).
+    /// Sessions revoked to stay under `max_sessions_per_user` are logged.
+    func openSession(
+        for user: UserSnapshot, settings: Settings, peer: PeerCredentials, credentialGeneration: Int64?,
+        _ done: @escaping StoreCompletion<JSONValue>
+    ) {
+        let now = clock()
+        // 11 random bytes (88 bits) give a 15-character id, which Swift keeps
+        // inline in a String: no allocation per live session in memory. The id
+        // is not a secret on its own; it only travels inside signed tokens.
+        // Never a leading '-': operators pass ids on command lines (`authctl
+        // session revoke --id ID`), where that reads as an option.
+        var newID = SecureRandom.identifier(byteCount: 11)
+        while newID.hasPrefix("-") { newID = SecureRandom.identifier(byteCount: 11) }
+        let sessionID = newID
+        let refreshExpiry = now + settings.refreshTTL
+        let refreshToken = signRefresh(userID: user.id, sessionID: sessionID, now: now, expiresAt: refreshExpiry)
+        store.createSession(
+            id: sessionID, userID: user.id, refreshHash: Digest.sha256(Array(refreshToken.utf8)), now: now,
+            expiresAt: refreshExpiry,
+            guard: SessionGuard(
+                credentialGeneration: credentialGeneration, maximumSessions: settings.maxSessionsPerUser)
+        ) { [self] result in
+            done(
+                result.map { evicted in
+                    if !evicted.isEmpty {
+                        event(
+                            .tokenRevoked,
+                            "\(evicted.count) least recently used sessions revoked: session limit reached", peer,
+                            userID: user.id, email: user.email, reason: "session_limit")
+                    }
+                    let accessToken = signAccess(user: user, sessionID: sessionID, now: now, settings: settings)
+                    return .object([
+                        "access_token": .string(accessToken), "refresh_token": .string(refreshToken),
+                        "token_type": .string("Bearer"), "expires_in": .int(settings.accessTTL),
+                        "refresh_expires_in": .int(settings.refreshTTL), "user": user.briefJSON,
+                    ])
+                })
+        }
+    }
+
+    func signAccess(user: UserSnapshot, sessionID: String, now: Int64, settings: Settings) -> String {
+        let claims = AccessClaims(
+            userID: user.id, email: user.email, role: user.role, sessionID: sessionID,
+            tokenID: SecureRandom.identifier(), issuedAt: now, expiresAt: now + settings.accessTTL)
+        return JWSCodec.sign(
+            claims: claims.jsonObject(policy: settings.tokenPolicy), kind: .access, key: keys.accessKeys.current)
+    }
+
+    func signRefresh(userID: Int64, sessionID: String, now: Int64, expiresAt: Int64) -> String {
+        let claims = RefreshClaims(
+            userID: userID, sessionID: sessionID, tokenID: SecureRandom.identifier(), issuedAt: now,
+            expiresAt: expiresAt)
+        return JWSCodec.sign(
+            claims: claims.jsonObject(policy: settings.tokenPolicy), kind: .refresh, key: keys.refreshKeys.current)
+    }
+}

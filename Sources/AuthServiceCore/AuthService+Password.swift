@@ -1,0 +1,88 @@
+import AuthCore
+import AuthCrypto
+
+/// `user.change_password`.
+extension AuthService {
+    // MARK: user.change_password
+
+    func changePassword(_ context: CallContext) {
+        let authenticated: Authenticated
+        let current: String
+        let new: String
+        do throws(AuthError) {
+            // The token first, then the passwords (the contract's order).
+            authenticated = try authenticate(
+                try AccessTokenRequest(params: context.params).accessToken, peer: context.peer)
+            let request = try ChangePasswordRequest(params: context.params)
+            (current, new) = (request.currentPassword, request.newPassword)
+        } catch {
+            context.fail(error)
+            return
+        }
+        // Wrong current passwords count like failed logins, so a stolen access
+        // token cannot be used to guess the password.
+        let accountKey = LoginThrottle.accountKey(authenticated.user.email)
+        let clientKey = LoginThrottle.clientKey(peerUID: context.peer.uid, reported: nil)
+        let lockEvent = SecurityEvent(
+            .loginLock, "Password change refused: too many failed attempts", peerUID: context.peer.uid,
+            peerPID: context.peer.pid, userID: authenticated.user.id, email: authenticated.user.email,
+            reason: "rate_limited")
+        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] in
+            replacePassword(authenticated, current: current, new: new, peer: context.peer) { [self] outcome, answer in
+                gate.finish(account: accountKey, client: clientKey, outcome: outcome)
+                context.respond(answer)
+            }
+        }
+    }
+
+    /// On a hashing worker: checks the current password, stores the new
+    /// hash; `done` gets how the attempt counts and the answer.
+    private func replacePassword(
+        _ authenticated: Authenticated, current: String, new: String, peer: PeerCredentials,
+        _ done: @escaping @Sendable (LoginThrottle.Outcome, Result<JSONValue, AuthError>) -> Void
+    ) {
+        store.user(id: authenticated.user.id) { [self] found in
+            let user: UserRecord
+            switch found {
+            case .failure(let error): return done(.abandoned, .failure(AuthService.map(error)))
+            case .success(nil): return done(.abandoned, .failure(.userNotFound))
+            case .success(let record?): user = record
+            }
+            guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
+            else {
+                event(
+                    .loginFail, "Password change refused: wrong current password", peer, userID: user.id,
+                    email: user.email, reason: "wrong_password")
+                return done(.failed, .failure(.invalidCredentials))
+            }
+            let hash: String
+            switch newPasswordHash(new) {
+            case .success(let value): hash = value
+            case .failure(let error): return done(.abandoned, .failure(error))
+            }
+            // Written only if nothing changed the credentials since the check
+            // above: an admin's reset answered meanwhile is never overwritten.
+            store.setPasswordHash(
+                userID: user.id, hash: hash, keepingSession: authenticated.claims.sessionID,
+                expectedGeneration: user.credentialGeneration, now: clock()
+            ) { [self] result in
+                switch result {
+                case .failure(.credentialsChanged):
+                    // The password was right when checked: not a guess, so it
+                    // does not count against the account (a reset won the race).
+                    event(
+                        .loginFail, "Password change refused: the credentials changed meanwhile", peer,
+                        userID: user.id, email: user.email, reason: "credentials_changed")
+                    done(.abandoned, .failure(.invalidCredentials))
+                case .failure(let error):
+                    done(.abandoned, .failure(AuthService.map(error)))
+                case .success(let revoked):
+                    event(
+                        .userUpdated, "Password changed; \(revoked) other sessions revoked", peer, userID: user.id,
+                        email: user.email, reason: "password_changed")
+                    done(.succeeded, .success(.object(["changed": .bool(true)])))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import AuthCore
+import AuthCrypto
+
+/// `keys.jwks`, `sys.health` and `stats`.
+extension AuthService {
+    // MARK: keys.jwks
+
+    func jwks(_ context: CallContext) {
+        let settings = self.settings
+        let keys = keys.publicJWKs(now: clock(), retention: settings.accessTTL + settings.clockLeeway)
+        context.respond(.success(.object(["keys": .array(keys)])))
+    }
+
+    // MARK: sys.health, stats
+
+    /// `degraded`, with the age of the last confirmed sync, while a daemon
+    /// on a shared database has not caught up for more than a second (its
+    /// feed reads several times a second): cut off, or catching up.
+    func health(_ context: CallContext) {
+        var result: JSONObject = [
+            "status": .string("ok"), "version": .string(AuthService.version), "uptime_s": .int(clock() - startedAt),
+        ]
+        if let age = store.secondsSinceSync, age > 1 {
+            result["status"] = .string("degraded")
+            result["last_sync_age_s"] = .int(Int64(age))
+            result["max_staleness_s"] = .int(settings.maxStaleness)
+        }
+        context.respond(.success(.object(result)))
+    }
+
+    func statsResult(_ context: CallContext) {
+        let counts = store.view.counts
+        context.respond(
+            .success(
+                .object([
+                    "uptime_s": .int(clock() - startedAt), "methods": stats.snapshot(),
+                    "queues": .object([
+                        "hash": .object(["depth": .int(hashQueue.depth), "capacity": .int(hashQueue.capacity)]),
+                        "store": .object(["depth": .int(storeQueue.depth), "capacity": .int(storeQueue.capacity)]),
+                    ]),
+                    "users": .int(counts.users), "live_sessions": .int(counts.sessions),
+                    "in_flight": .int(inFlight),
+                ])))
+    }
+}

@@ -1,0 +1,367 @@
+import AuthCore
+import AuthCrypto
+import Dispatch
+
+/// Answers a request: called exactly once, on any thread.
+public typealias Responder = @Sendable (Result<JSONValue, AuthError>) -> Void
+
+/// The methods of protocol v1, with no I/O of its own: it talks to the
+/// world through the ports it owns (`CredentialStore`, `JobQueue`,
+/// `KeyProvider`, `SecurityEventSink`, `OperationsLog`, `ServiceClock`),
+/// which the daemon composes and tests replace. Cheap methods (token checks,
+/// health) answer inline on the caller's thread; store calls run on the
+/// store queue and password hashing on the hash queue, each bounded and
+/// fair between peers, so a verify never waits behind a hash.
+public final class AuthService: @unchecked Sendable {
+    let store: any CredentialStore
+    let keys: any KeyProvider
+    let events: any SecurityEventSink
+    let log: any OperationsLog
+    let hashQueue: any JobQueue
+    let storeQueue: any JobQueue
+    let gate: LoginGate
+    let stats = MethodStats()
+    /// Ed25519 checks cost ~50 µs: tokens whose signature was verified are
+    /// remembered (never their expiry, user or session checks).
+    let verifiedTokens = VerifiedTokenCache(capacity: 10_000)
+    let clock: @Sendable () -> Int64
+    let microseconds: @Sendable () -> Int64
+    let startedAt: Int64
+    public static let version = "0.1.0"
+
+    private let lock = ServiceLock()
+    private var currentSettings: Settings
+    private var adminGIDs: Set<UInt32>
+    /// A bcrypt setting at the configured cost; checking a password against
+    /// it costs one full hash and never matches (unknown-email path).
+    private var dummyHash: String
+    private var refreshLimiter: RefreshRateLimiter
+    private var shuttingDownFlag = false
+    private var inFlightCount = 0
+    /// Entered by every request until it is answered (shutdown waits on it).
+    private let unanswered = DispatchGroup()
+    private var answeredCount = 0
+
+    /// The service receives its queues and login gate; it builds neither.
+    public init(
+        settings: Settings, adminGIDs: Set<UInt32>, store: any CredentialStore, keys: any KeyProvider,
+        events: any SecurityEventSink, log: any OperationsLog, hashQueue: any JobQueue, storeQueue: any JobQueue,
+        gate: LoginGate, clock: ServiceClock
+    ) throws {
+        self.currentSettings = settings
+        self.adminGIDs = adminGIDs
+        self.store = store
+        self.keys = keys
+        self.events = events
+        self.log = log
+        self.hashQueue = hashQueue
+        self.storeQueue = storeQueue
+        self.gate = gate
+        self.clock = clock.now
+        self.microseconds = clock.microseconds
+        self.startedAt = clock.now()
+        self.refreshLimiter = RefreshRateLimiter(limit: settings.refreshRateLimit)
+        self.dummyHash = try AuthService.makeDummyHash(cost: settings.bcryptCost)
+    }
+
+    public var settings: Settings { lock.withLock { currentSettings } }
+
+    /// The keys were reloaded: forget which tokens' signatures were checked.
+    public func keysChanged() { verifiedTokens.removeAll() }
+    var isShuttingDown: Bool { lock.withLock { shuttingDownFlag } }
+    public var inFlight: Int { lock.withLock { inFlightCount } }
+    /// Requests answered since start (for the `STATUS=` line's jobs/s).
+    public var answered: Int { lock.withLock { answeredCount } }
+
+    /// Applies reloadable settings (SIGHUP). Pool sizes stay as started.
+    public func apply(settings: Settings, adminGIDs: Set<UInt32>) throws {
+        let dummy = try AuthService.makeDummyHash(cost: settings.bcryptCost)
+        lock.withLock {
+            currentSettings = settings
+            self.adminGIDs = adminGIDs
+            dummyHash = dummy
+            refreshLimiter.limit = settings.refreshRateLimit
+        }
+        gate.updateLimits(settings.throttleLimits)
+        hashQueue.updatePerPeerCapacity(settings.effectiveMaxQueuePerPeer)
+        storeQueue.updatePerPeerCapacity(settings.effectiveMaxQueuePerPeer)
+    }
+
+    public func beginShutdown() { lock.withLock { shuttingDownFlag = true } }
+
+    /// Waits (without polling) until every request taken has been answered,
+    /// at most `timeout` seconds; false when some still are not.
+    public func waitUntilIdle(timeout: Double) -> Bool {
+        unanswered.wait(timeout: .now() + timeout) == .success
+    }
+
+    /// Lets the queues finish what they hold; bounded by `timeout` seconds.
+    public func drainQueues(timeout: Double) {
+        hashQueue.drainAndStop(timeout: timeout)
+        storeQueue.drainAndStop(timeout: timeout)
+    }
+
+    static func makeDummyHash(cost: Int) throws -> String {
+        try Bcrypt.unmatchableSetting(cost: cost)
+    }
+
+    var dummyPasswordHash: String { lock.withLock { dummyHash } }
+
+    func admitRefresh(sessionID: String) -> RefreshRateLimiter.Decision {
+        let now = clock()
+        return lock.withLock { refreshLimiter.admit(sessionID: sessionID, now: now) }
+    }
+
+    // MARK: Dispatch
+
+    /// Handles one request; `respond` is called once, possibly on another
+    /// thread. `isGone` tells whether the requester has gone away (its
+    /// connection closed): queued jobs are then dropped before they start.
+    public func handle(
+        _ request: RPCRequest, peer: PeerCredentials, isGone: @escaping @Sendable () -> Bool = { false },
+        respond: @escaping Responder
+    ) {
+        let started = microseconds()
+        unanswered.enter()
+        lock.withLock { inFlightCount += 1 }
+        let method = RPCMethod(rawValue: request.method)
+        let finish: Responder = { [self] result in
+            var failed = false
+            if case .failure(let error) = result {
+                failed = true
+                if error.reason == .internalError {
+                    log.log(
+                        .error, "internal error",
+                        metadata: ["method": request.method, "cause": error.logDetail ?? ""])
+                }
+            }
+            stats.record(
+                method: method?.rawValue ?? "(unknown)", microseconds: Int(microseconds() - started),
+                failed: failed)
+            // Hand the answer to the connection first: its write is then queued
+            // on the event loop before shutdown can see nothing in flight and
+            // queue the close behind it.
+            respond(result)
+            lock.withLock {
+                inFlightCount -= 1
+                answeredCount += 1
+            }
+            unanswered.leave()
+        }
+        if isShuttingDown && !(method?.isServedWhileStopping ?? false) {
+            finish(.failure(.shuttingDown))
+            return
+        }
+        guard let method else {
+            finish(.failure(.methodNotFound))
+            return
+        }
+        let context = CallContext(peer: peer, params: request.params, isGone: isGone, respond: finish)
+        // Authorisation before any param is looked at, their shape included.
+        if method.requiresAdmin {
+            guard isAuthorizedAdmin(context) else {
+                event(.authzFail, "Admin method refused", peer, reason: "forbidden")
+                finish(.failure(.forbidden))
+                return
+            }
+        }
+        guard request.paramsAreObject else {
+            finish(.failure(RPCRequest.paramsMustBeAnObject))
+            return
+        }
+        do throws(AuthError) {
+            switch method {
+            case .login: login(context)
+            case .refresh: refresh(context)
+            case .logout: logout(context)
+            case .logoutAll: logoutAll(context)
+            case .verify: verify(context)
+            case .me: me(context)
+            case .changePassword: changePassword(context)
+            case .jwks: jwks(context)
+            case .health: health(context)
+            case .createUser: try createUser(context)
+            case .getUser: try getUser(context)
+            case .listUsers: try listUsers(context)
+            case .updateUser: try updateUser(context)
+            case .setPassword: try setPassword(context)
+            case .deleteUser: try deleteUser(context)
+            case .listSessions: try listSessions(context)
+            case .revokeSessions: try revokeSessions(context)
+            case .rotateKeys: try rotateKeys(context)
+            case .stats: statsResult(context)
+            }
+        } catch {
+            context.fail(error)
+        }
+    }
+
+    /// One call in progress: who asked, with what, and where the answer goes.
+    struct CallContext: Sendable {
+        let peer: PeerCredentials
+        let params: JSONObject
+        let isGone: @Sendable () -> Bool
+        let respond: Responder
+
+        func fail(_ error: AuthError) { respond(.failure(error)) }
+
+        /// Answers with `body`'s value after a store call succeeded, or
+        /// with the store's failure.
+        func answer<Value>(_ result: Result<Value, StoreError>, _ body: (Value) throws(AuthError) -> JSONValue) {
+            switch result {
+            case .failure(let error):
+                fail(AuthService.map(error))
+            case .success(let value):
+                do throws(AuthError) {
+                    respond(.success(try body(value)))
+                } catch {
+                    fail(error)
+                }
+            }
+        }
+
+        /// Goes on with a store call's value; its failure answers the call.
+        func then<Value>(_ result: Result<Value, StoreError>, _ next: (Value) -> Void) {
+            switch result {
+            case .failure(let error): fail(AuthService.map(error))
+            case .success(let value): next(value)
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Runs `job` on the store queue, under the peer's uid: `job` makes the
+    /// store calls and answers the call from their completions.
+    func onStoreQueue(_ context: CallContext, _ job: @escaping @Sendable () -> Void) {
+        submit(to: storeQueue, context, job)
+    }
+
+    /// Queues `job` for the context's peer; `dropped` runs instead when the
+    /// requester has gone before it starts, and also when the queue refuses
+    /// it (then the answer is `busy`). Either way the call is answered once.
+    func submit(
+        to queue: any JobQueue, _ context: CallContext, dropped: @escaping @Sendable () -> Void = {},
+        _ job: @escaping @Sendable () -> Void
+    ) {
+        let request = QueuedJob(
+            peer: context.peer.uid, isAbandoned: context.isGone, run: job,
+            dropped: {
+                dropped()
+                context.fail(.busy(retryAfter: 1))
+            })
+        if case .failure = queue.submit(request) {
+            dropped()
+            context.fail(.busy(retryAfter: queue.retryAfterEstimate))
+        }
+    }
+
+    /// The protocol's answer to a store failure. `credentialsChanged` is
+    /// handled by the callers that expect it; anywhere else it is a bug.
+    static func map(_ error: StoreError) -> AuthError {
+        switch error {
+        case .emailTaken: return .emailTaken
+        case .notFound: return .notFound
+        case .credentialsChanged: return .internalError("unexpected credentials_changed")
+        case .failed(let cause): return .internalError(cause)
+        case .unavailable: return .unavailable()
+        }
+    }
+
+    /// A new hash of `password` at the configured cost, or the answer to
+    /// give when hashing failed (a libxcrypt failure: internal).
+    func newPasswordHash(_ password: String) -> Result<String, AuthError> {
+        do {
+            return .success(try Bcrypt.hash(Array(password.utf8), cost: settings.bcryptCost))
+        } catch {
+            return .failure(.internalError("bcrypt: \(error)"))
+        }
+    }
+
+    func record(_ event: SecurityEvent) { events.record(event) }
+
+    func event(
+        _ name: SecurityEvent.Name, _ message: String, _ peer: PeerCredentials, client: String? = nil,
+        userID: Int64? = nil, email: String? = nil, reason: String? = nil
+    ) {
+        events.record(
+            SecurityEvent(
+                name, message, peerUID: peer.uid, peerPID: peer.pid, client: client, userID: userID, email: email,
+                reason: reason))
+    }
+
+    struct Authenticated {
+        let claims: AccessClaims
+        let claimsObject: JSONObject
+        let user: UserSnapshot
+    }
+
+    /// Checks an access token, then that its user exists and is active and
+    /// its session live, in the contract's order. Failures are logged.
+    func authenticate(_ token: String, peer: PeerCredentials) throws(AuthError) -> Authenticated {
+        let now = clock()
+        let settings = self.settings
+        let claimsObject: JSONObject
+        let claims: AccessClaims
+        do {
+            let accessKeys = keys.accessKeys
+            let cacheable = accessKeys.algorithm == .eddsa
+            if cacheable, let cached = verifiedTokens.claims(for: token) {
+                claimsObject = cached
+            } else {
+                claimsObject = try JWSCodec.verify(
+                    token, kind: .access, keys: accessKeys, maximumBytes: settings.tokenPolicy.maximumTokenBytes)
+                if cacheable { verifiedTokens.insert(token, claims: claimsObject) }
+            }
+            claims = try ClaimsValidator.access(claimsObject, policy: settings.tokenPolicy, now: now)
+        } catch {
+            event(.tokenInvalid, "Access token refused", peer, reason: error.logReason)
+            throw error.accessError
+        }
+        // Fail closed: a daemon cut off from a shared database for longer
+        // than max_staleness may be missing revocations made elsewhere.
+        if let age = store.secondsSinceSync, age > Double(settings.maxStaleness) {
+            throw .unavailable()
+        }
+        let (user, session) = store.view.lookup(userID: claims.userID, sessionID: claims.sessionID)
+        guard let user else {
+            event(
+                .tokenInvalid, "Access token for a deleted user", peer, userID: claims.userID, reason: "user_not_found")
+            throw .userNotFound
+        }
+        guard user.active else {
+            event(
+                .tokenInvalid, "Access token for an inactive account", peer, userID: user.id, reason: "account_inactive"
+            )
+            throw .accountInactive
+        }
+        guard let session, session.userID == user.id, session.expiresAt > now else {
+            event(.tokenInvalid, "Access token of a revoked session", peer, userID: user.id, reason: "session_revoked")
+            throw .sessionRevoked
+        }
+        return Authenticated(claims: claims, claimsObject: claimsObject, user: user)
+    }
+
+    /// Whether the peer's credentials alone make it an admin: uid 0, a
+    /// configured admin uid, or a member of a configured admin group.
+    public func isAdminPeer(_ peer: PeerCredentials) -> Bool {
+        let (uids, gids) = lock.withLock { (currentSettings.adminUIDs, adminGIDs) }
+        return peer.uid == 0 || uids.contains(peer.uid) || gids.contains(peer.gid)
+            || peer.groups.contains(where: gids.contains)
+    }
+
+    /// A connection was turned away by a connection limit.
+    public func connectionRefused(_ peer: PeerCredentials) {
+        event(.authzFail, "Connection refused: connection limit reached", peer, reason: "connection_limit")
+    }
+
+    /// Admin methods: uid 0, a configured admin uid or group, or an admin
+    /// user's `access_token` (the only param read before authorisation).
+    func isAuthorizedAdmin(_ context: CallContext) -> Bool {
+        if isAdminPeer(context.peer) { return true }
+        guard case .string(let raw)? = context.params["access_token"], let token = BearerToken.strip(raw),
+            let authenticated = try? authenticate(token, peer: context.peer)
+        else { return false }
+        return authenticated.user.role == "admin"
+    }
+}

@@ -1,0 +1,95 @@
+import AuthCore
+
+/// Delivers a store call's outcome. It may run on the calling thread before
+/// the call returns (SQLite) or later on another thread (a networked store),
+/// always on a thread where blocking work is allowed, and exactly once.
+public typealias StoreCompletion<Value> = @Sendable (Result<Value, StoreError>) -> Void
+
+/// The service's store: users, sessions with their current refresh token,
+/// and login failure counters. Every call that touches storage completes
+/// through a `StoreCompletion`, so a store may be asynchronous. Token checks
+/// read `view` synchronously; a store feeds it, in commit order, the changes
+/// of every write it commits.
+///
+/// The store conformance suite (`StoreConformance` in the tests) is the
+/// contract's executable form: every implementation must pass it.
+public protocol CredentialStore: AnyObject, Sendable {
+    /// Users and live sessions in memory, for checks that must not wait.
+    var view: LiveView { get }
+
+    /// Seconds since `view` was last known to match the store; nil for a
+    /// store whose view is current by construction (SQLite: this daemon is
+    /// its only writer). A store shared by several daemons reports how
+    /// long ago it last caught up with the others' changes, and the service
+    /// stops trusting the view past `max_staleness`.
+    var secondsSinceSync: Double? { get }
+
+    // MARK: Users
+
+    /// Creates a user; `emailTaken` when the (normalised) email exists.
+    func createUser(
+        email: String, passwordHash: String, role: String, active: Bool, now: Int64,
+        _ done: @escaping StoreCompletion<UserRecord>)
+    func user(id: Int64, _ done: @escaping StoreCompletion<UserRecord?>)
+    func user(email: String, _ done: @escaping StoreCompletion<UserRecord?>)
+    /// Up to `limit` users with ids above `after`, by id.
+    func listUsers(after: Int64, limit: Int, _ done: @escaping StoreCompletion<[UserRecord]>)
+    /// Changes what is given. Deactivating revokes every session and moves
+    /// the credential generation; `notFound`, `emailTaken`.
+    func updateUser(
+        id: Int64, role: String?, active: Bool?, email: String?, now: Int64,
+        _ done: @escaping StoreCompletion<UserRecord>)
+    /// Sets a new hash and moves the credential generation; revokes every
+    /// session but `keepingSession`; returns how many. With
+    /// `expectedGeneration`, only if the generation is still that one
+    /// (else `credentialsChanged`).
+    func setPasswordHash(
+        userID: Int64, hash: String, keepingSession: String?, expectedGeneration: Int64?, now: Int64,
+        _ done: @escaping StoreCompletion<Int>)
+    /// Replaces `old` by `new` (a cost raise) only if the hash is still
+    /// `old`; the credential generation stays.
+    func upgradePasswordHash(userID: Int64, from old: String, to new: String, _ done: @escaping StoreCompletion<Void>)
+    /// Deletes a user with its sessions; `notFound`.
+    func deleteUser(id: Int64, _ done: @escaping StoreCompletion<Void>)
+
+    // MARK: Sessions
+
+    /// Opens a session with its first refresh token (its hash), holding
+    /// `guard` at commit; returns the ids of sessions revoked to stay under
+    /// the session limit. `credentialsChanged` when the guard fails.
+    func createSession(
+        id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64, guard: SessionGuard,
+        _ done: @escaping StoreCompletion<[String]>)
+    /// Spends the current refresh token `presented` for `next`, or revokes
+    /// the session on reuse (`RefreshRotation` decides).
+    func rotateRefreshToken(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
+        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>)
+    /// Revokes the session of a presented refresh token.
+    func logout(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        _ done: @escaping StoreCompletion<LogoutOutcome>)
+    /// Revokes one session; false when there is no such live session.
+    func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>)
+    /// Whether a session with this id exists at all (live or not).
+    func sessionExists(id: String, _ done: @escaping StoreCompletion<Bool>)
+    /// Revokes a user's live sessions but `keeping`; returns how many.
+    func revokeSessions(
+        userID: Int64, keeping: String?, reason: String, now: Int64, _ done: @escaping StoreCompletion<Int>)
+    /// A user's live sessions (not revoked, not expired), newest first.
+    func liveSessions(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<[SessionRecord]>)
+
+    // MARK: Login failure counters
+
+    /// Every stored counter (read once, when the service starts).
+    func loadFailureCounters() throws(StoreError) -> [String: LoginThrottle.Counter]
+    /// Stores the counters of the changed keys. `current` is called inside
+    /// the store's serialised write and returns the latest values, so an
+    /// older value can never be left behind a newer one.
+    func saveFailureCounters(
+        _ current: @escaping @Sendable () -> [LoginThrottle.Change], _ done: @escaping StoreCompletion<Void>)
+}
+
+extension CredentialStore {
+    public var secondsSinceSync: Double? { nil }
+}

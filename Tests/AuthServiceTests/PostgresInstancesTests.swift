@@ -1,0 +1,246 @@
+#if canImport(AuthPostgres)
+    import AuthCore
+    import AuthPostgres
+    import AuthServiceCore
+    import Foundation
+    import Testing
+
+    /// Several daemons (stores) on one PostgreSQL database, with calls
+    /// really in flight at once: what one does, the others see and cannot
+    /// undo.
+    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(3)))
+    struct PostgresInstancesTests {
+        typealias Conformance = StoreConformanceTests
+        static let t0 = StoreConformanceTests.t0
+
+        /// Waits (up to 10 s) until `condition` holds; the feed is
+        /// asynchronous, and how fast it is belongs in BENCHMARKS.md.
+        func eventually(_ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(2_000)
+            }
+            return condition()
+        }
+
+        func createUser(_ store: PostgresStore, _ email: String) throws -> UserRecord {
+            try Conformance.value {
+                store.createUser(email: email, passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
+            }
+        }
+
+        func openSession(_ store: PostgresStore, _ id: String, user: Int64, token: UInt8) throws {
+            _ = try Conformance.value {
+                store.createSession(
+                    id: id, userID: user, refreshHash: Conformance.hash(token), now: Self.t0,
+                    expiresAt: Self.t0 + 1_000, guard: .none, $0)
+            }
+        }
+
+        /// Runs the calls at once, one thread each, and returns their results in order.
+        func atOnce<Value: Sendable>(_ calls: [@Sendable () -> Value]) -> [Value] {
+            let results = Guarded<[Int: Value]>([:])
+            let start = DispatchSemaphore(value: 0)
+            let group = DispatchGroup()
+            for (index, call) in calls.enumerated() {
+                DispatchQueue.global().async(group: group) {
+                    start.wait()
+                    let value = call()
+                    results.withLock { $0[index] = value }
+                }
+            }
+            for _ in calls { start.signal() }
+            group.wait()
+            return results.withLock { dictionary in (0..<calls.count).map { dictionary[$0]! } }
+        }
+
+        @Test func daemonsStartingTogetherMigrateOnce() throws {
+            guard let url = PostgresTestServer.url else { return }
+            var server = try DatabaseURL.parse(url)
+            let name = "authd_migrate_\(UInt32.random(in: 0...UInt32.max))"
+            try PostgresTestServer.run("CREATE DATABASE \(name)", on: server)
+            server.database = name
+            let target = server
+            let opened: [String?] = atOnce(
+                (0..<4).map { _ in
+                    { @Sendable () -> String? in
+                        do {
+                            let store = try PostgresStore.openBlocking(
+                                url: target, logger: .init(label: "test"), now: Self.t0)
+                            store.shutdown()
+                            return nil
+                        } catch {
+                            return String(describing: error)
+                        }
+                    }
+                })
+            #expect(opened.compactMap { $0 }.isEmpty, "\(opened)")
+            let stores = try (0..<2).map { _ in
+                try PostgresStore.openBlocking(url: target, logger: .init(label: "test"), now: Self.t0)
+            }
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "first@example.com")
+            for store in stores {
+                #expect(try Conformance.value { store.user(id: user.id, $0) }?.email == "first@example.com")
+            }
+        }
+
+        @Test func aUserCreatedOnOneIsSeenByEveryOther() throws {
+            let stores = try PostgresTestServer.makeStores(count: 3)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "everywhere@example.com")
+            // Answered on A means in A's view at once.
+            #expect(stores[0].view.user(id: user.id) == user.snapshot)
+            for store in stores.dropFirst() {
+                #expect(try Conformance.value { store.user(email: "everywhere@example.com", $0) }?.id == user.id)
+                #expect(eventually { store.view.user(id: user.id) == user.snapshot })
+            }
+        }
+
+        @Test func oneEmailIsTakenOnceWhoeverAsksAtOnce() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            for round in 0..<5 {
+                let email = "race\(round)@example.com"
+                let results = atOnce(
+                    (0..<6).map { index in
+                        let store = stores[index % 2]
+                        return { @Sendable in
+                            Conformance.wait {
+                                store.createUser(
+                                    email: email, passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
+                            }
+                        }
+                    })
+                #expect(results.filter { (try? $0.get()) != nil }.count == 1)
+                #expect(results.filter { $0 == .failure(.emailTaken) }.count == 5)
+            }
+        }
+
+        @Test func aRefreshTokenPresentedToTwoDaemonsAtOnceRotatesOnce() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "rotate@example.com")
+            for round in 0..<5 {
+                let session = "s\(round)"
+                try openSession(stores[0], session, user: user.id, token: UInt8(round))
+                let outcomes = atOnce(
+                    (0..<2).map { index in
+                        let store = stores[index]
+                        return { @Sendable in
+                            Conformance.wait {
+                                store.rotateRefreshToken(
+                                    sessionID: session, presented: Conformance.hash(UInt8(round)),
+                                    presentedIssuedAt: nil,
+                                    next: Conformance.hash(UInt8(100 + 10 * round + index)), now: Self.t0 + 1,
+                                    expiresAt: Self.t0 + 2_000, $0)
+                            }
+                        }
+                    })
+                // One rotates; the other presented a token that is no longer
+                // current: reuse, and the session is revoked everywhere.
+                #expect(outcomes.filter { $0 == .success(.rotated(user.snapshot)) }.count == 1)
+                #expect(outcomes.filter { $0 == .success(.reused(userID: user.id)) }.count == 1)
+                for store in stores { #expect(eventually { store.view.session(id: session) == nil }) }
+            }
+        }
+
+        @Test func aRevocationOnOneDaemonHoldsOnTheOthers() throws {
+            let stores = try PostgresTestServer.makeStores(count: 3)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "revoke@example.com")
+            try openSession(stores[1], "one", user: user.id, token: 1)
+            try openSession(stores[1], "two", user: user.id, token: 2)
+            for store in stores { #expect(eventually { store.view.session(id: "two") != nil }) }
+            #expect(try Conformance.value { stores[2].revokeSession(id: "one", reason: "admin", now: Self.t0, $0) })
+            #expect(stores[2].view.session(id: "one") == nil)
+            for store in stores { #expect(eventually { store.view.session(id: "one") == nil }) }
+            // Deactivation on another daemon: every session, everywhere.
+            _ = try Conformance.value {
+                stores[0].updateUser(id: user.id, role: nil, active: false, email: nil, now: Self.t0, $0)
+            }
+            for store in stores {
+                #expect(
+                    eventually { store.view.session(id: "two") == nil && store.view.user(id: user.id)?.active == false }
+                )
+            }
+            // A token of the revoked session cannot bring it back anywhere.
+            let refreshed = Conformance.wait {
+                stores[1].rotateRefreshToken(
+                    sessionID: "two", presented: Conformance.hash(2), presentedIssuedAt: nil, next: Conformance.hash(9),
+                    now: Self.t0 + 1, expiresAt: Self.t0 + 2_000, $0)
+            }
+            #expect(refreshed == .success(.invalid("session revoked")))
+        }
+
+        @Test func aLoginCheckedOnOneDaemonCannotOpenAfterAPasswordResetOnAnother() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "reset@example.com")
+            // The login on B checked the password at generation 0; the reset
+            // on A commits before B opens the session.
+            _ = try Conformance.value {
+                stores[0].setPasswordHash(
+                    userID: user.id, hash: "new", keepingSession: nil, expectedGeneration: nil, now: Self.t0, $0)
+            }
+            let opened = Conformance.wait {
+                stores[1].createSession(
+                    id: "late", userID: user.id, refreshHash: Conformance.hash(7), now: Self.t0,
+                    expiresAt: Self.t0 + 1_000, guard: SessionGuard(credentialGeneration: 0, maximumSessions: 10), $0)
+            }
+            #expect(opened == .failure(.credentialsChanged))
+            #expect(try Conformance.value { stores[1].sessionExists(id: "late", $0) } == false)
+        }
+
+        @Test func aRevocationOnAHostWhoseClockRunsAheadStillHoldsOnTheOthers() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "skew@example.com")
+            // The session expires at t0 + 100 by A's clock.
+            _ = try Conformance.value {
+                stores[0].createSession(
+                    id: "skewed", userID: user.id, refreshHash: Conformance.hash(3), now: Self.t0,
+                    expiresAt: Self.t0 + 100, guard: .none, $0)
+            }
+            // B's clock is 200 s ahead: to B the session has expired, but a
+            // logout_all on B must revoke it for A too.
+            _ = try Conformance.value {
+                stores[1].revokeSessions(userID: user.id, keeping: nil, reason: "logout_all", now: Self.t0 + 200, $0)
+            }
+            let refreshed = Conformance.wait {
+                stores[0].rotateRefreshToken(
+                    sessionID: "skewed", presented: Conformance.hash(3), presentedIssuedAt: nil,
+                    next: Conformance.hash(4), now: Self.t0 + 50, expiresAt: Self.t0 + 1_000, $0)
+            }
+            #expect(refreshed == .success(.invalid("session revoked")))
+        }
+
+        @Test func theSessionLimitHoldsWhenDaemonsOpenSessionsAtOnce() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "limit@example.com")
+            let limit = SessionGuard(credentialGeneration: 0, maximumSessions: 3)
+            let results = atOnce(
+                (0..<10).map { index in
+                    let store = stores[index % 2]
+                    return { @Sendable in
+                        Conformance.wait {
+                            store.createSession(
+                                id: "l\(index)", userID: user.id, refreshHash: Conformance.hash(UInt8(index)),
+                                now: Self.t0 + Int64(index), expiresAt: Self.t0 + 1_000, guard: limit, $0)
+                        }
+                    }
+                })
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            let live = try Conformance.value { stores[1].liveSessions(userID: user.id, now: Self.t0, $0) }
+            #expect(live.count == 3)
+            for store in stores {
+                #expect(
+                    eventually {
+                        (0..<10).filter { store.view.session(id: "l\($0)") != nil }.count == 3
+                    })
+            }
+        }
+    }
+#endif

@@ -1,0 +1,244 @@
+import AuthCore
+import AuthServiceCore
+import Foundation
+import Testing
+
+/// Every method's rules and error order, in process: the service on each
+/// store (the fake, the fake completing later on another thread, SQLite),
+/// with inline queues and a test clock. The daemon's socket, signals and
+/// processes are the end-to-end tests' part.
+@Suite struct ServiceRulesTests {
+    @Test(arguments: StoreKind.allCases) func authorisationComesBeforeAnyParamIsLookedAt(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        for method in RPCMethod.allCases where method.requiresAdmin {
+            let request = RPCRequest(
+                id: .int(1), method: method.rawValue, params: [:], paramsAreObject: false)
+            let answer = harness.call(request, as: ServiceHarness.stranger)
+            #expect(answer.reason == "forbidden", "\(method)")
+            #expect(answer.code == 403, "\(method)")
+            // An admin peer with the same bad params gets the params error.
+            #expect(harness.call(request).code == -32602, "\(method)")
+        }
+        #expect(
+            harness.sinks.reasons(of: .authzFail).filter { $0 == "forbidden" }.count
+                == RPCMethod.allCases.filter(\.requiresAdmin).count)
+    }
+
+    @Test(arguments: StoreKind.allCases) func loginRefusalsAreAlikeAndLoggedWithTheirCause(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        try harness.createUser("alice@example.com")
+        let sleepy = try harness.createUser("sleepy@example.com")
+        _ = try harness.result("user.update", ["id": .string(String(sleepy)), "active": .bool(false)])
+        let attempts: [(String, String)] = [
+            ("nobody@example.com", ServiceHarness.password),
+            ("alice@example.com", "wrong password"),
+            ("alice@example.com", String(repeating: "x", count: 73)),
+            ("sleepy@example.com", ServiceHarness.password),
+            ("not an email", ServiceHarness.password),
+        ]
+        var answers: [String] = []
+        for (email, password) in attempts {
+            let answer = harness.call(
+                "auth.login", ["email": .string(email), "password": .string(password), "client": .string(email)])
+            answers.append("\(answer)")
+            #expect(answer.reason == "invalid_credentials")
+            #expect(answer.code == 401)
+        }
+        #expect(Set(answers).count == 1)
+        #expect(
+            Set(harness.sinks.reasons(of: .loginFail)) == [
+                "unknown_user", "wrong_password", "password_too_long", "account_inactive", "invalid_email",
+            ])
+    }
+
+    @Test(arguments: StoreKind.allCases) func paramErrorsNameTheField(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        let password = JSONValue.string(ServiceHarness.password)
+        let cases: [(String, JSONObject, String, String)] = [
+            ("auth.login", ["password": .string("x")], "invalid_params", "email"),
+            ("auth.login", ["email": .number("5"), "password": .string("x")], "invalid_params", "email"),
+            ("auth.login", ["email": .string("a@b.c")], "invalid_params", "password"),
+            (
+                "auth.login", ["email": .string("a@b.c"), "password": .string("abc\u{0}defghi")], "invalid_params",
+                "password"
+            ),
+            (
+                "auth.login", ["email": .string("a@b.c"), "password": .string("x"), "client": .bool(true)],
+                "invalid_params", "client"
+            ),
+            ("auth.refresh", [:], "invalid_params", "refresh_token"),
+            ("auth.logout", ["refresh_token": .null], "invalid_params", "refresh_token"),
+            ("auth.logout_all", ["access_token": .array([])], "invalid_params", "access_token"),
+            ("token.verify", [:], "invalid_params", "token"),
+            (
+                "token.verify", ["token": .string("x"), "required_role": .number("1")], "invalid_params",
+                "required_role"
+            ),
+            ("user.me", ["access_token": .number("1")], "invalid_params", "access_token"),
+            ("user.create", ["email": .string("bad"), "password": password], "invalid_email", "email"),
+            (
+                "user.create", ["email": .string("n@example.com"), "password": .string("short")], "weak_password",
+                "password"
+            ),
+            (
+                "user.create",
+                ["email": .string("n@example.com"), "password": .string(String(repeating: "€", count: 30))],
+                "password_too_long", "password"
+            ),
+            (
+                "user.create", ["email": .string("n@example.com"), "password": .string("abcdefgh\u{0}")],
+                "invalid_params", "password"
+            ),
+            (
+                "user.create", ["email": .string("n@example.com"), "password": password, "role": .string("Bad Role")],
+                "invalid_params", "role"
+            ),
+            (
+                "user.create", ["email": .string("n@example.com"), "password": password, "active": .string("yes")],
+                "invalid_params", "active"
+            ),
+            ("user.get", ["id": .string("abc")], "invalid_params", "id"),
+            ("user.list", ["limit": .number("0")], "invalid_params", "limit"),
+            ("user.list", ["limit": .number("1001")], "invalid_params", "limit"),
+            ("user.list", ["after": .string("garbage!")], "invalid_params", "after"),
+            ("user.update", [:], "invalid_params", "id"),
+            ("user.update", ["id": .number("1"), "email": .string("nope")], "invalid_email", "email"),
+            ("user.set_password", ["id": .number("1"), "password": .string("short")], "weak_password", "password"),
+            ("session.list", [:], "invalid_params", "user_id"),
+            ("session.revoke", [:], "invalid_params", "id"),
+        ]
+        for (method, params, reason, field) in cases {
+            let answer = harness.call(method, params)
+            #expect(answer.code == -32602, "\(method) \(params)")
+            #expect(answer.reason == reason, "\(method) \(params)")
+            if case .failure(let error) = answer { #expect(error.field == field, "\(method) \(params)") }
+        }
+        // Nothing was created by any of them.
+        #expect(harness.store.view.counts.users == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases) func adminNotFoundAndConflicts(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        let alice = try harness.createUser("alice@example.com")
+        try harness.createUser("bob@example.com")
+        let taken = harness.call(
+            "user.create", ["email": .string("ALICE@example.com"), "password": .string(ServiceHarness.password)])
+        #expect(taken.code == 409)
+        #expect(taken.reason == "email_taken")
+        let renamed = harness.call("user.update", ["id": .string(String(alice)), "email": .string("bob@example.com")])
+        #expect(renamed.reason == "email_taken")
+        for (method, params) in [
+            ("user.get", ["id": JSONValue.number("999")]), ("user.get", ["email": .string("zz@example.com")]),
+            ("user.update", ["id": .number("999"), "role": .string("x")]), ("user.delete", ["id": .number("999")]),
+            ("user.set_password", ["id": .number("999"), "password": .string(ServiceHarness.password)]),
+            ("session.list", ["user_id": .number("999")]), ("session.revoke", ["id": .string("nope")]),
+            ("session.revoke", ["user_id": .number("999")]),
+        ] as [(String, JSONObject)] {
+            let answer = harness.call(method, params)
+            #expect(answer.code == 404, "\(method)")
+            #expect(answer.reason == "not_found", "\(method)")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func aSessionLivesUntilItsRefreshTokenIsReused(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        try harness.createUser("alice@example.com", role: "editor")
+        let first = try harness.login("alice@example.com")
+        let verified = try harness.result(
+            "token.verify", ["token": .string(first.access), "required_role": .string("editor")])
+        #expect(verified["user"]?.objectValue?["email"] == .string("alice@example.com"))
+        #expect(
+            harness.call("token.verify", ["token": .string(first.access), "required_role": .string("admin")]).reason
+                == "forbidden")
+        harness.clock.advance(1)
+        let next = try harness.result("auth.refresh", ["refresh_token": .string(first.refresh)])
+        let secondRefresh = try #require(next["refresh_token"]?.stringValue)
+        #expect(secondRefresh != first.refresh)
+        // The spent token again: reuse, the session ends, its access token too.
+        #expect(harness.call("auth.refresh", ["refresh_token": .string(first.refresh)]).reason == "refresh_reused")
+        #expect(harness.call("token.verify", ["token": .string(first.access)]).reason == "session_revoked")
+        #expect(harness.call("auth.refresh", ["refresh_token": .string(secondRefresh)]).reason == "refresh_invalid")
+        #expect(harness.sinks.reasons(of: .tokenReuse) == ["refresh_reused"])
+    }
+
+    @Test(arguments: StoreKind.allCases) func logoutAllAndPasswordChangesEndTheRightSessions(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        try harness.createUser("alice@example.com")
+        let phone = try harness.login("alice@example.com")
+        let laptop = try harness.login("alice@example.com")
+        let changed = harness.call(
+            "user.change_password",
+            [
+                "access_token": .string(laptop.access), "current_password": .string(ServiceHarness.password),
+                "new_password": .string("a new long password"),
+            ])
+        #expect(changed.object?["changed"] == .bool(true))
+        #expect(harness.call("token.verify", ["token": .string(phone.access)]).reason == "session_revoked")
+        #expect(harness.call("token.verify", ["token": .string(laptop.access)]).object != nil)
+        #expect(
+            harness.call(
+                "auth.login", ["email": .string("alice@example.com"), "password": .string(ServiceHarness.password)]
+            ).reason == "invalid_credentials")
+        let again = try harness.login("alice@example.com", password: "a new long password")
+        let all = try harness.result("auth.logout_all", ["access_token": .string(again.access)])
+        #expect(all["revoked"] == .int(2))
+        #expect(harness.store.view.counts.sessions == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases) func aFullHashQueueIsBusyAndGivesBackTheThrottlePlace(_ kind: StoreKind) throws
+    {
+        let harness = try ServiceHarness(kind) { $0.loginMaxFailures = 1 }
+        try harness.createUser("alice@example.com")
+        harness.hashQueue.refuseAll(true)
+        let params: JSONObject = ["email": .string("alice@example.com"), "password": .string(ServiceHarness.password)]
+        for _ in 0..<3 {
+            let answer = harness.call("auth.login", params)
+            #expect(answer.reason == "busy")
+            #expect(answer.code == 503)
+        }
+        harness.hashQueue.refuseAll(false)
+        // Refused jobs never counted as attempts: the login goes through.
+        #expect(harness.call("auth.login", params).object?["access_token"] != nil)
+    }
+
+    @Test(arguments: StoreKind.allCases) func whileStoppingOnlyChecksAreServed(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        try harness.createUser("alice@example.com")
+        let tokens = try harness.login("alice@example.com")
+        harness.service.beginShutdown()
+        for method in RPCMethod.allCases {
+            let answer = harness.call(
+                method.rawValue, ["token": .string(tokens.access), "access_token": .string(tokens.access)])
+            if method.isServedWhileStopping {
+                #expect(answer.reason != "shutting_down", "\(method)")
+            } else {
+                #expect(answer.reason == "shutting_down", "\(method)")
+            }
+        }
+    }
+
+    @Test func aStoreFailureIsAnInternalErrorWhoseCauseStaysInTheLog() throws {
+        let harness = try ServiceHarness(.memory)
+        try harness.createUser("alice@example.com")
+        let tokens = try harness.login("alice@example.com")
+        (harness.store as! InMemoryCredentialStore).failWrites("disk on fire")
+        let answer = harness.call("auth.logout_all", ["access_token": .string(tokens.access)])
+        #expect(answer.reason == "internal_error")
+        #expect(answer.code == -32603)
+        #expect(!"\(RPCResponse.failure(id: .int(1), error: answer.failure!))".contains("disk on fire"))
+        #expect(harness.sinks.logLines.contains { $0.contains("disk on fire") })
+        // The daemon keeps serving: checks still answer from the view.
+        #expect(harness.call("token.verify", ["token": .string(tokens.access)]).object != nil)
+    }
+
+    @Test(arguments: StoreKind.allCases) func rotatingKeysKeepsOldTokensValid(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        try harness.createUser("alice@example.com")
+        let before = try harness.login("alice@example.com")
+        let rotated = try harness.result("keys.rotate")
+        #expect(rotated["kid"]?.stringValue != nil)
+        #expect(harness.call("token.verify", ["token": .string(before.access)]).object != nil)
+        let after = try harness.login("alice@example.com")
+        #expect(harness.call("token.verify", ["token": .string(after.access)]).object != nil)
+    }
+}

@@ -1,0 +1,354 @@
+import AuthCore
+import AuthServiceCore
+import Foundation
+
+/// A store in memory, for in-process tests of the service: the contract of
+/// `CredentialStore` (which `StoreConformanceTests` checks it keeps, like
+/// the SQLite store), with no durability. Each call completes inline; with
+/// `completesLater`, on another thread afterwards, as a networked store would.
+final class InMemoryCredentialStore: CredentialStore {
+    private struct Session {
+        var userID: Int64
+        var createdAt: Int64
+        var lastUsedAt: Int64
+        var expiresAt: Int64
+        var revokedAt: Int64?
+        /// The current refresh token: its hash and when it was issued.
+        var tokenHash: [UInt8]
+        var tokenIssuedAt: Int64
+        var tokenExpiresAt: Int64
+    }
+
+    private struct Contents {
+        var users: [Int64: UserRecord] = [:]
+        var nextUserID: Int64 = 1
+        var sessions: [String: Session] = [:]
+        var counters: [String: LoginThrottle.Counter] = [:]
+    }
+
+    let view = LiveView()
+    private let contents = Guarded(Contents())
+    private let completesLater: Bool
+    private let failing = Guarded<String?>(nil)
+
+    private let hooks = Guarded<[String: @Sendable () -> Void]>([:])
+
+    /// While set, every write fails with this cause (a lost disk or link).
+    func failWrites(_ cause: String?) { failing.withLock { $0 = cause } }
+
+    /// Runs `hook` once, just before the next `createSession` or
+    /// `setPasswordHash` (by name) commits: what another request does
+    /// while this one is between its check and its write.
+    func beforeNext(_ operation: String, _ hook: @escaping @Sendable () -> Void) {
+        hooks.withLock { $0[operation] = hook }
+    }
+
+    private func runHook(_ operation: String) {
+        hooks.withLock { $0.removeValue(forKey: operation) }?()
+    }
+
+    init(completesLater: Bool = false) {
+        self.completesLater = completesLater
+    }
+
+    /// Commits `body` under the lock, feeds the view its changes in commit
+    /// order (still under the lock, as SQLite's writer does), then completes.
+    private func write<Value: Sendable>(
+        _ done: @escaping StoreCompletion<Value>,
+        _ body: (inout Contents, inout [LiveView.Change]) throws(StoreError) -> Value
+    ) {
+        if let cause = failing.withLock({ $0 }) { return deliver(.failure(.failed(cause)), done) }
+        let result = contents.withLock { contents -> Result<Value, StoreError> in
+            var changes: [LiveView.Change] = []
+            var copy = contents
+            do throws(StoreError) {
+                let value = try body(&copy, &changes)
+                contents = copy
+                view.apply(changes)
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        deliver(result, done)
+    }
+
+    private func read<Value: Sendable>(
+        _ done: @escaping StoreCompletion<Value>, _ body: (Contents) throws(StoreError) -> Value
+    ) {
+        let result = contents.withLock { contents -> Result<Value, StoreError> in
+            do throws(StoreError) { return .success(try body(contents)) } catch { return .failure(error) }
+        }
+        deliver(result, done)
+    }
+
+    private func deliver<Value: Sendable>(_ result: Result<Value, StoreError>, _ done: @escaping StoreCompletion<Value>)
+    {
+        if completesLater {
+            Thread.detachNewThread { done(result) }
+        } else {
+            done(result)
+        }
+    }
+
+    // MARK: Users
+
+    func createUser(
+        email: String, passwordHash: String, role: String, active: Bool, now: Int64,
+        _ done: @escaping StoreCompletion<UserRecord>
+    ) {
+        write(done) { contents, changes throws(StoreError) in
+            guard !contents.users.values.contains(where: { $0.email == email }) else { throw .emailTaken }
+            let user = UserRecord(
+                id: contents.nextUserID, email: email, passwordHash: passwordHash, role: role, active: active,
+                createdAt: now, updatedAt: now)
+            contents.nextUserID += 1
+            contents.users[user.id] = user
+            changes.append(.upsertUser(user.snapshot))
+            return user
+        }
+    }
+
+    func user(id: Int64, _ done: @escaping StoreCompletion<UserRecord?>) {
+        read(done) { $0.users[id] }
+    }
+
+    func user(email: String, _ done: @escaping StoreCompletion<UserRecord?>) {
+        read(done) { contents in contents.users.values.first { $0.email == email } }
+    }
+
+    func listUsers(after: Int64, limit: Int, _ done: @escaping StoreCompletion<[UserRecord]>) {
+        read(done) { contents in
+            Array(contents.users.values.filter { $0.id > after }.sorted { $0.id < $1.id }.prefix(limit))
+        }
+    }
+
+    func updateUser(
+        id: Int64, role: String?, active: Bool?, email: String?, now: Int64,
+        _ done: @escaping StoreCompletion<UserRecord>
+    ) {
+        write(done) { contents, changes throws(StoreError) in
+            guard var user = contents.users[id] else { throw .notFound }
+            if let email, contents.users.values.contains(where: { $0.email == email && $0.id != id }) {
+                throw .emailTaken
+            }
+            if let role { user.role = role }
+            if let email { user.email = email }
+            let deactivating = active == false && user.active
+            if let active { user.active = active }
+            user.updatedAt = now
+            if deactivating {
+                user.credentialGeneration += 1
+                Self.revokeSessions(&contents, &changes, userID: id, keeping: nil, now: now)
+            }
+            contents.users[id] = user
+            changes.append(.upsertUser(user.snapshot))
+            return user
+        }
+    }
+
+    func setPasswordHash(
+        userID: Int64, hash: String, keepingSession: String?, expectedGeneration: Int64?, now: Int64,
+        _ done: @escaping StoreCompletion<Int>
+    ) {
+        runHook("setPasswordHash")
+        write(done) { contents, changes throws(StoreError) in
+            guard var user = contents.users[userID] else { throw .notFound }
+            if let expectedGeneration, expectedGeneration != user.credentialGeneration { throw .credentialsChanged }
+            user.passwordHash = hash
+            user.updatedAt = now
+            user.credentialGeneration += 1
+            contents.users[userID] = user
+            return Self.revokeSessions(&contents, &changes, userID: userID, keeping: keepingSession, now: now)
+        }
+    }
+
+    func upgradePasswordHash(userID: Int64, from old: String, to new: String, _ done: @escaping StoreCompletion<Void>) {
+        write(done) { contents, _ in
+            if contents.users[userID]?.passwordHash == old { contents.users[userID]?.passwordHash = new }
+        }
+    }
+
+    func deleteUser(id: Int64, _ done: @escaping StoreCompletion<Void>) {
+        write(done) { contents, changes throws(StoreError) in
+            guard contents.users.removeValue(forKey: id) != nil else { throw .notFound }
+            contents.sessions = contents.sessions.filter { $0.value.userID != id }
+            changes.append(.deleteUser(id))
+        }
+    }
+
+    // MARK: Sessions
+
+    func createSession(
+        id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64, guard sessionGuard: SessionGuard,
+        _ done: @escaping StoreCompletion<[String]>
+    ) {
+        runHook("createSession")
+        write(done) { contents, changes throws(StoreError) in
+            if let expected = sessionGuard.credentialGeneration {
+                guard let user = contents.users[userID], user.active, user.credentialGeneration == expected else {
+                    throw .credentialsChanged
+                }
+            }
+            guard contents.users[userID] != nil else { throw .notFound }
+            var evicted: [String] = []
+            if sessionGuard.maximumSessions < .max {
+                let live = contents.sessions.filter {
+                    $0.value.userID == userID && $0.value.revokedAt == nil && $0.value.expiresAt > now
+                }
+                .sorted {
+                    ($0.value.lastUsedAt, $0.value.createdAt, $0.key) < (
+                        $1.value.lastUsedAt, $1.value.createdAt, $1.key
+                    )
+                }
+                if live.count >= sessionGuard.maximumSessions {
+                    for (old, _) in live.prefix(live.count - sessionGuard.maximumSessions + 1) {
+                        contents.sessions[old]?.revokedAt = now
+                        changes.append(.removeSession(id: old))
+                        evicted.append(old)
+                    }
+                }
+            }
+            contents.sessions[id] = Session(
+                userID: userID, createdAt: now, lastUsedAt: now, expiresAt: expiresAt, tokenHash: refreshHash,
+                tokenIssuedAt: now, tokenExpiresAt: expiresAt)
+            changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+            return evicted
+        }
+    }
+
+    /// What `RefreshRotation` decides from: the presented token (if it is
+    /// the session's current one), the session, and its user.
+    private static func refreshState(_ contents: Contents, sessionID: String, presented: [UInt8]) -> (
+        RefreshRotation.TokenState?, RefreshRotation.SessionState?, UserSnapshot?, Int64?
+    ) {
+        guard let session = contents.sessions[sessionID], let user = contents.users[session.userID] else {
+            return (nil, nil, nil, nil)
+        }
+        let current = session.tokenHash == presented
+        let token = current ? RefreshRotation.TokenState(spent: false, expiresAt: session.tokenExpiresAt) : nil
+        let state = RefreshRotation.SessionState(
+            revoked: session.revokedAt != nil, expiresAt: session.expiresAt, userActive: user.active)
+        return (token, state, user.snapshot, current ? nil : session.tokenIssuedAt)
+    }
+
+    func rotateRefreshToken(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
+        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>
+    ) {
+        write(done) { contents, changes in
+            let (token, session, user, current) = Self.refreshState(
+                contents, sessionID: sessionID, presented: presented)
+            switch RefreshRotation.decide(
+                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
+            )
+            {
+            case .invalid(let why):
+                return .invalid(why)
+            case .reuse:
+                contents.sessions[sessionID]?.revokedAt = now
+                changes.append(.removeSession(id: sessionID))
+                return .reused(userID: user!.id)
+            case .rotate:
+                contents.sessions[sessionID]!.tokenHash = next
+                contents.sessions[sessionID]!.tokenIssuedAt = now
+                contents.sessions[sessionID]!.tokenExpiresAt = expiresAt
+                contents.sessions[sessionID]!.lastUsedAt = now
+                contents.sessions[sessionID]!.expiresAt = expiresAt
+                changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
+                return .rotated(user!)
+            }
+        }
+    }
+
+    func logout(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        _ done: @escaping StoreCompletion<LogoutOutcome>
+    ) {
+        write(done) { contents, changes in
+            let (token, session, user, current) = Self.refreshState(
+                contents, sessionID: sessionID, presented: presented)
+            switch RefreshRotation.decideLogout(
+                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
+            )
+            {
+            case .invalid(let why):
+                return .invalid(why)
+            case .reuse:
+                Self.revoke(&contents, &changes, sessionID, now: now)
+                return .reused(userID: user!.id)
+            case .revoke:
+                Self.revoke(&contents, &changes, sessionID, now: now)
+                return .revoked(userID: user!.id)
+            }
+        }
+    }
+
+    @discardableResult
+    private static func revoke(
+        _ contents: inout Contents, _ changes: inout [LiveView.Change], _ id: String, now: Int64
+    ) -> Bool {
+        changes.append(.removeSession(id: id))
+        guard contents.sessions[id] != nil, contents.sessions[id]!.revokedAt == nil else { return false }
+        contents.sessions[id]!.revokedAt = now
+        return true
+    }
+
+    @discardableResult
+    private static func revokeSessions(
+        _ contents: inout Contents, _ changes: inout [LiveView.Change], userID: Int64, keeping: String?, now: Int64
+    ) -> Int {
+        var count = 0
+        for (id, session) in contents.sessions
+        where session.userID == userID && session.revokedAt == nil && session.expiresAt > now && id != keeping {
+            contents.sessions[id]!.revokedAt = now
+            count += 1
+        }
+        changes.append(.removeSessions(userID: userID, keeping: keeping))
+        return count
+    }
+
+    func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, changes in Self.revoke(&contents, &changes, id, now: now) }
+    }
+
+    func sessionExists(id: String, _ done: @escaping StoreCompletion<Bool>) {
+        read(done) { $0.sessions[id] != nil }
+    }
+
+    func revokeSessions(
+        userID: Int64, keeping: String?, reason: String, now: Int64, _ done: @escaping StoreCompletion<Int>
+    ) {
+        write(done) { contents, changes in
+            Self.revokeSessions(&contents, &changes, userID: userID, keeping: keeping, now: now)
+        }
+    }
+
+    func liveSessions(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<[SessionRecord]>) {
+        read(done) { contents in
+            contents.sessions.filter {
+                $0.value.userID == userID && $0.value.revokedAt == nil && $0.value.expiresAt > now
+            }
+            .sorted { ($1.value.createdAt, $0.key) < ($0.value.createdAt, $1.key) }
+            .map {
+                SessionRecord(
+                    id: $0.key, userID: userID, createdAt: $0.value.createdAt, lastUsedAt: $0.value.lastUsedAt,
+                    expiresAt: $0.value.expiresAt, revokedAt: nil)
+            }
+        }
+    }
+
+    // MARK: Login failure counters
+
+    func loadFailureCounters() throws(StoreError) -> [String: LoginThrottle.Counter] {
+        contents.withLock { $0.counters }
+    }
+
+    func saveFailureCounters(
+        _ current: @escaping @Sendable () -> [LoginThrottle.Change], _ done: @escaping StoreCompletion<Void>
+    ) {
+        write(done) { contents, _ in
+            for change in current() { contents.counters[change.key] = change.counter }
+        }
+    }
+}

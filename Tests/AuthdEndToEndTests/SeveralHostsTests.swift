@@ -1,0 +1,151 @@
+import AuthCore
+import Foundation
+import Testing
+
+/// Several real daemons on one PostgreSQL database (each on its own socket
+/// and state directory, as on several hosts), with requests in flight at
+/// once; and one daemon whose database goes away and comes back.
+@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(3)))
+struct SeveralHostsTests {
+    /// Both daemons are given the same signing secrets (until keys live in
+    /// the database, every host must be given the same ones).
+    static let sharedSecrets = [
+        "JWT_SECRET": "several-hosts-access-secret-0123456789abcdef",
+        "JWT_REFRESH_SECRET": "several-hosts-refresh-secret-0123456789abcdef",
+    ]
+
+    func withDaemons<T>(
+        _ count: Int, url: String? = nil, flags: [String: String] = [:], _ body: ([DaemonProcess]) throws -> T
+    ) throws -> T {
+        let database = try url ?? PostgresDatabases.create()
+        var all = flags
+        all["database-url"] = database
+        let daemons = try (0..<count).map { _ in
+            try DaemonProcess.started(flags: all, environment: Self.sharedSecrets)
+        }
+        defer { for daemon in daemons { daemon.tearDown() } }
+        return try body(daemons)
+    }
+
+    /// Polls `condition` for up to 10 s: another daemon's change arrives
+    /// through its feed; how fast is measured in BENCHMARKS.md.
+    func eventually(within seconds: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(5_000)
+        }
+        return try condition()
+    }
+
+    @Test func aUserCreatedOnOneHostLogsInAndIsRevokedOnAnother() throws {
+        try withDaemons(2) { daemons in
+            let a = try daemons[0].connect()
+            let b = try daemons[1].connect()
+            let id = try a.createUser("everywhere@example.com")
+            let tokens = try b.login("everywhere@example.com")
+            #expect(tokens.userID == id)
+            // Issued on B, verified on A.
+            #expect(try eventually { try a.verify(tokens.access)["result"] != nil })
+            guard case .array(let users)? = try a.result("user.list", [:])["users"] else {
+                Issue.record("user.list gave no users")
+                return
+            }
+            #expect(users.count == 1)
+            // Logout on A: B refuses the token at once (its feed), A too.
+            _ = try a.result("auth.logout", ["refresh_token": .string(tokens.refresh)])
+            #expect(try a.verify(tokens.access).errorReason == "session_revoked")
+            #expect(try eventually { try b.verify(tokens.access).errorReason == "session_revoked" })
+            // Deactivation on B holds on A.
+            let again = try a.login("everywhere@example.com")
+            _ = try b.result("user.update", ["id": .string(id), "active": .bool(false)])
+            #expect(try eventually { try a.verify(again.access).errorReason == "account_inactive" })
+            #expect(
+                try a.call(
+                    "auth.login", ["email": .string("everywhere@example.com"), "password": .string(defaultPassword)]
+                ).errorReason == "invalid_credentials")
+        }
+    }
+
+    @Test func oneRefreshTokenPresentedToTwoHostsAtOnceRotatesOnce() throws {
+        try withDaemons(2) { daemons in
+            let admin = try daemons[0].connect()
+            try admin.createUser("twice@example.com")
+            for _ in 0..<3 {
+                let tokens = try admin.login("twice@example.com")
+                let answers = Counter()
+                let group = DispatchGroup()
+                for daemon in daemons {
+                    DispatchQueue.global().async(group: group) {
+                        do {
+                            let connection = try daemon.connect()
+                            let answer = try connection.call("auth.refresh", ["refresh_token": .string(tokens.refresh)])
+                            answers.add(answer["result"] != nil ? "rotated" : answer.errorReason ?? "?")
+                        } catch {
+                            answers.add("error: \(error)")
+                        }
+                    }
+                }
+                group.wait()
+                #expect(answers.values.sorted() == ["refresh_reused", "rotated"], "\(answers.values)")
+                // Reuse revoked the session on every host.
+                for daemon in daemons {
+                    let connection = try daemon.connect()
+                    #expect(try eventually { try connection.verify(tokens.access).errorReason == "session_revoked" })
+                }
+            }
+        }
+    }
+
+    @Test func aHostCutOffFromItsDatabaseFailsClosed() throws {
+        let server = try PostgresDatabases.PrivateServer()
+        let url = try PostgresDatabases.create(on: server.url)
+        try withDaemons(1, url: url, flags: ["max-staleness": "1", "database-timeout": "2"]) { daemons in
+            let rpc = try daemons[0].connect()
+            try rpc.createUser("cut@example.com")
+            let tokens = try rpc.login("cut@example.com")
+            #expect(try rpc.verify(tokens.access)["result"] != nil)
+            try server.stop()
+            // Writes: 503 unavailable, within the timeout, nothing done.
+            let started = Date()
+            let login = try rpc.call(
+                "auth.login", ["email": .string("cut@example.com"), "password": .string(defaultPassword)])
+            #expect(login.errorReason == "unavailable")
+            #expect(login.errorCode == 503)
+            #expect(Date().timeIntervalSince(started) < 10)
+            // Reads from the view: trusted for max_staleness, then refused.
+            #expect(try eventually { try rpc.verify(tokens.access).errorReason == "unavailable" })
+            let health = try rpc.result("sys.health")
+            #expect(health.string("status") == "degraded")
+            #expect(daemons[0].isRunning)
+            // The database returns: the daemon should reconnect and catch up
+            // without a restart. Known to fail in about half the runs on
+            // this machine (issue 12, open): postgres-nio 1.33.2's pool can
+            // stop trying to connect once the calls waiting for it were
+            // cancelled by their timeouts, and the feed's call stays waiting
+            // on it even when the store replaces the pool. Until the feed
+            // has a connection of its own, this part is a known issue; the
+            // fail-closed part above is not.
+            try server.start()
+            let log = { () -> Comment in "daemon stderr: \(daemons[0].stderr.suffix(4_000))" }
+            let recovered = try recovers(rpc, tokens.access)
+            withKnownIssue("a pool whose server came back may not reconnect (issue 12)", isIntermittent: true) {
+                #expect(recovered.verify, log())
+                #expect(recovered.login, log())
+                #expect(recovered.healthy, log())
+            }
+        }
+    }
+
+    /// Whether, after the database came back, the daemon verifies again,
+    /// takes a login, and reports itself healthy.
+    func recovers(_ rpc: RPCConnection, _ access: String) throws -> (verify: Bool, login: Bool, healthy: Bool) {
+        let verify = try eventually(within: 30) { try rpc.verify(access)["result"] != nil }
+        let login = try eventually(within: 30) {
+            try rpc.call("auth.login", ["email": .string("cut@example.com"), "password": .string(defaultPassword)])[
+                "result"] != nil
+        }
+        let healthy = try rpc.result("sys.health").string("status") == "ok"
+        return (verify, login, healthy)
+    }
+}
