@@ -71,12 +71,7 @@ extension PostgresStore {
                         connection.query("\(unescaped: userColumns) WHERE id = \(id) FOR UPDATE", logger: logger)
                     ).first
                 else { throw StoreError.notFound }
-                if let role { user.role = role }
-                if let email { user.email = email }
-                let deactivating = active == false && user.active
-                if let active { user.active = active }
-                user.updatedAt = now
-                if deactivating { user.credentialGeneration += 1 }
+                let deactivating = user.applyUpdate(role: role, email: email, active: active, now: now)
                 let updated = user
                 _ = try await Self.mappingUniqueEmail {
                     try await connection.query(

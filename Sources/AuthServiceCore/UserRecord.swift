@@ -29,6 +29,20 @@ public struct UserRecord: Sendable, Equatable {
     /// checked.
     public var credentialGeneration: Int64 = 0
 
+    /// Applies an admin's `user.update` at `now`. Returns whether it
+    /// deactivated the account: then the credential generation has moved
+    /// (a login in flight cannot open a session) and the store must revoke
+    /// every session of the user in the same transaction.
+    public mutating func applyUpdate(role: String?, email: String?, active: Bool?, now: Int64) -> Bool {
+        if let role { self.role = role }
+        if let email { self.email = email }
+        let deactivating = active == false && self.active
+        if let active { self.active = active }
+        updatedAt = now
+        if deactivating { credentialGeneration += 1 }
+        return deactivating
+    }
+
     public var snapshot: UserSnapshot {
         UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)
     }

@@ -62,12 +62,7 @@ extension AuthDatabase {
                 var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id])
                     .map(UserRecord.init(row:))
             else { throw StoreError.notFound }
-            if let role { user.role = role }
-            if let email { user.email = email }
-            let deactivating = active == false && user.active
-            if let active { user.active = active }
-            user.updatedAt = now
-            if deactivating { user.credentialGeneration += 1 }
+            let deactivating = user.applyUpdate(role: role, email: email, active: active, now: now)
             do {
                 try db.execute(
                     sql: """

@@ -132,13 +132,7 @@ final class InMemoryCredentialStore: CredentialStore {
             if let email, contents.users.values.contains(where: { $0.email == email && $0.id != id }) {
                 throw .emailTaken
             }
-            if let role { user.role = role }
-            if let email { user.email = email }
-            let deactivating = active == false && user.active
-            if let active { user.active = active }
-            user.updatedAt = now
-            if deactivating {
-                user.credentialGeneration += 1
+            if user.applyUpdate(role: role, email: email, active: active, now: now) {
                 Self.revokeSessions(&contents, &changes, userID: id, keeping: nil, now: now)
             }
             contents.users[id] = user
