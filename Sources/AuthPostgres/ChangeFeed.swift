@@ -36,10 +36,13 @@ final class ChangeFeed: Sendable {
         var pokePending = false
         var stopped = false
         var lastErrorLogged: ContinuousClock.Instant?
+        /// The newest position a local write committed but could not wait
+        /// for (see `waitUntilApplied`).
+        var required: FeedPosition = 0
     }
 
-    /// The store's current pool (it may replace it).
-    let client: @Sendable () -> PostgresClient
+    /// The feed's own connection.
+    let pool: PostgresConnectionPool
     let view: LiveView
     let logger: Logger
     /// Unix seconds (which sessions a reload finds live).
@@ -47,15 +50,17 @@ final class ChangeFeed: Sendable {
     /// How often the feed is read when no write of this daemon pokes it:
     /// the bound on how late another daemon's revocation reaches this one.
     let interval: Duration
+    /// How long one read may take.
+    let timeout: Duration
     private let state: Locked<State>
     private let timers = DispatchQueue(label: "authd.feed.timer")
 
     init(
-        client: @escaping @Sendable () -> PostgresClient, view: LiveView, logger: Logger, start: FeedPosition,
-        interval: Duration,
-        clock: @escaping @Sendable () -> Int64
+        pool: PostgresConnectionPool, view: LiveView, logger: Logger, start: FeedPosition, interval: Duration,
+        timeout: Duration, clock: @escaping @Sendable () -> Int64
     ) {
-        self.client = client
+        self.pool = pool
+        self.timeout = timeout
         self.clock = clock
         self.view = view
         self.logger = logger
@@ -67,6 +72,10 @@ final class ChangeFeed: Sendable {
     var staleness: Duration { ContinuousClock.now - state.withLock { $0.lastRead } }
 
     var cursor: FeedPosition { state.withLock { $0.cursor } }
+
+    /// Whether a write of this daemon committed a change the view does not
+    /// hold yet: until it does, the view must not be trusted.
+    var isBehindLocalWrite: Bool { state.withLock { $0.cursor < $0.required } }
 
     /// Sets where reading starts (after the view was loaded).
     func reset(to position: FeedPosition) {
@@ -84,8 +93,11 @@ final class ChangeFeed: Sendable {
                 more = try await readOnce()
             } catch {
                 logFailure(error)
+                // The server is away: try again soon, not 50 times a second.
+                try? await Task.sleep(for: Self.retryDelay)
+                continue
             }
-            if !more { await sleep() }
+            if !more { await sleep(interval) }
         }
         let waiters = state.withLock { state in
             defer { state.waiters = [] }
@@ -97,7 +109,11 @@ final class ChangeFeed: Sendable {
     func stop() {
         state.withLock { $0.stopped = true }
         poke()
+        pool.close()
     }
+
+    /// How long the feed waits after a failed read.
+    static let retryDelay: Duration = .milliseconds(200)
 
     /// Reads at once (a write of this daemon has committed).
     func poke() {
@@ -113,8 +129,8 @@ final class ChangeFeed: Sendable {
     }
 
     /// Returns once the view holds every change up to `position`, or after
-    /// `timeout` (the write is committed either way; a feed that cannot
-    /// read makes the daemon stale, which it reports).
+    /// `timeout`. The write is committed either way; after a timeout the
+    /// feed counts as behind until it has read up to `position`.
     func waitUntilApplied(_ position: FeedPosition, timeout: Duration) async {
         let id = position
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -128,9 +144,10 @@ final class ChangeFeed: Sendable {
                 return
             }
             poke()
-            timers.asyncAfter(deadline: .now() + Self.dispatchInterval(timeout)) { [self] in
+            timers.asyncAfter(deadline: .now() + PostgresStore.dispatchInterval(timeout)) { [self] in
                 let late = state.withLock { state -> CheckedContinuation<Void, Never>? in
                     guard let index = state.waiters.firstIndex(where: { $0.0 == id }) else { return nil }
+                    state.required = max(state.required, position)
                     return state.waiters.remove(at: index).1
                 }
                 late?.resume()
@@ -138,7 +155,7 @@ final class ChangeFeed: Sendable {
         }
     }
 
-    private func sleep() async {
+    private func sleep(_ interval: Duration) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let id = state.withLock { state -> Int? in
                 if state.pokePending || state.stopped {
@@ -150,7 +167,7 @@ final class ChangeFeed: Sendable {
                 return state.nextSleeperID
             }
             guard let id else { return continuation.resume() }
-            timers.asyncAfter(deadline: .now() + Self.dispatchInterval(interval)) { [self] in
+            timers.asyncAfter(deadline: .now() + PostgresStore.dispatchInterval(interval)) { [self] in
                 let sleeper = state.withLock { state -> CheckedContinuation<Void, Never>? in
                     guard let sleeper = state.sleeper, sleeper.id == id else { return nil }
                     state.sleeper = nil
@@ -169,8 +186,33 @@ final class ChangeFeed: Sendable {
         let from = cursor
         let batch = 5_000
         let now = clock()
-        let result = try await client().withTransaction(logger: logger) {
-            connection -> (FeedPosition, [LiveView.Change], Bool) in
+        let result = try await PostgresStore.within(timeout) { [self] in
+            try await readBatch(from: from, batch: batch, now: now)
+        }
+        view.apply(result.1)
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.cursor = result.0
+            // In sync only once caught up: a daemon catching up after a cut
+            // is not fresh until it has read everything it missed.
+            if !result.2 { state.lastRead = .now }
+            var ready: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard waiter.0 <= result.0 else { return false }
+                ready.append(waiter.1)
+                return true
+            }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+        return result.2
+    }
+
+    /// The rows past `from` and the current state of what they name, read
+    /// in one snapshot; a whole reload if the rows were pruned.
+    private func readBatch(from: FeedPosition, batch: Int, now: Int64) async throws -> (
+        FeedPosition, [LiveView.Change], Bool
+    ) {
+        try await pool.withTransaction(logger: logger) { [self] connection -> (FeedPosition, [LiveView.Change], Bool) in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             var pruned: FeedPosition = 0
             for try await through in try await connection.query(
@@ -206,22 +248,6 @@ final class ChangeFeed: Sendable {
                 connection, users: Array(users), usersSessions: Array(usersSessions), sessions: Array(sessions))
             return (last, changesToApply, rows.count == batch)
         }
-        view.apply(result.1)
-        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.cursor = result.0
-            // In sync only once caught up: a daemon catching up after a cut
-            // is not fresh until it has read everything it missed.
-            if !result.2 { state.lastRead = .now }
-            var ready: [CheckedContinuation<Void, Never>] = []
-            state.waiters.removeAll { waiter in
-                guard waiter.0 <= result.0 else { return false }
-                ready.append(waiter.1)
-                return true
-            }
-            return ready
-        }
-        for waiter in ready { waiter.resume() }
-        return result.2
     }
 
     /// Fills the view from the transaction's snapshot (repeatable read);
@@ -308,11 +334,6 @@ final class ChangeFeed: Sendable {
             for id in sessions where !live.contains(id) { changes.append(.removeSession(id: id)) }
         }
         return changes
-    }
-
-    private static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
     }
 
     /// One log line per failure streak and at most one a minute.

@@ -85,8 +85,8 @@ enum PostgresSchema {
     ]
 
     /// Brings the database to `version`, once, whoever else is starting.
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+    static func migrate(_ pool: PostgresConnectionPool, logger: Logger) async throws {
+        try await pool.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS authd_schema (version integer NOT NULL, migrated_at timestamptz NOT NULL)",

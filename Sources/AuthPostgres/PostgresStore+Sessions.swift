@@ -143,9 +143,11 @@ extension PostgresStore {
 
     public func sessionExists(id: String, _ done: @escaping StoreCompletion<Bool>) {
         complete(done) { [self] in
-            try await read { client in
+            try await read { [logger] connection in
                 var exists = false
-                for try await _ in try await client.query("SELECT 1 FROM sessions WHERE id = \(id)").decode(Int.self) {
+                for try await _ in try await connection.query("SELECT 1 FROM sessions WHERE id = \(id)", logger: logger)
+                    .decode(Int.self)
+                {
                     exists = true
                 }
                 return exists
@@ -169,14 +171,14 @@ extension PostgresStore {
 
     public func liveSessions(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<[SessionRecord]>) {
         complete(done) { [self] in
-            try await read { client in
+            try await read { [logger] connection in
                 var sessions: [SessionRecord] = []
-                for try await (id, user, createdAt, lastUsedAt, expiresAt) in try await client.query(
+                for try await (id, user, createdAt, lastUsedAt, expiresAt) in try await connection.query(
                     """
                     SELECT id, user_id, created_at, last_used_at, expires_at FROM sessions
                     WHERE user_id = \(userID) AND revoked_at IS NULL AND expires_at > \(now)
                     ORDER BY created_at DESC, id
-                    """
+                    """, logger: logger
                 ).decode((String, Int64, Int64, Int64, Int64).self) {
                     sessions.append(
                         SessionRecord(

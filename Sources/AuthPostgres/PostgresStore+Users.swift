@@ -37,25 +37,29 @@ extension PostgresStore {
 
     public func user(id: Int64, _ done: @escaping StoreCompletion<UserRecord?>) {
         complete(done) { [self] in
-            try await read { client in
-                try await Self.users(client.query("\(unescaped: userColumns) WHERE id = \(id)")).first
+            try await read { [logger] connection in
+                try await Self.users(connection.query("\(unescaped: userColumns) WHERE id = \(id)", logger: logger))
+                    .first
             }
         }
     }
 
     public func user(email: String, _ done: @escaping StoreCompletion<UserRecord?>) {
         complete(done) { [self] in
-            try await read { client in
-                try await Self.users(client.query("\(unescaped: userColumns) WHERE email = \(email)")).first
+            try await read { [logger] connection in
+                try await Self.users(
+                    connection.query("\(unescaped: userColumns) WHERE email = \(email)", logger: logger)
+                ).first
             }
         }
     }
 
     public func listUsers(after: Int64, limit: Int, _ done: @escaping StoreCompletion<[UserRecord]>) {
         complete(done) { [self] in
-            try await read { client in
+            try await read { [logger] connection in
                 try await Self.users(
-                    client.query("\(unescaped: userColumns) WHERE id > \(after) ORDER BY id LIMIT \(limit)"))
+                    connection.query(
+                        "\(unescaped: userColumns) WHERE id > \(after) ORDER BY id LIMIT \(limit)", logger: logger))
             }
         }
     }
@@ -155,10 +159,10 @@ extension PostgresStore {
             result.withLock { $0 = outcome }
             finished.signal()
         }) { [self] in
-            try await read { client in
+            try await read { [logger] connection in
                 var counters: [String: LoginThrottle.Counter] = [:]
-                for try await (key, failures, windowStart) in try await client.query(
-                    "SELECT key, failures, window_start FROM login_failures"
+                for try await (key, failures, windowStart) in try await connection.query(
+                    "SELECT key, failures, window_start FROM login_failures", logger: logger
                 ).decode((String, Int, Int64).self) {
                     counters[key] = .init(failures: failures, windowStart: windowStart)
                 }

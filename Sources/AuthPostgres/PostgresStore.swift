@@ -17,15 +17,11 @@ import PostgresNIO
 /// Each daemon's `LiveView` follows the database through `ChangeFeed`.
 public final class PostgresStore: CredentialStore {
     public let view = LiveView()
-    /// The connection pool (tests reach the database through it too). It
-    /// is replaced when it stops recovering (see `superviseConnections`).
-    public var client: PostgresClient { pool.withLock { $0.client } }
-    private let pool: Locked<(client: PostgresClient, run: Task<Void, Never>?, replacedAt: ContinuousClock.Instant)>
-    private let configuration: PostgresClient.Configuration
+    /// The connections of calls (reads and writes).
+    let pool: PostgresConnectionPool
     let logger: Logger
     let feed: ChangeFeed
-    /// How long a call may take before it fails (and a write waits for its
-    /// change to reach the view).
+    /// How long a call may take before it fails.
     let timeout: Duration
     private var executor: StoreTaskExecutor { StoreTaskExecutor.shared }
     private let running: Locked<[Task<Void, Never>]>
@@ -53,19 +49,35 @@ public final class PostgresStore: CredentialStore {
     public static func open(
         url: DatabaseURL, password: String? = nil, options: Options = Options(), logger: Logger, now: Int64
     ) async throws -> PostgresStore {
-        var configuration: PostgresClient.Configuration
+        let configuration = try connectionConfiguration(url: url, password: password, timeout: options.timeout)
+        let store = PostgresStore(configuration: configuration, options: options, logger: logger)
+        do {
+            try await store.start(now: now)
+        } catch {
+            store.shutdown()
+            throw error
+        }
+        return store
+    }
+
+    /// How every connection of the store connects, and the session settings
+    /// that bound what a lost client can hold on the server.
+    static func connectionConfiguration(url: DatabaseURL, password: String?, timeout: Duration) throws
+        -> PostgresConnection.Configuration
+    {
+        var configuration: PostgresConnection.Configuration
         // No user in the URL: the daemon's own, as libpq does.
-        let username = url.username.isEmpty ? Self.processUserName() : url.username
+        let username = url.username.isEmpty ? processUserName() : url.username
         switch url.endpoint {
         case .tcp(let host, let port):
             var unverified = TLSConfiguration.makeClientConfiguration()
             unverified.certificateVerification = .none
-            let tls: PostgresClient.Configuration.TLS =
+            let tls: PostgresConnection.Configuration.TLS =
                 switch url.tls {
                 case .disable: .disable
-                case .prefer: .prefer(unverified)
-                case .require: .require(unverified)
-                case .verifyFull: .require(.makeClientConfiguration())
+                case .prefer: .prefer(try NIOSSLContext(configuration: unverified))
+                case .require: .require(try NIOSSLContext(configuration: unverified))
+                case .verifyFull: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
                 }
             configuration = .init(
                 host: host, port: port, username: username, password: password ?? url.password,
@@ -75,27 +87,21 @@ public final class PostgresStore: CredentialStore {
                 unixSocketPath: url.socketPath!, username: username, password: password ?? url.password,
                 database: url.database)
         }
-        configuration.options.maximumConnections = max(2, options.poolSize)
-        // Kept open and re-established by the pool itself: after the server
-        // went away, a call cancelled by its timeout could otherwise leave
-        // the pool with no connection attempt pending (seen: writes and the
-        // feed waiting for ever once the server was back).
-        configuration.options.minimumConnections = 2
-        configuration.options.connectTimeout = options.timeout
-        // The server ends a statement that runs past the timeout too.
-        let milliseconds = Int(options.timeout.components.seconds) * 1000
-        configuration.options.additionalStartupParameters = [("statement_timeout", "\(milliseconds)")]
+        let milliseconds = Int(timeout.components.seconds) * 1000
+        configuration.options.connectTimeout = .milliseconds(Int64(milliseconds))
+        configuration.options.additionalStartupParameters = [
+            // The server ends a statement that runs past the timeout too.
+            ("statement_timeout", "\(milliseconds)"),
+            // A daemon that vanished inside a transaction (cut off, killed)
+            // must not hold its row locks for ever: the server ends such a
+            // transaction, and notices a silent peer through keepalives.
+            ("idle_in_transaction_session_timeout", "\(milliseconds * 2)"),
+            ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+        ]
         if let name = url.applicationName {
             configuration.options.additionalStartupParameters.append(("application_name", name))
         }
-        let store = PostgresStore(configuration: configuration, options: options, logger: logger)
-        do {
-            try await store.start(now: now)
-        } catch {
-            store.shutdown()
-            throw error
-        }
-        return store
+        return configuration
     }
 
     /// `open` for callers that are not async (the daemon's start-up).
@@ -117,65 +123,26 @@ public final class PostgresStore: CredentialStore {
         return try result.withLock { $0! }.get()
     }
 
-    private init(configuration: PostgresClient.Configuration, options: Options, logger: Logger) {
-        self.configuration = configuration
+    private init(configuration: PostgresConnection.Configuration, options: Options, logger: Logger) {
         self.logger = logger
         self.timeout = options.timeout
-        let client = PostgresClient(configuration: configuration, backgroundLogger: Self.poolLogger(logger))
-        pool = Locked((client, nil, .now))
+        pool = PostgresConnectionPool(configuration: configuration, size: options.poolSize, logger: logger)
         running = Locked([])
+        // The feed has a connection of its own: writes queued for the pool
+        // never delay the reads that keep the view fresh.
         feed = ChangeFeed(
-            client: { [pool] in pool.withLock { $0.client } }, view: view, logger: logger, start: 0,
-            interval: options.feedInterval, clock: { Int64(time(nil)) })
-        let clientTask = Task(executorPreference: executor) { await client.run() }
-        pool.withLock { $0.run = clientTask }
-    }
-
-    /// postgres-nio logs every failed connection attempt at info level:
-    /// while the server is away that is several lines a second. The store
-    /// logs what matters (unavailable, recovered) itself.
-    private static func poolLogger(_ logger: Logger) -> Logger {
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .error)
-        return quiet
-    }
-
-    /// Replaces the pool when the feed has not caught up for three
-    /// timeouts: seen with postgres-nio 1.33.2, a pool whose server went
-    /// away can stop making connection attempts once the calls waiting for
-    /// one were cancelled by their timeouts, and then never recovers. A new
-    /// pool costs a reconnect; the old one's waiting calls fail (the feed
-    /// retries on the new one).
-    private func superviseConnections() async {
-        let threshold = timeout * 3
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            guard feed.staleness > threshold else { continue }
-            let replaced = pool.withLock { pool -> Task<Void, Never>? in
-                guard ContinuousClock.now - pool.replacedAt > threshold else { return nil }
-                let client = PostgresClient(
-                    configuration: configuration, backgroundLogger: Self.poolLogger(logger))
-                let run = Task(executorPreference: executor) { await client.run() }
-                let old = pool.run
-                pool = (client, run, .now)
-                return old
-            }
-            guard let replaced else { continue }
-            logger.warning(
-                "the change feed has not caught up for \(threshold): reconnecting with a new pool",
-                metadata: ["staleness": "\(feed.staleness)"])
-            replaced.cancel()
-        }
+            pool: PostgresConnectionPool(configuration: configuration, size: 1, logger: logger), view: view,
+            logger: logger, start: 0, interval: options.feedInterval, timeout: options.timeout,
+            clock: { Int64(time(nil)) })
     }
 
     private func start(now: Int64) async throws {
-        try await PostgresSchema.migrate(client, logger: logger)
+        try await PostgresSchema.migrate(pool, logger: logger)
         let start = try await loadView(now: now)
         feed.reset(to: start)
         let feed = self.feed
         let feedTask = Task(executorPreference: executor) { await feed.run() }
-        let supervisor = Task(executorPreference: executor) { [self] in await superviseConnections() }
-        running.withLock { $0 += [feedTask, supervisor] }
+        running.withLock { $0 += [feedTask] }
     }
 
     /// Runs `body` on the store's executor and waits for it (callers that
@@ -200,14 +167,17 @@ public final class PostgresStore: CredentialStore {
     public func shutdown() {
         feed.stop()
         for task in running.withLock({ $0 }) { task.cancel() }
-        pool.withLock { $0.run?.cancel() }
+        pool.close()
     }
 
     /// How long since this daemon's view last caught up with the feed:
     /// past `max_staleness` it cannot be trusted.
     public var staleness: Duration { feed.staleness }
 
+    /// Infinite while a write of this daemon is committed but not yet in
+    /// its view (see `write`).
     public var secondsSinceSync: Double? {
+        if feed.isBehindLocalWrite { return .infinity }
         let (seconds, attoseconds) = staleness.components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
@@ -215,7 +185,7 @@ public final class PostgresStore: CredentialStore {
     /// Fills the view from one snapshot; returns the feed position it
     /// holds everything up to.
     private func loadView(now: Int64) async throws -> FeedPosition {
-        try await client.withTransaction(logger: logger) { [feed] connection in
+        try await pool.withTransaction(logger: logger) { [feed] connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             return try await feed.loadEverything(connection, now: now)
         }
@@ -224,15 +194,15 @@ public final class PostgresStore: CredentialStore {
     // MARK: Running calls
 
     /// Runs `body` as a task on the store's executor and completes with its
-    /// outcome within `timeout`: a `StoreError` stays itself, a database
-    /// out of reach (or too slow) is `unavailable`, anything else `failed`.
+    /// outcome: a `StoreError` stays itself, a database out of reach (or
+    /// too slow: `read` and `write` bound their database work by `timeout`)
+    /// is `unavailable`, anything else `failed`.
     func complete<Value: Sendable>(
         _ done: @escaping StoreCompletion<Value>, _ body: @escaping @Sendable () async throws -> Value
     ) {
-        let timeout = self.timeout
         Task(executorPreference: executor) {
             do {
-                done(.success(try await Self.within(timeout, body)))
+                done(.success(try await body()))
             } catch {
                 let failure = Self.storeError(error)
                 if case .unavailable = failure {
@@ -246,21 +216,94 @@ public final class PostgresStore: CredentialStore {
     }
 
     /// `body`, or `unavailable` once `timeout` has passed (the server may be
-    /// out of reach with no error yet: a cut network drops packets).
+    /// out of reach with no error yet: a cut network drops packets). The
+    /// body is then cancelled and not waited for: the pool closes the
+    /// connection of a cancelled lease and frees its slot, and a body that
+    /// still does not end (see `PostgresConnectionPool.withConnection`)
+    /// cannot hold up the caller.
     static func within<Value: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Value)
         async throws -> Value
     {
-        try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
+        let waiting = Locked<CheckedContinuation<Value, any Error>?>(nil)
+        let work = Locked<Task<Void, Never>?>(nil)
+        let takeWaiting: @Sendable () -> CheckedContinuation<Value, any Error>? = {
+            waiting.withLock { waiting in
+                defer { waiting = nil }; return waiting
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw StoreError.unavailable("no answer from the database within \(timeout)")
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiting.withLock { $0 = continuation }
+                let task = Task(executorPreference: StoreTaskExecutor.shared) {
+                    let result: Result<Value, any Error>
+                    do { result = .success(try await body()) } catch { result = .failure(error) }
+                    takeWaiting()?.resume(with: result)
+                }
+                work.withLock { $0 = task }
+                deadlines.asyncAfter(deadline: .now() + dispatchInterval(timeout)) {
+                    guard let late = takeWaiting() else { return }
+                    task.cancel()
+                    late.resume(throwing: StoreError.unavailable("no answer from the database within \(timeout)"))
+                }
             }
-            return value
+        } onCancel: {
+            work.withLock { $0 }?.cancel()
+        }
+    }
+
+    private static let deadlines = DispatchQueue(label: "authd.postgres.deadlines")
+
+    static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
+    }
+
+    /// A read outside a transaction, within the timeout.
+    func read<Value: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Value) async throws
+        -> Value
+    {
+        do {
+            return try await Self.within(timeout) { [pool] in try await pool.withConnection(body) }
+        } catch {
+            throw Self.unwrap(error)
+        }
+    }
+
+    /// One write transaction, retried on a serialisation failure or a
+    /// deadlock, all within the timeout; the change rows `body` notes are
+    /// inserted in it. The call returns once the feed has brought them into
+    /// this daemon's view. If that takes longer than the timeout, the write
+    /// is still committed and is answered as such. The feed then counts as
+    /// behind (`secondsSinceSync` is infinite) until it has read that far:
+    /// token checks here fail closed rather than accept a token the write
+    /// revoked.
+    func write<Value: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, ChangeNotes) async throws -> Value
+    ) async throws -> Value {
+        let deadline = ContinuousClock.now + timeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let (value, marker) = try await Self.within(deadline - .now) { [pool, logger] in
+                    try await pool.withTransaction(logger: logger) { connection -> (Value, FeedPosition?) in
+                        let notes = ChangeNotes()
+                        let value = try await body(connection, notes)
+                        let marker = try await notes.insert(connection, logger: logger)
+                        return (value, marker)
+                    }
+                }
+                if let marker { await feed.waitUntilApplied(marker, timeout: timeout) }
+                return value
+            } catch {
+                let error = Self.unwrap(error)
+                if let state = Self.sqlState(error), state == "40001" || state == "40P01" {
+                    if attempt < 5 && ContinuousClock.now < deadline { continue }
+                    // Retryable by the client: contention, not a fault.
+                    throw StoreError.unavailable("still conflicting after \(attempt) attempts (SQLSTATE \(state))")
+                }
+                throw error
+            }
         }
     }
 
@@ -276,46 +319,6 @@ public final class PostgresStore: CredentialStore {
             return unreachable ? .unavailable(describe(error)) : .failed(describe(error))
         }
         return .unavailable(describe(error))
-    }
-
-    /// Reads outside a transaction.
-    func read<Value: Sendable>(_ body: (PostgresClient) async throws -> Value) async throws -> Value {
-        do {
-            return try await body(client)
-        } catch {
-            throw Self.unwrap(error)
-        }
-    }
-
-    /// One write transaction, retried on a serialisation failure or a
-    /// deadlock; the change rows `body` notes are inserted in it, and the
-    /// call returns once the feed has brought them into this daemon's view.
-    func write<Value: Sendable>(
-        _ body: @escaping (PostgresConnection, ChangeNotes) async throws -> Value
-    ) async throws -> Value {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let (value, marker) = try await client.withTransaction(logger: logger) {
-                    connection -> (Value, FeedPosition?) in
-                    let notes = ChangeNotes()
-                    let value = try await body(connection, notes)
-                    let marker = try await notes.insert(connection, logger: logger)
-                    return (value, marker)
-                }
-                if let marker { await feed.waitUntilApplied(marker, timeout: timeout) }
-                return value
-            } catch {
-                let error = Self.unwrap(error)
-                if let state = Self.sqlState(error), state == "40001" || state == "40P01" {
-                    if attempt < 5 { continue }
-                    // Retryable by the client: contention, not a fault.
-                    throw StoreError.unavailable("still conflicting after \(attempt) attempts (SQLSTATE \(state))")
-                }
-                throw error
-            }
-        }
     }
 
     /// The error a transaction's closure threw, rather than the wrapper.

@@ -22,7 +22,8 @@ extension AuthService {
         ]
         if let age = store.secondsSinceSync, age > 1 {
             result["status"] = .string("degraded")
-            result["last_sync_age_s"] = .int(Int64(age))
+            // Infinite: a write this daemon committed is not in its view yet.
+            if age.isFinite { result["last_sync_age_s"] = .int(Int64(age)) }
             result["max_staleness_s"] = .int(settings.maxStaleness)
         }
         context.respond(.success(.object(result)))

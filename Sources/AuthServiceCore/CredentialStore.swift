@@ -21,7 +21,8 @@ public protocol CredentialStore: AnyObject, Sendable {
     /// store whose view is current by construction (SQLite: this daemon is
     /// its only writer). A store shared by several daemons reports how
     /// long ago it last caught up with the others' changes, and the service
-    /// stops trusting the view past `max_staleness`.
+    /// stops trusting the view past `max_staleness`. Infinite when the store
+    /// knows the view lacks a change it committed.
     var secondsSinceSync: Double? { get }
 
     // MARK: Users

@@ -241,4 +241,39 @@ import Testing
         let after = try harness.login("alice@example.com")
         #expect(harness.call("token.verify", ["token": .string(after.access)]).object != nil)
     }
+
+    /// A view the store cannot vouch for is not trusted: past
+    /// `max_staleness`, or at once when the store knows a committed write of
+    /// its own is not in the view yet (its feed timed out); `sys.health`
+    /// reports both as degraded, the second without an age.
+    @Test func tokenChecksFailClosedWhileTheViewIsStaleOrBehindALocalWrite() throws {
+        let harness = try ServiceHarness(.memory) { $0.maxStaleness = 30 }
+        let store = try #require(harness.store as? InMemoryCredentialStore)
+        try harness.createUser("alice@example.com")
+        let tokens = try harness.login("alice@example.com")
+        let verify = { harness.call("token.verify", ["token": .string(tokens.access)]) }
+
+        store.reportSecondsSinceSync(0.2)
+        #expect(verify().object?["user"] != nil)
+        #expect(try harness.result("sys.health")["status"] == .string("ok"))
+
+        store.reportSecondsSinceSync(29)
+        #expect(verify().object?["user"] != nil)
+        let stale = try harness.result("sys.health")
+        #expect(stale["status"] == .string("degraded"))
+        #expect(stale["last_sync_age_s"] == .int(29))
+
+        store.reportSecondsSinceSync(31)
+        #expect(verify().reason == "unavailable")
+
+        store.reportSecondsSinceSync(.infinity)
+        #expect(verify().reason == "unavailable")
+        let behind = try harness.result("sys.health")
+        #expect(behind["status"] == .string("degraded"))
+        #expect(behind["last_sync_age_s"] == nil)
+        #expect(behind["max_staleness_s"] == .int(30))
+
+        store.reportSecondsSinceSync(nil)
+        #expect(verify().object?["user"] != nil)
+    }
 }

@@ -118,23 +118,82 @@ struct SeveralHostsTests {
             let health = try rpc.result("sys.health")
             #expect(health.string("status") == "degraded")
             #expect(daemons[0].isRunning)
-            // The database returns: the daemon should reconnect and catch up
-            // without a restart. Known to fail in about half the runs on
-            // this machine (issue 12, open): postgres-nio 1.33.2's pool can
-            // stop trying to connect once the calls waiting for it were
-            // cancelled by their timeouts, and the feed's call stays waiting
-            // on it even when the store replaces the pool. Until the feed
-            // has a connection of its own, this part is a known issue; the
-            // fail-closed part above is not.
+            // The database returns: the daemon reconnects and catches up by
+            // itself, without a restart.
             try server.start()
             let log = { () -> Comment in "daemon stderr: \(daemons[0].stderr.suffix(4_000))" }
             let recovered = try recovers(rpc, tokens.access)
-            withKnownIssue("a pool whose server came back may not reconnect (issue 12)", isIntermittent: true) {
-                #expect(recovered.verify, log())
-                #expect(recovered.login, log())
-                #expect(recovered.healthy, log())
-            }
+            #expect(recovered.verify, log())
+            #expect(recovered.login, log())
+            #expect(recovered.healthy, log())
         }
+    }
+
+    /// One host's network to the database drops packets (a proxy that
+    /// forwards nothing, resets nothing) while another host revokes. The
+    /// host cut off must not hang, must fail closed once `max_staleness`
+    /// has passed, and must apply the revocation when the link returns.
+    @Test func aHostCutOffAloneFailsClosedWhileAnotherRevokes() throws {
+        let direct = try PostgresDatabases.create()
+        let parsed = try DatabaseURL.parse(direct)
+        let proxy = try TCPProxy(toLoopbackPort: parsed.endpoint.port)
+        defer { proxy.stop() }
+        let viaProxy = "postgresql://\(parsed.username)@127.0.0.1:\(proxy.port)/\(parsed.database)?sslmode=disable"
+        let flags = ["max-staleness": "2", "database-timeout": "2"]
+        let cutOff = try DaemonProcess.started(
+            flags: flags.merging(["database-url": viaProxy]) { $1 }, environment: Self.sharedSecrets)
+        defer { cutOff.tearDown() }
+        let other = try DaemonProcess.started(
+            flags: flags.merging(["database-url": direct]) { $1 }, environment: Self.sharedSecrets)
+        defer { other.tearDown() }
+        let a = try cutOff.connect()
+        let b = try other.connect()
+        try b.createUser("alone@example.com")
+        let tokens = try b.login("alone@example.com")
+        #expect(try eventually { try a.verify(tokens.access)["result"] != nil })
+
+        proxy.cut()
+        _ = try b.result("auth.logout", ["refresh_token": .string(tokens.refresh)])
+        let revokedBy = Date()
+        #expect(try b.verify(tokens.access).errorReason == "session_revoked")
+        // The host cut off may answer from its view for max_staleness after
+        // its last sync, which came before the revocation; a check sent
+        // later than that must be refused.
+        var lateAcceptances: [Double] = []
+        var refused = false
+        let deadline = Date().addingTimeInterval(2 + 5)
+        while Date() < deadline && !refused {
+            let sent = Date()
+            let answer = try a.verify(tokens.access)
+            if answer["result"] != nil, sent.timeIntervalSince(revokedBy) > 2 {
+                lateAcceptances.append(sent.timeIntervalSince(revokedBy))
+            }
+            refused = answer.errorReason == "unavailable"
+            usleep(20_000)
+        }
+        #expect(refused, "the host cut off never failed closed: \(cutOff.stderr.suffix(2_000))")
+        #expect(lateAcceptances.isEmpty, "accepted a token revoked \(lateAcceptances) s earlier")
+        // A write does not hang on the silent network: 503 within the timeout.
+        let started = Date()
+        let login = try a.call(
+            "auth.login", ["email": .string("alone@example.com"), "password": .string(defaultPassword)])
+        #expect(login.errorReason == "unavailable")
+        #expect(Date().timeIntervalSince(started) < 8)
+        #expect(try a.result("sys.health").string("status") == "degraded")
+        // The host not cut off never noticed.
+        #expect(try b.result("sys.health").string("status") == "ok")
+
+        proxy.restore()
+        let log = { () -> Comment in "daemon stderr: \(cutOff.stderr.suffix(4_000))" }
+        // Caught up: the revocation made during the cut now holds here.
+        #expect(try eventually(within: 30) { try a.verify(tokens.access).errorReason == "session_revoked" }, log())
+        #expect(
+            try eventually(within: 30) {
+                try a.call(
+                    "auth.login", ["email": .string("alone@example.com"), "password": .string(defaultPassword)])[
+                        "result"] != nil
+            }, log())
+        #expect(try a.result("sys.health").string("status") == "ok", log())
     }
 
     /// Whether, after the database came back, the daemon verifies again,

@@ -33,6 +33,13 @@ final class InMemoryCredentialStore: CredentialStore {
 
     private let hooks = Guarded<[String: @Sendable () -> Void]>([:])
 
+    private let sync = Guarded<Double?>(nil)
+
+    /// What the store reports as the age of its last sync (nil: always in
+    /// sync, as SQLite; infinite: a committed write not in the view yet).
+    func reportSecondsSinceSync(_ seconds: Double?) { sync.withLock { $0 = seconds } }
+    var secondsSinceSync: Double? { sync.withLock { $0 } }
+
     /// While set, every write fails with this cause (a lost disk or link).
     func failWrites(_ cause: String?) { failing.withLock { $0 = cause } }
 

@@ -31,16 +31,22 @@ enum PostgresTestServer {
         static func makeStores(count: Int, now: Int64 = 1_800_000_000, feedInterval: Duration = .milliseconds(20))
             throws -> [PostgresStore]
         {
-            guard let url else { throw TestServerMissing() }
-            var server = try DatabaseURL.parse(url)
-            let name = "authd_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-            try run("CREATE DATABASE \(name)", on: server)
-            server.database = name
+            let server = try makeDatabase()
             let logger = Logger(label: "authd.test.postgres")
             let options = PostgresStore.Options(poolSize: 4, feedInterval: feedInterval)
             return try (0..<count).map { _ in
                 try PostgresStore.openBlocking(url: server, options: options, logger: logger, now: now)
             }
+        }
+
+        /// A new, empty database on the test server.
+        static func makeDatabase() throws -> DatabaseURL {
+            guard let url else { throw TestServerMissing() }
+            var server = try DatabaseURL.parse(url)
+            let name = "authd_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+            try run("CREATE DATABASE \(name)", on: server)
+            server.database = name
+            return server
         }
 
         /// Runs one statement with psql (CREATE DATABASE cannot run in a
