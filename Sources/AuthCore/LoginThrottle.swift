@@ -72,20 +72,40 @@ public struct LoginThrottle: Sendable {
     public static let maximumClientBytes = 256
 
     public mutating func begin(account: String, client: String, now: Int64) -> Decision {
+        let decision = decision(
+            account: account, client: client, pendingOnAccount: pending[account, default: 0],
+            pendingOnClient: pending[client, default: 0], now: now)
+        if decision == .proceed {
+            pending[account, default: 0] += 1
+            pending[client, default: 0] += 1
+        }
+        return decision
+    }
+
+    /// The rule of `begin`, with the pending attempts counted elsewhere: a
+    /// store that several daemons share decides with it on its shared
+    /// counters and reservations, so one rule holds on every store.
+    public func decision(
+        account: String, client: String, pendingOnAccount: Int, pendingOnClient: Int, now: Int64
+    ) -> Decision {
         let accountFailures = failures(account, now: now)
         let clientFailures = failures(client, now: now)
         var retryAfter = 0
         if accountFailures >= limits.accountMaxFailures { retryAfter = max(retryAfter, remaining(account, now)) }
         if clientFailures >= limits.clientMaxFailures { retryAfter = max(retryAfter, remaining(client, now)) }
         if retryAfter > 0 { return .limited(retryAfter: retryAfter) }
-        if accountFailures + pending[account, default: 0] >= limits.accountMaxFailures
-            || clientFailures + pending[client, default: 0] >= limits.clientMaxFailures
+        if accountFailures + pendingOnAccount >= limits.accountMaxFailures
+            || clientFailures + pendingOnClient >= limits.clientMaxFailures
         {
             return .wait
         }
-        pending[account, default: 0] += 1
-        pending[client, default: 0] += 1
         return .proceed
+    }
+
+    /// Takes a counter as the shared store holds it (nil: none), in place
+    /// of this daemon's.
+    public mutating func adopt(_ key: String, _ counter: Counter?) {
+        counters[key] = counter
     }
 
     /// Ends a reserved attempt. A failure counts against both keys; a

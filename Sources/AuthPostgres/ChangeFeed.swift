@@ -39,6 +39,10 @@ final class ChangeFeed: Sendable {
         /// The newest position a local write committed but could not wait
         /// for (see `waitUntilApplied`).
         var required: FeedPosition = 0
+        /// A local write failed in a way that may still have committed (a
+        /// timeout, a connection lost at commit): behind until a read that
+        /// started after this instant has caught up.
+        var readRequiredAfter: ContinuousClock.Instant?
     }
 
     /// The feed's own connection.
@@ -75,7 +79,15 @@ final class ChangeFeed: Sendable {
 
     /// Whether a write of this daemon committed a change the view does not
     /// hold yet: until it does, the view must not be trusted.
-    var isBehindLocalWrite: Bool { state.withLock { $0.cursor < $0.required } }
+    var isBehindLocalWrite: Bool { state.withLock { $0.cursor < $0.required || $0.readRequiredAfter != nil } }
+
+    /// A local write ended without knowing whether it committed: until
+    /// the feed has read past now, the view may lack it.
+    func markPossiblyCommittedWrite() {
+        let now = ContinuousClock.now
+        state.withLock { $0.readRequiredAfter = max($0.readRequiredAfter ?? now, now) }
+        poke()
+    }
 
     /// Sets where reading starts (after the view was loaded).
     func reset(to position: FeedPosition) {
@@ -99,8 +111,11 @@ final class ChangeFeed: Sendable {
             }
             if !more { await sleep(interval) }
         }
+        // Stopped: the writes still waiting are answered, and counted as
+        // not in the view.
         let waiters = state.withLock { state in
             defer { state.waiters = [] }
+            for (position, _) in state.waiters { state.required = max(state.required, position) }
             return state.waiters
         }
         for (_, waiter) in waiters { waiter.resume() }
@@ -135,7 +150,11 @@ final class ChangeFeed: Sendable {
         let id = position
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
-                if state.cursor >= position || state.stopped { return true }
+                if state.cursor >= position { return true }
+                if state.stopped {
+                    state.required = max(state.required, position)
+                    return true
+                }
                 state.waiters.append((id, continuation))
                 return false
             }
@@ -186,33 +205,52 @@ final class ChangeFeed: Sendable {
         let from = cursor
         let batch = 5_000
         let now = clock()
-        let result = try await PostgresStore.within(timeout) { [self] in
+        // Fresh as of the snapshot, which is taken after this instant.
+        let started = ContinuousClock.now
+        var result = try await PostgresStore.within(timeout) { [self] in
             try await readBatch(from: from, batch: batch, now: now)
         }
-        view.apply(result.1)
+        if let result = result {
+            view.apply(result.changes)
+        } else {
+            logger.warning(
+                "the change feed was pruned past this daemon's position: reloading the view",
+                metadata: ["position": "\(from)"])
+            // A whole view may take longer to read than one call may.
+            let snapshot = try await PostgresStore.within(max(timeout * 12, .seconds(120))) { [self] in
+                try await readSnapshot(now: now)
+            }
+            apply(snapshot)
+            result = (snapshot.position, [], false)
+        }
+        let (position, more) = (result!.position, result!.more)
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.cursor = result.0
+            state.cursor = position
             // In sync only once caught up: a daemon catching up after a cut
             // is not fresh until it has read everything it missed.
-            if !result.2 { state.lastRead = .now }
+            if !more {
+                state.lastRead = started
+                if let since = state.readRequiredAfter, started > since { state.readRequiredAfter = nil }
+            }
             var ready: [CheckedContinuation<Void, Never>] = []
             state.waiters.removeAll { waiter in
-                guard waiter.0 <= result.0 else { return false }
+                guard waiter.0 <= position else { return false }
                 ready.append(waiter.1)
                 return true
             }
             return ready
         }
         for waiter in ready { waiter.resume() }
-        return result.2
+        return more
     }
 
+    typealias Batch = (position: FeedPosition, changes: [LiveView.Change], more: Bool)
+
     /// The rows past `from` and the current state of what they name, read
-    /// in one snapshot; a whole reload if the rows were pruned.
-    private func readBatch(from: FeedPosition, batch: Int, now: Int64) async throws -> (
-        FeedPosition, [LiveView.Change], Bool
-    ) {
-        try await pool.withTransaction(logger: logger) { [self] connection -> (FeedPosition, [LiveView.Change], Bool) in
+    /// in one snapshot; nil if the rows were pruned (the view must be
+    /// reloaded whole).
+    private func readBatch(from: FeedPosition, batch: Int, now: Int64) async throws -> Batch? {
+        try await pool.withTransaction(logger: logger) { [self] connection -> Batch? in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             var pruned: FeedPosition = 0
             for try await through in try await connection.query(
@@ -220,12 +258,7 @@ final class ChangeFeed: Sendable {
             ).decode(Int64.self) {
                 pruned = through
             }
-            if pruned > from {
-                logger.warning(
-                    "the change feed was pruned past this daemon's position: reloading the view",
-                    metadata: ["position": "\(from)", "pruned_through": "\(pruned)"])
-                return (try await loadEverything(connection, now: now), [], false)
-            }
+            if pruned > from { return nil }
             var rows: [(FeedPosition, Int64?, String?, Bool)] = []
             let changes = try await connection.query(
                 """
@@ -250,10 +283,34 @@ final class ChangeFeed: Sendable {
         }
     }
 
-    /// Fills the view from the transaction's snapshot (repeatable read);
-    /// returns the feed position it holds everything up to (positions
-    /// follow commit order, so every row at or below the head is in it).
-    func loadEverything(_ connection: PostgresConnection, now: Int64) async throws -> FeedPosition {
+    /// Everything token checks need, and the feed position it holds
+    /// everything up to (positions follow commit order, so every row at or
+    /// below the head is in it).
+    struct Snapshot: Sendable {
+        var position: FeedPosition
+        var users: [UserSnapshot]
+        var sessions: [(String, SessionSnapshot)]
+    }
+
+    /// Reads a `Snapshot` in one repeatable-read transaction. It does not
+    /// touch the view: a read given up on by its timeout may still finish,
+    /// and must not then overwrite a newer view (`apply` does, after).
+    func readSnapshot(now: Int64) async throws -> Snapshot {
+        try await pool.withTransaction(logger: logger) { [self] connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            return try await readSnapshot(connection, now: now)
+        }
+    }
+
+    /// Replaces the view by `snapshot`.
+    func apply(_ snapshot: Snapshot) {
+        view.load(userCount: snapshot.users.count, sessionCount: snapshot.sessions.count) { addUser, addSession in
+            for user in snapshot.users { addUser(user) }
+            for (id, session) in snapshot.sessions { addSession(id, session) }
+        }
+    }
+
+    private func readSnapshot(_ connection: PostgresConnection, now: Int64) async throws -> Snapshot {
         var position: FeedPosition = 0
         var userCount = 0
         var sessionCount = 0
@@ -288,11 +345,7 @@ final class ChangeFeed: Sendable {
         ).decode((String, Int64, Int64).self) {
             sessions.append((id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
         }
-        view.load(userCount: users.count, sessionCount: sessions.count) { addUser, addSession in
-            for user in users { addUser(user) }
-            for (id, session) in sessions { addSession(id, session) }
-        }
-        return position
+        return Snapshot(position: position, users: users, sessions: sessions)
     }
 
     /// The view changes that make it match the database for these users,

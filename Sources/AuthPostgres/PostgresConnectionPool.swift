@@ -123,13 +123,7 @@ final class PostgresConnectionPool: Sendable {
     private func lease() async throws -> PostgresConnection {
         let next = try state.withLock { state throws -> Lease in
             guard !state.closed else { throw StoreError.unavailable("the store is closed") }
-            while let connection = state.idle.popLast() {
-                if !connection.isClosed { return .use(connection) }
-                state.open -= 1
-            }
-            guard state.open < size else { return .wait }
-            state.open += 1
-            return .connect
+            return Self.take(&state, size: size) ?? .wait
         }
         switch next {
         case .use(let connection): return connection
@@ -140,7 +134,22 @@ final class PostgresConnectionPool: Sendable {
         }
     }
 
-    /// Waits for a connection given back, or for a slot (nil).
+    /// Under the lock: an idle connection, or a slot (counted in `open`),
+    /// or nil when neither is free. Idle connections the server closed are
+    /// dropped (there are no waiters while any connection is idle).
+    private static func take(_ state: inout State, size: Int) -> Lease? {
+        while let connection = state.idle.popLast() {
+            if !connection.isClosed { return .use(connection) }
+            state.open -= 1
+        }
+        guard state.open < size else { return nil }
+        state.open += 1
+        return .connect
+    }
+
+    /// Waits for a connection given back, or for a slot (nil). Whether one
+    /// is free is checked again under the lock that queues the waiter: one
+    /// given back between `lease`'s look and the queueing is not missed.
     private func waitForConnection() async throws -> PostgresConnection? {
         let id = state.withLock { state in
             state.nextWaiterID += 1
@@ -148,14 +157,19 @@ final class PostgresConnectionPool: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let refusal = state.withLock { state -> (any Error)? in
-                    if state.closed { return StoreError.unavailable("the store is closed") }
+                let now = state.withLock { state -> Result<PostgresConnection?, any Error>? in
+                    if state.closed { return .failure(StoreError.unavailable("the store is closed")) }
                     // Cancelled before it queued: the handler found nothing.
-                    if Task.isCancelled { return CancellationError() }
-                    state.waiters.append((id, continuation))
-                    return nil
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    switch Self.take(&state, size: size) {
+                    case .use(let connection): return .success(connection)
+                    case .connect: return .success(nil)
+                    case .wait, nil:
+                        state.waiters.append((id, continuation))
+                        return nil
+                    }
                 }
-                if let refusal { continuation.resume(throwing: refusal) }
+                if let now { continuation.resume(with: now) }
             }
         } onCancel: {
             let waiter = state.withLock { state -> CheckedContinuation<PostgresConnection?, any Error>? in
@@ -231,7 +245,11 @@ final class PostgresConnectionPool: Sendable {
             error = inner
         }
         if error is StoreError || error is PostgresDecodingError { return true }
-        if let psql = error as? PSQLError { return psql.code == .server }
-        return false
+        guard let psql = error as? PSQLError, psql.code == .server else { return false }
+        // An error that ended the session (FATAL: the server is shutting
+        // down, an idle transaction timed out) leaves nothing to reuse.
+        let severity = psql.serverInfo?[.severity] ?? ""
+        let state = psql.serverInfo?[.sqlState] ?? ""
+        return !["FATAL", "PANIC"].contains(severity) && !state.hasPrefix("08") && !state.hasPrefix("57")
     }
 }

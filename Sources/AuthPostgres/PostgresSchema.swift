@@ -20,6 +20,9 @@ enum PostgresSchema {
     static let migrationLock: Int64 = 0x6175_7468_645f_6d31
     static let feedLock: Int64 = 0x6175_7468_645f_6631
     static let sweepLock: Int64 = 0x6175_7468_645f_7331
+    /// The first key of the two-key advisory locks on login counters (the
+    /// second is the counter key's hash).
+    static let loginLockSpace: Int32 = 0x6175_6c31
 
     static let migrations: [Int: [PostgresQuery]] = [
         1: [
@@ -60,6 +63,18 @@ enum PostgresSchema {
                 window_start bigint NOT NULL
             )
             """,
+            // An attempt in progress on some daemon: a place held in the
+            // limits until the attempt ends or `expires_at` passes.
+            """
+            CREATE TABLE login_attempts (
+                id bigint NOT NULL,
+                key text NOT NULL,
+                expires_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX login_attempts_key ON login_attempts (key)",
+            "CREATE INDEX login_attempts_id ON login_attempts (id)",
+            "CREATE SEQUENCE login_attempt_ids",
             // Positions are handed out in commit order: a write takes
             // `feedLock` (transaction-level) just before inserting its rows,
             // and holds it until it has committed (see ChangeFeed).

@@ -47,6 +47,8 @@ extension PostgresStore {
             ).decode(Int.self) {
                 counters += 1
             }
+            // Places held by attempts whose daemon never ended them.
+            try await connection.query("DELETE FROM login_attempts WHERE expires_at <= \(now)", logger: logger)
             // Rows are created in position order (clock_timestamp under the
             // feed lock), so everything up to the newest old row is old.
             var pruned: Int64 = 0

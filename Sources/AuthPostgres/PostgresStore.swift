@@ -87,7 +87,8 @@ public final class PostgresStore: CredentialStore {
                 unixSocketPath: url.socketPath!, username: username, password: password ?? url.password,
                 database: url.database)
         }
-        let milliseconds = Int(timeout.components.seconds) * 1000
+        let (seconds, attoseconds) = timeout.components
+        let milliseconds = max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
         configuration.options.connectTimeout = .milliseconds(Int64(milliseconds))
         configuration.options.additionalStartupParameters = [
             // The server ends a statement that runs past the timeout too.
@@ -185,10 +186,9 @@ public final class PostgresStore: CredentialStore {
     /// Fills the view from one snapshot; returns the feed position it
     /// holds everything up to.
     private func loadView(now: Int64) async throws -> FeedPosition {
-        try await pool.withTransaction(logger: logger) { [feed] connection in
-            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-            return try await feed.loadEverything(connection, now: now)
-        }
+        let snapshot = try await feed.readSnapshot(now: now)
+        feed.apply(snapshot)
+        return snapshot.position
     }
 
     // MARK: Running calls
@@ -276,7 +276,9 @@ public final class PostgresStore: CredentialStore {
     /// is still committed and is answered as such. The feed then counts as
     /// behind (`secondsSinceSync` is infinite) until it has read that far:
     /// token checks here fail closed rather than accept a token the write
-    /// revoked.
+    /// revoked. A write that fails once its COMMIT may have been sent (a
+    /// timeout, a connection lost) is answered `unavailable`, yet may be in:
+    /// the feed counts as behind until a read started after the failure.
     func write<Value: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection, ChangeNotes) async throws -> Value
     ) async throws -> Value {
@@ -285,16 +287,28 @@ public final class PostgresStore: CredentialStore {
         while true {
             attempt += 1
             do {
-                let (value, marker) = try await Self.within(deadline - .now) { [pool, logger] in
-                    try await pool.withTransaction(logger: logger) { connection -> (Value, FeedPosition?) in
-                        let notes = ChangeNotes()
-                        let value = try await body(connection, notes)
-                        let marker = try await notes.insert(connection, logger: logger)
-                        return (value, marker)
+                let committing = Locked(false)
+                do {
+                    let (value, marker) = try await Self.within(deadline - .now) { [pool, logger] in
+                        try await pool.withTransaction(logger: logger) { connection -> (Value, FeedPosition?) in
+                            let notes = ChangeNotes()
+                            let value = try await body(connection, notes)
+                            let marker = try await notes.insert(connection, logger: logger)
+                            // COMMIT comes next: from here a failure may
+                            // come after the change is in.
+                            if marker != nil { committing.withLock { $0 = true } }
+                            return (value, marker)
+                        }
                     }
+                    if let marker { await feed.waitUntilApplied(marker, timeout: timeout) }
+                    return value
+                } catch {
+                    // A change that may have committed (its COMMIT was sent,
+                    // and no answer came back): the view is not trusted
+                    // until the feed has read past now.
+                    if committing.withLock({ $0 }) { feed.markPossiblyCommittedWrite() }
+                    throw error
                 }
-                if let marker { await feed.waitUntilApplied(marker, timeout: timeout) }
-                return value
             } catch {
                 let error = Self.unwrap(error)
                 if let state = Self.sqlState(error), state == "40001" || state == "40P01" {

@@ -36,8 +36,12 @@ extension AuthService {
         _ context: CallContext, account: String, client: String, lockEvent: SecurityEvent,
         job: @escaping @Sendable () -> Void
     ) {
-        let admitted = gate.begin(account: account, client: client) { [self] decision in
-            if case .limited(let retryAfter) = decision {
+        let admitted = gate.begin(account: account, client: client) { [self] admission in
+            switch admission {
+            case .proceed: break
+            case .busy: return context.fail(.busy(retryAfter: hashQueue.retryAfterEstimate))
+            case .unavailable: return context.fail(.unavailable())
+            case .limited(let retryAfter):
                 if gate.isFirstRefusal(account: account, client: client) {
                     record(lockEvent)
                 } else {

@@ -89,8 +89,45 @@ public protocol CredentialStore: AnyObject, Sendable {
     /// older value can never be left behind a newer one.
     func saveFailureCounters(
         _ current: @escaping @Sendable () -> [LoginThrottle.Change], _ done: @escaping StoreCompletion<Void>)
+
+    // MARK: Login limits shared by several daemons
+
+    /// Whether other daemons share this store's failure counters. Then a
+    /// login attempt also reserves its place in the store
+    /// (`reserveLoginAttempt`), so failures spread over daemons add up and
+    /// concurrent attempts on several daemons cannot pass a limit together.
+    var sharesLoginLimits: Bool { get }
+    /// Decides, on the shared counters and the live reservations of both
+    /// keys, as `LoginThrottle.decision` does; on `proceed`, holds a place
+    /// for `holdFor` seconds (a daemon that dies mid-hash holds nothing for
+    /// longer).
+    func reserveLoginAttempt(
+        account: String, client: String, limits: LoginThrottle.Limits, now: Int64, holdFor: Int64,
+        _ done: @escaping StoreCompletion<LoginReservation>)
+    /// Ends a reservation: a failure counts against both keys, a success
+    /// clears the account's count. Returns both keys' counters afterwards.
+    func finishLoginAttempt(
+        _ reservation: Int64, account: String, client: String, outcome: LoginThrottle.Outcome,
+        limits: LoginThrottle.Limits, now: Int64, _ done: @escaping StoreCompletion<[String: LoginThrottle.Counter]>)
 }
 
 extension CredentialStore {
     public var secondsSinceSync: Double? { nil }
+
+    /// A store with one daemon: the daemon's throttle is the whole truth.
+    public var sharesLoginLimits: Bool { false }
+
+    public func reserveLoginAttempt(
+        account: String, client: String, limits: LoginThrottle.Limits, now: Int64, holdFor: Int64,
+        _ done: @escaping StoreCompletion<LoginReservation>
+    ) {
+        done(.failure(.failed("this store does not share login limits")))
+    }
+
+    public func finishLoginAttempt(
+        _ reservation: Int64, account: String, client: String, outcome: LoginThrottle.Outcome,
+        limits: LoginThrottle.Limits, now: Int64, _ done: @escaping StoreCompletion<[String: LoginThrottle.Counter]>
+    ) {
+        done(.failure(.failed("this store does not share login limits")))
+    }
 }

@@ -1,10 +1,30 @@
 import AuthCore
+import Dispatch
 
 /// The shared `LoginThrottle` behind a lock, with the attempts that must
-/// wait for pending ones, and write-through of counters to SQLite so a
-/// restart does not reset them.
+/// wait for pending ones, and write-through of counters to the store so a
+/// restart does not reset them. On a store several daemons share, an
+/// attempt the local throttle admits also reserves its place in the
+/// store's counters, which hold every daemon's failures and pending
+/// attempts: five failures spread over hosts lock the account on all.
 public final class LoginGate: @unchecked Sendable {
-    typealias Decided = @Sendable (LoginThrottle.Decision) -> Void
+    /// What an attempt may do.
+    enum Admission: Sendable, Equatable {
+        case proceed
+        case limited(retryAfter: Int)
+        /// Too many attempts already wait.
+        case busy
+        /// The shared counters cannot be reached: no attempt goes unchecked.
+        case unavailable
+    }
+
+    typealias Decided = @Sendable (Admission) -> Void
+
+    /// How long a reservation in shared counters holds if its daemon never
+    /// ends it (it died mid-hash).
+    static let reservationLifetime: Int64 = 30
+    /// How soon an attempt asks again while other daemons' attempts pend.
+    static let sharedRetryDelay: Double = 0.05
 
     /// Attempts waiting for pending ones at most; past it a new attempt
     /// that would wait is refused as `busy` (its decision: `limited` is a
@@ -27,6 +47,10 @@ public final class LoginGate: @unchecked Sendable {
     private let store: any CredentialStore
     private let log: any OperationsLog
     private let clock: @Sendable () -> Int64
+    /// Reservation ids in the shared store, by account and client: all of
+    /// one pair's are alike, so `finish` ends any one of them.
+    private var reservations: [String: [Int64]] = [:]
+    private let retries = DispatchQueue(label: "authd.login-gate.retry")
 
     /// Starts from the counters the store holds (a restart keeps its limits).
     public init(
@@ -44,7 +68,7 @@ public final class LoginGate: @unchecked Sendable {
         lock.withLock { throttle.limits = limits }
     }
 
-    /// Calls `decided` with `.proceed` or `.limited`, now or once pending
+    /// Calls `decided` with the attempt's admission, now or once pending
     /// attempts on the same keys have finished; returns false (and never
     /// calls it) when the attempt would have to wait and too many already do.
     func begin(account: String, client: String, decided: @escaping Decided) -> Bool {
@@ -57,16 +81,94 @@ public final class LoginGate: @unchecked Sendable {
             return decision
         }
         guard let decision else { return false }
-        if decision != .wait { decided(decision) }
+        if decision != .wait { admit(decision, account: account, client: client, decided: decided) }
         return true
     }
+
+    /// Passes on the local decision; on a shared store, a `proceed` first
+    /// reserves its place there.
+    private func admit(
+        _ decision: LoginThrottle.Decision, account: String, client: String, decided: @escaping Decided
+    ) {
+        switch decision {
+        case .limited(let retryAfter): return decided(.limited(retryAfter: retryAfter))
+        case .wait: preconditionFailure("a waiting attempt is not admitted")
+        case .proceed: break
+        }
+        guard store.sharesLoginLimits else { return decided(.proceed) }
+        let limits = lock.withLock { throttle.limits }
+        store.reserveLoginAttempt(
+            account: account, client: client, limits: limits, now: clock(), holdFor: Self.reservationLifetime
+        ) { [self] result in
+            switch result {
+            case .success(.reserved(let id, let counters)):
+                lock.withLock {
+                    adopt(counters, account: account, client: client)
+                    reservations[Self.pair(account, client), default: []].append(id)
+                }
+                decided(.proceed)
+            case .success(.limited(let retryAfter, let counters)):
+                release(account: account, client: client, adopting: counters)
+                decided(.limited(retryAfter: retryAfter))
+            case .success(.wait(let counters)):
+                // Attempts pending on other daemons: this one asks again
+                // shortly (they end, or their reservations expire).
+                release(account: account, client: client, adopting: counters)
+                retries.asyncAfter(deadline: .now() + Self.sharedRetryDelay) { [self] in
+                    if !begin(account: account, client: client, decided: decided) { decided(.busy) }
+                }
+            case .failure(let error):
+                log.log(.warning, "could not reserve a login attempt", metadata: ["cause": "\(error)"])
+                release(account: account, client: client, adopting: nil)
+                decided(.unavailable)
+            }
+        }
+    }
+
+    /// Drops the local reservation of an attempt the shared store did not
+    /// admit, and lets local waiters decide again.
+    private func release(account: String, client: String, adopting counters: [String: LoginThrottle.Counter]?) {
+        lock.withLock {
+            _ = throttle.finish(account: account, client: client, outcome: .abandoned, now: clock())
+            if let counters { adopt(counters, account: account, client: client) }
+        }
+        wakeWaiters()
+    }
+
+    /// The shared store's counters for both keys replace this daemon's
+    /// (under `lock`).
+    private func adopt(_ counters: [String: LoginThrottle.Counter], account: String, client: String) {
+        for key in [account, client] { throttle.adopt(key, counters[key]) }
+    }
+
+    private static func pair(_ account: String, _ client: String) -> String { account + "\u{0}" + client }
 
     /// Ends an attempt, persists the counters it changed, then lets waiting
     /// attempts decide again. A failed write is logged: the limit still
     /// holds in memory, only a restart would forget it.
     func finish(account: String, client: String, outcome: LoginThrottle.Outcome) {
-        let changes = lock.withLock {
-            throttle.finish(account: account, client: client, outcome: outcome, now: clock())
+        let (changes, reservation, limits) = lock.withLock {
+            let changes = throttle.finish(account: account, client: client, outcome: outcome, now: clock())
+            let reservation = reservations[Self.pair(account, client)]?.popLast()
+            if reservations[Self.pair(account, client)]?.isEmpty == true {
+                reservations.removeValue(forKey: Self.pair(account, client))
+            }
+            return (changes, reservation, throttle.limits)
+        }
+        if store.sharesLoginLimits {
+            guard let reservation else { return wakeWaiters() }
+            store.finishLoginAttempt(
+                reservation, account: account, client: client, outcome: outcome, limits: limits, now: clock()
+            ) { [self] result in
+                switch result {
+                case .success(let counters): lock.withLock { adopt(counters, account: account, client: client) }
+                case .failure(let error):
+                    // Its reservation expires; this daemon's count still holds.
+                    log.log(.error, "could not record a login attempt", metadata: ["cause": "\(error)"])
+                }
+                wakeWaiters()
+            }
+            return
         }
         guard !changes.isEmpty else {
             wakeWaiters()
@@ -107,20 +209,22 @@ public final class LoginGate: @unchecked Sendable {
         }
         guard proceed else { return }
         while true {
-            let ready = lock.withLock { () -> [(Decided, LoginThrottle.Decision)] in
+            let ready = lock.withLock { () -> [(Waiter, LoginThrottle.Decision)] in
                 wakeAgain = false
                 guard !waiters.isEmpty else { return [] }
-                var ready: [(Decided, LoginThrottle.Decision)] = []
+                var ready: [(Waiter, LoginThrottle.Decision)] = []
                 var still: [Waiter] = []
                 let now = clock()
                 for waiter in waiters {
                     let decision = throttle.begin(account: waiter.account, client: waiter.client, now: now)
-                    if decision == .wait { still.append(waiter) } else { ready.append((waiter.decided, decision)) }
+                    if decision == .wait { still.append(waiter) } else { ready.append((waiter, decision)) }
                 }
                 waiters = still
                 return ready
             }
-            for (decided, decision) in ready { decided(decision) }
+            for (waiter, decision) in ready {
+                admit(decision, account: waiter.account, client: waiter.client, decided: waiter.decided)
+            }
             let again = lock.withLock { () -> Bool in
                 if wakeAgain { return true }
                 waking = false

@@ -54,6 +54,32 @@ import Testing
         #expect(throttle.failures(account, now: 100) == 0)
     }
 
+    /// The rule a shared store applies to its own counts of failures and
+    /// pending attempts is `begin`'s: limited past the limit, wait while the
+    /// pending ones could reach it, else proceed; and deciding reserves
+    /// nothing.
+    @Test func theSharedDecisionIsBeginsRuleOnCountsHeldElsewhere() {
+        let counters = [account: LoginThrottle.Counter(failures: 3, windowStart: 100)]
+        let throttle = LoginThrottle(limits: limits, counters: counters)
+        func decide(_ onAccount: Int, _ onClient: Int, now: Int64 = 200) -> LoginThrottle.Decision {
+            throttle.decision(
+                account: account, client: client, pendingOnAccount: onAccount, pendingOnClient: onClient, now: now)
+        }
+        #expect(decide(0, 0) == .proceed)
+        #expect(decide(1, 1) == .proceed)
+        #expect(decide(2, 0) == .wait)
+        #expect(decide(0, 50) == .wait)
+        // The window ended: the old failures no longer count.
+        #expect(decide(4, 0, now: 1_000) == .proceed)
+        var adopted = throttle
+        adopted.adopt(account, LoginThrottle.Counter(failures: 5, windowStart: 100))
+        #expect(
+            adopted.decision(account: account, client: client, pendingOnAccount: 0, pendingOnClient: 0, now: 200)
+                == .limited(retryAfter: 800))
+        adopted.adopt(account, nil)
+        #expect(adopted.failures(account, now: 200) == 0)
+    }
+
     @Test func aSuccessClearsTheAccountButNotTheClient() {
         var throttle = LoginThrottle(limits: limits)
         for _ in 0..<3 {

@@ -118,6 +118,94 @@
             }
         }
 
+        static let limits = LoginThrottle.Limits(accountMaxFailures: 5, clientMaxFailures: 50, window: 900)
+
+        func reserve(_ store: PostgresStore, account: String, client: String, now: Int64 = t0) -> Result<
+            LoginReservation, StoreError
+        > {
+            Conformance.wait {
+                store.reserveLoginAttempt(
+                    account: account, client: client, limits: Self.limits, now: now, holdFor: 30, $0)
+            }
+        }
+
+        func finish(
+            _ store: PostgresStore, _ id: Int64, account: String, client: String, _ outcome: LoginThrottle.Outcome
+        ) throws -> [String: LoginThrottle.Counter] {
+            try Conformance.value {
+                store.finishLoginAttempt(
+                    id, account: account, client: client, outcome: outcome, limits: Self.limits, now: Self.t0, $0)
+            }
+        }
+
+        /// Ten attempts on one account at once, half on each daemon: five
+        /// places, whichever daemon asks; the rest wait. Five failures spread
+        /// over both lock the account on both; a success clears it.
+        @Test func loginLimitsHoldAcrossDaemonsAndAttemptsAtOnce() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let account = "account:spread@example.com"
+            let results = atOnce(
+                (0..<10).map { index in
+                    let store = stores[index % 2]
+                    let client = "client:uid:\(1000 + index)"
+                    return { @Sendable in (client, reserve(store, account: account, client: client)) }
+                })
+            var held: [(store: PostgresStore, id: Int64, client: String)] = []
+            for (index, (client, result)) in results.enumerated() {
+                switch result {
+                case .success(.reserved(let id, _)): held.append((stores[index % 2], id, client))
+                case .success(.wait): break
+                default: Issue.record("unexpected \(result)")
+                }
+            }
+            #expect(held.count == 5)
+            #expect(results.filter { if case .success(.wait) = $0.1 { true } else { false } }.count == 5)
+            var last: [String: LoginThrottle.Counter] = [:]
+            for attempt in held {
+                last = try finish(attempt.store, attempt.id, account: account, client: attempt.client, .failed)
+            }
+            #expect(last[account] == LoginThrottle.Counter(failures: 5, windowStart: Self.t0))
+            for store in stores {
+                #expect(
+                    reserve(store, account: account, client: "client:uid:1")
+                        == .success(.limited(retryAfter: 900, counters: [account: last[account]!])))
+            }
+            // The window ends: a place again, and a success clears the count.
+            guard
+                case .success(.reserved(let id, _)) = reserve(
+                    stores[1], account: account, client: "client:uid:1", now: Self.t0 + 900)
+            else {
+                Issue.record("no place after the window")
+                return
+            }
+            let after = try finish(stores[1], id, account: account, client: "client:uid:1", .succeeded)
+            #expect(after[account] == nil)
+        }
+
+        /// A daemon that dies mid-hash never ends its reservation: the place
+        /// is free again once it expires, not held for ever.
+        @Test func aReservationNeverEndedExpires() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let account = "account:dies@example.com"
+            for index in 0..<5 {
+                guard case .success(.reserved) = reserve(stores[0], account: account, client: "client:\(index)") else {
+                    Issue.record("no place for attempt \(index)")
+                    return
+                }
+            }
+            guard case .success(.wait) = reserve(stores[1], account: account, client: "client:x") else {
+                Issue.record("a sixth place while five are held")
+                return
+            }
+            guard case .success(.reserved) = reserve(stores[1], account: account, client: "client:x", now: Self.t0 + 31)
+            else {
+                Issue.record("expired places still held")
+                return
+            }
+        }
+
         @Test func aRefreshTokenPresentedToTwoDaemonsAtOnceRotatesOnce() throws {
             let stores = try PostgresTestServer.makeStores(count: 2)
             defer { for store in stores { store.shutdown() } }

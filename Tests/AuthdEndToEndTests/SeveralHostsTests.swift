@@ -97,6 +97,46 @@ struct SeveralHostsTests {
         }
     }
 
+    /// Failed logins for one account spread over two hosts add up: five
+    /// make the sixth attempt `429` on either host, even with the right
+    /// password. Then twelve wrong attempts at once, six per host, on a
+    /// second account: no more than five are ever checked.
+    @Test func failedLoginLimitsAreSharedByEveryHost() throws {
+        try withDaemons(2) { daemons in
+            let hosts = try daemons.map { try $0.connect() }
+            try hosts[0].createUser("spread@example.com")
+            try hosts[0].createUser("flood@example.com")
+            let wrong: @Sendable (RPCConnection, String) throws -> JSONObject = { host, email in
+                try host.call("auth.login", ["email": .string(email), "password": .string("not the password")])
+            }
+            for attempt in 0..<5 {
+                #expect(try wrong(hosts[attempt % 2], "spread@example.com").errorReason == "invalid_credentials")
+            }
+            for host in hosts {
+                let refused = try host.call(
+                    "auth.login", ["email": .string("spread@example.com"), "password": .string(defaultPassword)])
+                #expect(refused.errorReason == "rate_limited")
+            }
+
+            let answers = Counter()
+            let group = DispatchGroup()
+            for index in 0..<12 {
+                DispatchQueue.global().async(group: group) {
+                    do {
+                        let connection = try daemons[index % 2].connect()
+                        answers.add(try wrong(connection, "flood@example.com").errorReason ?? "?")
+                    } catch {
+                        answers.add("error: \(error)")
+                    }
+                }
+            }
+            group.wait()
+            let checked = answers.values.filter { $0 == "invalid_credentials" }.count
+            #expect(checked == 5, "\(answers.values)")
+            #expect(answers.values.filter { $0 == "rate_limited" }.count == 7, "\(answers.values)")
+        }
+    }
+
     @Test func aHostCutOffFromItsDatabaseFailsClosed() throws {
         let server = try PostgresDatabases.PrivateServer()
         let url = try PostgresDatabases.create(on: server.url)
