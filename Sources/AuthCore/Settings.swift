@@ -49,6 +49,10 @@ public struct Settings: Sendable, Equatable {
     /// Seconds a daemon cut off from PostgreSQL keeps answering
     /// `token.verify` from its view after its last confirmed sync.
     public var maxStaleness: Int64 = 30
+    /// This host's name in keys shared with other hosts (the default
+    /// failed-login client key: uid 1001 on two hosts is two services);
+    /// empty: the daemon uses the machine id.
+    public var instanceName = ""
 
     public init(cores: Int) {
         workers = max(1, cores)
@@ -175,6 +179,17 @@ public enum SettingsResolver {
         .integer("database_pool_size", 1...256) { $0.databasePoolSize = Int($1) },
         .integer("database_timeout", 1...300) { $0.databaseTimeout = $1 },
         .integer("max_staleness", 0...3_600) { $0.maxStaleness = $1 },
+        SettingDefinition(name: "instance_name") { value, source, _, settings throws(SettingsError) in
+            let name = value.trimmingWhitespace()
+            let allowed = name.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x2D
+                    || byte == 0x2E || byte == 0x5F
+            }
+            guard name.utf8.count <= 64, allowed else {
+                throw SettingsError("\(source): instance_name must be up to 64 letters, digits, '.', '-' or '_'")
+            }
+            settings.instanceName = name
+        },
     ]
 
     /// The snake_case names of every setting, as config keys.

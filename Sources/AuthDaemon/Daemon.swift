@@ -198,11 +198,28 @@ public final class Daemon: @unchecked Sendable {
             file = object
         }
         do {
-            return try SettingsResolver.resolve(
+            var settings = try SettingsResolver.resolve(
                 flags: options.settingFlags, environment: environment, file: file, cores: cores)
+            if settings.instanceName.isEmpty { settings.instanceName = machineName() }
+            return settings
         } catch {
             throw StartupError(error.description)
         }
+    }
+
+    /// The default `instance_name`: the machine id (`/etc/machine-id`, as
+    /// systemd sets it), else the host name.
+    static func machineName() -> String {
+        if let data = FileManager.default.contents(atPath: "/etc/machine-id"),
+            let id = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+            !id.isEmpty, id.utf8.count <= 64
+        {
+            return id
+        }
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+        let host = String(cString: name)
+        return host.isEmpty ? "localhost" : String(host.prefix(64))
     }
 
     static func resolveGroups(_ groups: [String]) throws -> Set<UInt32> {

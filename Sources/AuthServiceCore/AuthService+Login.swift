@@ -17,7 +17,7 @@ extension AuthService {
         let (email, password, client) = (request.email, request.password, request.client)
         let normalized = EmailRule.normalize(email)
         let accountKey = LoginThrottle.accountKey(EmailRule.accountKey(email))
-        let clientKey = LoginThrottle.clientKey(peerUID: context.peer.uid, reported: client)
+        let clientKey = LoginThrottle.clientKey(peerUID: context.peer.uid, reported: client, host: throttleHost)
         let clientLabel = client ?? "uid:\(context.peer.uid)"
         let lockEvent = SecurityEvent(
             .loginLock, "Login refused: too many failed attempts", peerUID: context.peer.uid,
@@ -27,6 +27,14 @@ extension AuthService {
                 context, normalized: normalized, password: password, accountKey: accountKey, clientKey: clientKey,
                 clientLabel: clientLabel)
         }
+    }
+
+    /// The host's name in the default client key, when the failure counters
+    /// are shared with other hosts.
+    var throttleHost: String? {
+        guard store.sharesLoginLimits else { return nil }
+        let name = settings.instanceName
+        return name.isEmpty ? "unnamed" : name
     }
 
     /// Reserves a place in the login throttle, then runs `job` on the hashing

@@ -22,7 +22,7 @@ extension AuthService {
         // Wrong current passwords count like failed logins, so a stolen access
         // token cannot be used to guess the password.
         let accountKey = LoginThrottle.accountKey(authenticated.user.email)
-        let clientKey = LoginThrottle.clientKey(peerUID: context.peer.uid, reported: nil)
+        let clientKey = LoginThrottle.clientKey(peerUID: context.peer.uid, reported: nil, host: throttleHost)
         let lockEvent = SecurityEvent(
             .loginLock, "Password change refused: too many failed attempts", peerUID: context.peer.uid,
             peerPID: context.peer.pid, userID: authenticated.user.id, email: authenticated.user.email,

@@ -80,6 +80,16 @@ import Testing
         #expect(adopted.failures(account, now: 200) == 0)
     }
 
+    @Test func theUIDKeyNamesTheHostOnlyWhenGivenOne() {
+        #expect(LoginThrottle.clientKey(peerUID: 1001, reported: nil) == "client:uid:1001")
+        #expect(LoginThrottle.clientKey(peerUID: 1001, reported: nil, host: "a") == "client:host:a:uid:1001")
+        #expect(
+            LoginThrottle.clientKey(peerUID: 1001, reported: nil, host: "a")
+                != LoginThrottle.clientKey(peerUID: 1001, reported: nil, host: "b"))
+        // A reported client stays scoped to the peer that reported it.
+        #expect(LoginThrottle.clientKey(peerUID: 1001, reported: "ip", host: "a") == "client:peer:1001:ip")
+    }
+
     @Test func aSuccessClearsTheAccountButNotTheClient() {
         var throttle = LoginThrottle(limits: limits)
         for _ in 0..<3 {

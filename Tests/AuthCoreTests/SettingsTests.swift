@@ -45,6 +45,7 @@ import Testing
         let cases: [(String, String)] = [
             ("bcrypt_cost", "9"), ("bcrypt_cost", "32"), ("clock_leeway", "301"), ("access_ttl", "abc"),
             ("algorithm", "RS256"), ("admin_uids", "root"), ("workers", "257"),
+            ("instance_name", "host a"), ("instance_name", "a:b"), ("instance_name", String(repeating: "x", count: 65)),
         ]
         for (name, value) in cases {
             do {
@@ -54,6 +55,13 @@ import Testing
                 #expect(error.description.contains(name))
             }
         }
+    }
+
+    @Test func anInstanceNameIsKeptAsGiven() throws {
+        let settings = try SettingsResolver.resolve(
+            flags: ["instance_name": "web-1.example_a"], environment: [:], file: nil, cores: 1)
+        #expect(settings.instanceName == "web-1.example_a")
+        #expect(try SettingsResolver.resolve(flags: [:], environment: [:], file: nil, cores: 1).instanceName == "")
     }
 
     @Test func zeroWorkersMeansOnePerCore() throws {

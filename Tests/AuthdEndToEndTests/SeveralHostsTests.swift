@@ -137,6 +137,35 @@ struct SeveralHostsTests {
         }
     }
 
+    /// The default client key is the peer's uid on its host: uid 0 spending
+    /// its failed-login budget on host A does not spend uid 0's on host B,
+    /// while a daemon that names itself host A shares A's budget.
+    @Test func theDefaultClientBudgetIsPerHost() throws {
+        let database = try PostgresDatabases.create()
+        func start(_ name: String) throws -> DaemonProcess {
+            try DaemonProcess.started(
+                flags: ["database-url": database, "client-max-failures": "3", "instance-name": name],
+                environment: Self.sharedSecrets)
+        }
+        let a = try start("host-a")
+        defer { a.tearDown() }
+        let b = try start("host-b")
+        defer { b.tearDown() }
+        let alsoA = try start("host-a")
+        defer { alsoA.tearDown() }
+        let onA = try a.connect()
+        try onA.createUser("budget@example.com")
+        for index in 0..<3 {
+            let answer = try onA.call(
+                "auth.login", ["email": .string("nobody\(index)@example.com"), "password": .string("wrong password")])
+            #expect(answer.errorReason == "invalid_credentials")
+        }
+        let login: JSONObject = ["email": .string("budget@example.com"), "password": .string(defaultPassword)]
+        #expect(try onA.call("auth.login", login).errorReason == "rate_limited")
+        #expect(try alsoA.connect().call("auth.login", login).errorReason == "rate_limited")
+        #expect(try b.connect().call("auth.login", login)["result"] != nil)
+    }
+
     @Test func aHostCutOffFromItsDatabaseFailsClosed() throws {
         let server = try PostgresDatabases.PrivateServer()
         let url = try PostgresDatabases.create(on: server.url)
