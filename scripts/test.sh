@@ -93,6 +93,8 @@ echo "== interop tests (Python)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r Tests/interop/requirements.txt
 .venv/bin/python -m pytest -q Tests/interop
+echo "== interop tests (Python) on PostgreSQL"
+AUTHD_INTEROP_DATABASE_URL="$AUTHD_TEST_DATABASE_URL" .venv/bin/python -m pytest -q Tests/interop
 
 echo "== hostile-input tests against the ASan and TSan daemons"
 for scratch in .build-asan .build-tsan; do

@@ -8,22 +8,20 @@ extension AuthService {
         submit(to: hashQueue, context) { [self] in
             // Checked before the hash (a taken email costs no hash), and
             // again by the store at its insert.
-            store.user(email: request.email) { [self] existing in
-                context.then(existing) { existing in
-                    if existing != nil { return context.fail(.emailTaken) }
-                    let hash: String
-                    switch newPasswordHash(request.password) {
-                    case .success(let value): hash = value
-                    case .failure(let error): return context.fail(error)
-                    }
-                    store.createUser(
-                        email: request.email, passwordHash: hash, role: request.role, active: request.active,
-                        now: clock()
-                    ) { [self] created in
-                        context.answer(created) { user in
-                            event(.userCreated, "User created", context.peer, userID: user.id, email: user.email)
-                            return user.snapshot.publicJSON
-                        }
+            context.then(waitFor { store.user(email: request.email, $0) }) { existing in
+                if existing != nil { return context.fail(.emailTaken) }
+                let hash: String
+                switch newPasswordHash(request.password) {
+                case .success(let value): hash = value
+                case .failure(let error): return context.fail(error)
+                }
+                store.createUser(
+                    email: request.email, passwordHash: hash, role: request.role, active: request.active,
+                    now: clock()
+                ) { [self] created in
+                    context.answer(created) { user in
+                        event(.userCreated, "User created", context.peer, userID: user.id, email: user.email)
+                        return user.snapshot.publicJSON
                     }
                 }
             }

@@ -80,16 +80,14 @@ extension AuthService {
                 clientKey: clientKey, clientLabel: clientLabel)
             return
         }
-        store.user(email: normalized) { [self] result in
-            switch result {
-            case .failure(let error):
-                gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
-                context.fail(AuthService.map(error))
-            case .success(let user):
-                checkPassword(
-                    context, user: user, email: normalized, password: password, accountKey: accountKey,
-                    clientKey: clientKey, clientLabel: clientLabel)
-            }
+        switch waitFor({ store.user(email: normalized, $0) }) {
+        case .failure(let error):
+            gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+            context.fail(AuthService.map(error))
+        case .success(let user):
+            checkPassword(
+                context, user: user, email: normalized, password: password, accountKey: accountKey,
+                clientKey: clientKey, clientLabel: clientLabel)
         }
     }
 
@@ -119,28 +117,30 @@ extension AuthService {
         // The session opens only if, at its commit, the account is still
         // active with the credentials just checked: a password change,
         // reset or deactivation that lands while the hash ran wins.
-        openSession(
-            for: user.snapshot, settings: settings, peer: context.peer, credentialGeneration: user.credentialGeneration
-        ) { [self] result in
-            switch result {
-            case .failure(.credentialsChanged):
-                failLogin(
-                    context, accountKey: accountKey, clientKey: clientKey, clientLabel: clientLabel,
-                    userID: user.id, email: email, reason: "credentials_changed")
-            case .failure(let error):
-                gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
-                context.fail(AuthService.map(error))
-            case .success(let answer):
-                gate.finish(account: accountKey, client: clientKey, outcome: .succeeded)
-                event(
-                    .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id,
-                    email: user.email)
-                event(
-                    .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id,
-                    email: user.email)
-                context.respond(.success(answer))
-                upgradeHashIfCheap(user, password: bytes, settings: settings)
-            }
+        // Waited for here: the cost-raise rehash below stays on this worker.
+        let result = waitFor {
+            openSession(
+                for: user.snapshot, settings: settings, peer: context.peer,
+                credentialGeneration: user.credentialGeneration, $0)
+        }
+        switch result {
+        case .failure(.credentialsChanged):
+            failLogin(
+                context, accountKey: accountKey, clientKey: clientKey, clientLabel: clientLabel,
+                userID: user.id, email: email, reason: "credentials_changed")
+        case .failure(let error):
+            gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+            context.fail(AuthService.map(error))
+        case .success(let answer):
+            gate.finish(account: accountKey, client: clientKey, outcome: .succeeded)
+            event(
+                .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id,
+                email: user.email)
+            event(
+                .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id,
+                email: user.email)
+            context.respond(.success(answer))
+            upgradeHashIfCheap(user, password: bytes, settings: settings)
         }
     }
 

@@ -41,47 +41,45 @@ extension AuthService {
         _ authenticated: Authenticated, current: String, new: String, peer: PeerCredentials,
         _ done: @escaping @Sendable (LoginThrottle.Outcome, Result<JSONValue, AuthError>) -> Void
     ) {
-        store.user(id: authenticated.user.id) { [self] found in
-            let user: UserRecord
-            switch found {
-            case .failure(let error): return done(.abandoned, .failure(AuthService.map(error)))
-            case .success(nil): return done(.abandoned, .failure(.userNotFound))
-            case .success(let record?): user = record
-            }
-            guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
-            else {
+        let user: UserRecord
+        switch waitFor({ store.user(id: authenticated.user.id, $0) }) {
+        case .failure(let error): return done(.abandoned, .failure(AuthService.map(error)))
+        case .success(nil): return done(.abandoned, .failure(.userNotFound))
+        case .success(let record?): user = record
+        }
+        guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
+        else {
+            event(
+                .loginFail, "Password change refused: wrong current password", peer, userID: user.id,
+                email: user.email, reason: "wrong_password")
+            return done(.failed, .failure(.invalidCredentials))
+        }
+        let hash: String
+        switch newPasswordHash(new) {
+        case .success(let value): hash = value
+        case .failure(let error): return done(.abandoned, .failure(error))
+        }
+        // Written only if nothing changed the credentials since the check
+        // above: an admin's reset answered meanwhile is never overwritten.
+        store.setPasswordHash(
+            userID: user.id, hash: hash, keepingSession: authenticated.claims.sessionID,
+            expectedGeneration: user.credentialGeneration, now: clock()
+        ) { [self] result in
+            switch result {
+            case .failure(.credentialsChanged):
+                // The password was right when checked: not a guess, so it
+                // does not count against the account (a reset won the race).
                 event(
-                    .loginFail, "Password change refused: wrong current password", peer, userID: user.id,
-                    email: user.email, reason: "wrong_password")
-                return done(.failed, .failure(.invalidCredentials))
-            }
-            let hash: String
-            switch newPasswordHash(new) {
-            case .success(let value): hash = value
-            case .failure(let error): return done(.abandoned, .failure(error))
-            }
-            // Written only if nothing changed the credentials since the check
-            // above: an admin's reset answered meanwhile is never overwritten.
-            store.setPasswordHash(
-                userID: user.id, hash: hash, keepingSession: authenticated.claims.sessionID,
-                expectedGeneration: user.credentialGeneration, now: clock()
-            ) { [self] result in
-                switch result {
-                case .failure(.credentialsChanged):
-                    // The password was right when checked: not a guess, so it
-                    // does not count against the account (a reset won the race).
-                    event(
-                        .loginFail, "Password change refused: the credentials changed meanwhile", peer,
-                        userID: user.id, email: user.email, reason: "credentials_changed")
-                    done(.abandoned, .failure(.invalidCredentials))
-                case .failure(let error):
-                    done(.abandoned, .failure(AuthService.map(error)))
-                case .success(let revoked):
-                    event(
-                        .userUpdated, "Password changed; \(revoked) other sessions revoked", peer, userID: user.id,
-                        email: user.email, reason: "password_changed")
-                    done(.succeeded, .success(.object(["changed": .bool(true)])))
-                }
+                    .loginFail, "Password change refused: the credentials changed meanwhile", peer,
+                    userID: user.id, email: user.email, reason: "credentials_changed")
+                done(.abandoned, .failure(.invalidCredentials))
+            case .failure(let error):
+                done(.abandoned, .failure(AuthService.map(error)))
+            case .success(let revoked):
+                event(
+                    .userUpdated, "Password changed; \(revoked) other sessions revoked", peer, userID: user.id,
+                    email: user.email, reason: "password_changed")
+                done(.succeeded, .success(.object(["changed": .bool(true)])))
             }
         }
     }

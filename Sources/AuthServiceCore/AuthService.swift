@@ -231,6 +231,23 @@ public final class AuthService: @unchecked Sendable {
 
     // MARK: Helpers
 
+    /// Waits on this thread for a store call's completion. Hashing jobs use
+    /// it for the lookup before their hash and the write after it, so the
+    /// hash runs on the job's own worker: a networked store completes on
+    /// threads of its own, and a hash there would escape the worker pool's
+    /// bound (and hold up the store's other calls). SQLite completes before
+    /// the call returns, so nothing waits.
+    func waitFor<Value: Sendable>(_ call: (@escaping StoreCompletion<Value>) -> Void) -> Result<Value, StoreError> {
+        let outcome = Locked<Result<Value, StoreError>?>(nil)
+        let completed = DispatchSemaphore(value: 0)
+        call { result in
+            outcome.withLock { $0 = result }
+            completed.signal()
+        }
+        completed.wait()
+        return outcome.withLock { $0! }
+    }
+
     /// Runs `job` on the store queue, under the peer's uid: `job` makes the
     /// store calls and answers the call from their completions.
     func onStoreQueue(_ context: CallContext, _ job: @escaping @Sendable () -> Void) {

@@ -75,11 +75,33 @@ class Connection:
         self.sock.close()
 
 
+# With AUTHD_INTEROP_DATABASE_URL (a PostgreSQL server's URL, as
+# scripts/test.sh sets it for its second run), every daemon gets a new,
+# empty database on that server instead of SQLite: the same tests, the
+# other store.
+DATABASE_SERVER = os.environ.get("AUTHD_INTEROP_DATABASE_URL", "")
+
+
+# Tests of the SQLite file itself (its durability, a full disk under it,
+# migrating an old one) do not apply to a daemon on PostgreSQL.
+sqlite_only = pytest.mark.skipif(bool(DATABASE_SERVER), reason="tests the SQLite store's file")
+
+
+def new_database():
+    name = "authd_py_" + os.urandom(8).hex()
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", DATABASE_SERVER, "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True)
+    base, _, query = DATABASE_SERVER.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+
 class Daemon:
     def __init__(self, *flags, env=None, state=None):
         self.dir = tempfile.mkdtemp(prefix="authd-py-")
         self.socket = os.path.join(self.dir, "authd.sock")
         self.state = state or os.path.join(self.dir, "state")
+        if DATABASE_SERVER and not any(str(flag).startswith("--database-url") for flag in flags):
+            flags = (*flags, "--database-url", new_database())
         self.args = [BINARY, "--listen", self.socket, "--state-dir", self.state, "--bcrypt-cost", "10", *flags]
         self.environment = {"PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", **(env or {})}
         self.stderr_path = os.path.join(self.dir, "stderr.log")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import HOLD, PASSWORD, Connection, Daemon
+from conftest import HOLD, PASSWORD, Connection, Daemon, sqlite_only
 
 
 def rss_kib(pid):
@@ -139,6 +139,7 @@ def test_socket_fuzz_hundred_thousand_lines(daemon):
     assert daemon.connect().result("sys.health")["status"] == "ok"
 
 
+@sqlite_only
 @pytest.mark.parametrize("rounds", [50])
 def test_kill_nine_durability(rounds):
     daemon = Daemon()
@@ -211,6 +212,7 @@ def small_disk():
     os.rmdir(directory)
 
 
+@sqlite_only
 def test_a_full_disk(small_disk):
     daemon = Daemon(state=os.path.join(small_disk, "state"))
     try:

@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import unicodedata
 
-from conftest import PASSWORD, Daemon
+from conftest import PASSWORD, Daemon, sqlite_only
 
 NFC_JOSE = unicodedata.normalize("NFC", "jos\u00e9@x.com")
 NFD_JOSE = unicodedata.normalize("NFD", NFC_JOSE)
@@ -27,6 +27,7 @@ def events(daemon, reason):
     return [event for event in map(json.loads, lines) if event.get("AUTHD_REASON") == reason]
 
 
+@sqlite_only
 def test_an_old_state_directory_is_migrated_and_collisions_reported():
     daemon = Daemon()
     try:
