@@ -19,7 +19,35 @@ struct Scenarios {
     /// An empty PostgreSQL database for the revocation scenario.
     var databaseURL: String?
     var sessionCapFlags: [String] { baseline ? [] : ["--max-sessions-per-user", "1000000"] }
+    /// A PostgreSQL server: the verify and refresh scenarios also run on it,
+    /// beside SQLite, each daemon on a new database.
+    var databaseServer: String?
     static let password = "benchmark password"
+
+    /// A new, empty database on `databaseServer` (psql), as a URL.
+    func newDatabase() throws -> String {
+        guard let server = databaseServer else { throw BenchError("no --database-server") }
+        let name = "authbench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", server, "-c", "CREATE DATABASE \(name)"]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchError("psql could not create \(name)") }
+        // The server's URL with the new database's name in its path.
+        let parts = server.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let base = parts[0]
+        guard let slash = base.lastIndex(of: "/") else { throw BenchError("not a URL: \(server)") }
+        return base[..<slash] + "/" + name + (parts.count > 1 ? "?" + parts[1] : "")
+    }
+
+    /// The stores the side-by-side scenarios run on: SQLite, and PostgreSQL
+    /// when a server is given (a label and the daemon's flags).
+    func stores() throws -> [(label: String, flags: [String])] {
+        var stores: [(String, [String])] = [("", [])]
+        if databaseServer != nil { stores.append((" (PostgreSQL)", ["--database-url", try newDatabase()])) }
+        return stores
+    }
 
     func verifyRequest(token: String) -> @Sendable (Int, Int) -> [UInt8] {
         let prefix = Array("{\"jsonrpc\":\"2.0\",\"id\":".utf8)
@@ -60,21 +88,24 @@ struct Scenarios {
     }
 
     mutating func verify() throws {
-        let (daemon, token) = try daemonWithSession()
-        defer { daemon.remove() }
-        let request = verifyRequest(token: token)
-        _ = try runLoad(
-            name: "warm-up", socket: daemon.socket, connections: 4, depth: 4, seconds: seconds / 2, request: request)
-        report.add(
-            try runLoad(
-                name: "token.verify, 1 connection", socket: daemon.socket, connections: 1, depth: 1, seconds: seconds,
-                request: request),
-            target: "p50 <= 50 us")
-        report.add(
-            try runLoad(
-                name: "token.verify, 16 connections x 8 deep", socket: daemon.socket, connections: 16, depth: 8,
-                seconds: seconds, request: request),
-            target: ">= 100,000/s")
+        for (label, flags) in try stores() {
+            let (daemon, token) = try daemonWithSession(flags)
+            defer { daemon.remove() }
+            let request = verifyRequest(token: token)
+            _ = try runLoad(
+                name: "warm-up", socket: daemon.socket, connections: 4, depth: 4, seconds: seconds / 2,
+                request: request)
+            report.add(
+                try runLoad(
+                    name: "token.verify, 1 connection\(label)", socket: daemon.socket, connections: 1, depth: 1,
+                    seconds: seconds, request: request),
+                target: "p50 <= 50 us")
+            report.add(
+                try runLoad(
+                    name: "token.verify, 16 connections x 8 deep\(label)", socket: daemon.socket, connections: 16,
+                    depth: 8, seconds: seconds, request: request),
+                target: ">= 100,000/s")
+        }
     }
 
     /// One bcrypt hash at `cost` on one thread, in seconds (best of three).
@@ -146,18 +177,46 @@ struct Scenarios {
     /// figure measures the rotation itself. The sessions are seeded with
     /// refresh tokens signed with the daemon's own key.
     mutating func refreshes() throws {
+        try refreshes(label: "", flags: [])
+        if databaseServer != nil { try refreshes(label: " (PostgreSQL)", flags: ["--database-url", newDatabase()]) }
+    }
+
+    /// Refreshes over many sessions. SQLite's are seeded into the file;
+    /// PostgreSQL's through logins (fewer: each costs a hash), enough that
+    /// the per-session rate limit (10/s) stays above the rate measured.
+    mutating func refreshes(label: String, flags: [String]) throws {
         let daemon = try DaemonUnderTest(binary: binary)
         defer { daemon.remove() }
-        try daemon.start(["--bcrypt-cost", "10"])
-        daemon.stop()
         let connections = 8
-        let perConnection = quick ? 16 : 256
-        let hash = try Bcrypt.hash(Array(Scenarios.password.utf8), cost: 10)
-        let seeded = try daemon.seedRefreshableSessions(
-            users: 64, sessions: connections * perConnection, passwordHash: hash)
-        try daemon.start(["--bcrypt-cost", "10"])
+        let seeded: [String]
+        let perConnection: Int
+        if flags.isEmpty {
+            try daemon.start(["--bcrypt-cost", "10"])
+            daemon.stop()
+            perConnection = quick ? 16 : 256
+            let hash = try Bcrypt.hash(Array(Scenarios.password.utf8), cost: 10)
+            seeded = try daemon.seedRefreshableSessions(
+                users: 64, sessions: connections * perConnection, passwordHash: hash)
+            try daemon.start(["--bcrypt-cost", "10"])
+        } else {
+            try daemon.start(["--bcrypt-cost", "10"] + sessionCapFlags + flags)
+            perConnection = quick ? 8 : 96
+            var tokens: [String] = []
+            for user in 0..<64 {
+                _ = try call(
+                    daemon.socket, "user.create",
+                    ["email": .string("refresh\(user)@example.com"), "password": .string(Scenarios.password)])
+            }
+            for index in 0..<(connections * perConnection) {
+                let login = try call(
+                    daemon.socket, "auth.login",
+                    ["email": .string("refresh\(index % 64)@example.com"), "password": .string(Scenarios.password)])
+                tokens.append(login["refresh_token"]!.stringValue!)
+            }
+            seeded = tokens
+        }
         let results = Mutexed<RunResult>(
-            RunResult(name: "auth.refresh, 8 connections x \(perConnection) sessions each"))
+            RunResult(name: "auth.refresh, 8 connections x \(perConnection) sessions each\(label)"))
         let group = DispatchGroup()
         let duration = seconds
         let socket = daemon.socket

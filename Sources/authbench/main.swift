@@ -28,6 +28,9 @@ struct AuthBench: ParsableCommand {
     @Option(help: "An empty PostgreSQL database: the revocation scenario runs two daemons on it.")
     var databaseURL: String?
 
+    @Option(help: "A PostgreSQL server: verify and refresh also run on it (a new database each), beside SQLite.")
+    var databaseServer: String?
+
     @Flag(help: "The daemon is an older build without the per-peer and session settings (for before figures).")
     var baseline = false
 
@@ -45,6 +48,7 @@ struct AuthBench: ParsableCommand {
         scenarios.algorithm = algorithm
         scenarios.baseline = baseline
         scenarios.databaseURL = databaseURL
+        scenarios.databaseServer = databaseServer
         let all = [
             "transport", "verify", "login", "fairness", "refresh", "cold-start", "memory", "sweeper", "revocation",
         ]
