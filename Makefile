@@ -48,6 +48,7 @@ install-files:
 	install -m0644 systemd/authd.tmpfiles $(TMPFILESDIR)/authd.conf
 	install -m0644 README.md $(DOCDIR)/README.md
 	install -m0644 systemd/authd.conf $(DOCDIR)/authd.conf.example
+	install -Dm0644 systemd/authd-postgresql.conf $(DOCDIR)/examples/systemd/authd-postgresql.conf
 	install -d -m0755 $(CONFDIR)
 	test -e $(CONFDIR)/authd.conf || install -m0644 systemd/authd.conf $(CONFDIR)/authd.conf
 	if [ -z "$(DESTDIR)" ]; then \

@@ -217,7 +217,8 @@ final class ChangeFeed: Sendable {
                 "the change feed was pruned past this daemon's position: reloading the view",
                 metadata: ["position": "\(from)"])
             // A whole view may take longer to read than one call may.
-            let snapshot = try await PostgresStore.within(max(timeout * 12, .seconds(120))) { [self] in
+            let limit = max(timeout, .milliseconds(Self.snapshotStatementTimeoutMilliseconds))
+            let snapshot = try await PostgresStore.within(limit) { [self] in
                 try await readSnapshot(now: now)
             }
             apply(snapshot)
@@ -298,9 +299,18 @@ final class ChangeFeed: Sendable {
     func readSnapshot(now: Int64) async throws -> Snapshot {
         try await pool.withTransaction(logger: logger) { [self] connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            // Every user and session streams out of one statement each: more
+            // than `database_timeout` may be fair for millions of them.
+            try await connection.query(
+                "SET LOCAL statement_timeout = \(unescaped: String(Self.snapshotStatementTimeoutMilliseconds))",
+                logger: logger)
             return try await readSnapshot(connection, now: now)
         }
     }
+
+    /// What a statement of a whole-view read may take (120 s), as the
+    /// reload's own limit (`readOnce`).
+    static let snapshotStatementTimeoutMilliseconds = 120_000
 
     /// Replaces the view by `snapshot`.
     func apply(_ snapshot: Snapshot) {

@@ -1,3 +1,4 @@
+import AuthServiceCore
 import Logging
 import PostgresNIO
 
@@ -10,10 +11,21 @@ import PostgresNIO
 /// checks see inserts rows naming what changed (a user, a session, all of a
 /// user's sessions) in the same transaction, and every daemon's `ChangeFeed`
 /// reads them to keep its `LiveView` in step.
+///
+/// Upgrades go one host at a time, so a database may be migrated by a newer
+/// authd while older ones still run on it. Each migration records the
+/// oldest schema version a daemon must know to keep using the database
+/// (`oldest_reader`; its authd version is in `migrated_by`): a migration
+/// that only adds what older daemons can ignore keeps it, one that changes
+/// what they rely on raises it. A daemon refuses to start only on a schema
+/// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
-    /// The version this build writes; a database at a higher one was
-    /// migrated by a newer authd, and this one refuses to run on it.
+    /// The version this build writes.
     static let version = 1
+
+    /// For each version, the oldest schema version that can still use a
+    /// database migrated to it.
+    static let oldestReader: [Int: Int] = [1: 1]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -101,24 +113,38 @@ enum PostgresSchema {
 
     /// Brings the database to `version`, once, whoever else is starting.
     static func migrate(_ pool: PostgresConnectionPool, logger: Logger) async throws {
+        let authdVersion = AuthService.version
         try await pool.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
             try await connection.query(
-                "CREATE TABLE IF NOT EXISTS authd_schema (version integer NOT NULL, migrated_at timestamptz NOT NULL)",
-                logger: logger)
+                """
+                CREATE TABLE IF NOT EXISTS authd_schema (
+                    version integer NOT NULL, migrated_at timestamptz NOT NULL,
+                    oldest_reader integer NOT NULL, migrated_by text NOT NULL)
+                """, logger: logger)
             var current = 0
-            for try await (found) in try await connection.query(
-                "SELECT coalesce(max(version), 0)::integer FROM authd_schema", logger: logger
-            ).decode(Int.self) {
-                current = found
+            var readableFrom = 0
+            for try await (found, oldest) in try await connection.query(
+                "SELECT version, oldest_reader FROM authd_schema ORDER BY version DESC LIMIT 1", logger: logger
+            ).decode((Int, Int).self) {
+                (current, readableFrom) = (found, oldest)
             }
-            guard current <= version else {
-                throw PostgresStoreError.newerSchema(found: current, supported: version)
+            if current > version {
+                guard version >= readableFrom else {
+                    throw PostgresStoreError.newerSchema(found: current, oldestReader: readableFrom, supported: version)
+                }
+                logger.notice(
+                    "the database schema is newer than this authd's, and still usable by it",
+                    metadata: ["schema": "\(current)", "known": "\(version)"])
+                return
             }
             for next in (current + 1)..<(version + 1) {
                 for statement in migrations[next] ?? [] { try await connection.query(statement, logger: logger) }
                 try await connection.query(
-                    "INSERT INTO authd_schema (version, migrated_at) VALUES (\(next), now())", logger: logger)
+                    """
+                    INSERT INTO authd_schema (version, migrated_at, oldest_reader, migrated_by)
+                    VALUES (\(next), now(), \(oldestReader[next] ?? next), \(authdVersion))
+                    """, logger: logger)
                 logger.info("database schema migrated", metadata: ["version": "\(next)"])
             }
         }

@@ -75,12 +75,10 @@ extension PostgresStore {
                 case .invalid(let why):
                     return .invalid(why)
                 case .reuse:
-                    let user = state.user!
-                    try await revokeSession(
-                        connection, id: sessionID, user: user.id, reason: "refresh token reuse", now: now, notes: notes)
-                    return .reused(userID: user.id)
+                    return .reused(
+                        userID: try await revokeForReuse(connection, sessionID, state, now: now, notes: notes))
                 case .rotate:
-                    let user = state.user!
+                    let user = try state.sessionUser(sessionID)
                     try await connection.query(
                         """
                         UPDATE sessions SET refresh_hash = \(ByteBuffer(bytes: next)), refresh_issued_at = \(now),
@@ -108,12 +106,10 @@ extension PostgresStore {
                 case .invalid(let why):
                     return .invalid(why)
                 case .reuse:
-                    let user = state.user!
-                    try await revokeSession(
-                        connection, id: sessionID, user: user.id, reason: "refresh token reuse", now: now, notes: notes)
-                    return .reused(userID: user.id)
+                    return .reused(
+                        userID: try await revokeForReuse(connection, sessionID, state, now: now, notes: notes))
                 case .revoke:
-                    let user = state.user!
+                    let user = try state.sessionUser(sessionID)
                     try await revokeSession(
                         connection, id: sessionID, user: user.id, reason: "logout", now: now, notes: notes)
                     return .revoked(userID: user.id)
@@ -229,6 +225,24 @@ extension PostgresStore {
         var session: RefreshRotation.SessionState?
         var user: UserSnapshot?
         var currentIssuedAt: Int64?
+
+        /// The session's user: `RefreshRotation` answers anything but
+        /// `invalid` only for a session found, and its row comes with it.
+        func sessionUser(_ sessionID: String) throws -> UserSnapshot {
+            guard let user else { throw StoreError.failed("session \(sessionID) read without its user") }
+            return user
+        }
+    }
+
+    /// A spent refresh token presented again (rotation or logout): the
+    /// session ends everywhere; returns its user's id.
+    private func revokeForReuse(
+        _ connection: PostgresConnection, _ sessionID: String, _ state: RefreshState, now: Int64, notes: ChangeNotes
+    ) async throws -> Int64 {
+        let user = try state.sessionUser(sessionID)
+        try await revokeSession(
+            connection, id: sessionID, user: user.id, reason: "refresh token reuse", now: now, notes: notes)
+        return user.id
     }
 
     /// The session of a presented refresh token, locked: two daemons

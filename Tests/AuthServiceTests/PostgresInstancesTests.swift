@@ -86,6 +86,27 @@
             }
         }
 
+        /// A rolling upgrade: a newer authd migrated the database. This one
+        /// keeps running on it while the schema says it still can, and
+        /// refuses to start, by name, once it says it cannot.
+        @Test func aNewerSchemaIsUsedWhileItSaysOlderDaemonsCan() throws {
+            let server = try PostgresTestServer.makeDatabase()
+            let first = try PostgresStore.openBlocking(url: server, logger: .init(label: "test"), now: Self.t0)
+            first.shutdown()
+            try PostgresTestServer.run(
+                "INSERT INTO authd_schema VALUES (99, now(), 1, '9.9.0')", on: server)
+            let compatible = try PostgresStore.openBlocking(url: server, logger: .init(label: "test"), now: Self.t0)
+            _ = try createUser(compatible, "still@example.com")
+            compatible.shutdown()
+            try PostgresTestServer.run(
+                "INSERT INTO authd_schema VALUES (100, now(), 50, '10.0.0')", on: server)
+            #expect {
+                _ = try PostgresStore.openBlocking(url: server, logger: .init(label: "test"), now: Self.t0)
+            } throws: { error in
+                String(describing: error).contains("version 100") && String(describing: error).contains("version 50")
+            }
+        }
+
         @Test func aUserCreatedOnOneIsSeenByEveryOther() throws {
             let stores = try PostgresTestServer.makeStores(count: 3)
             defer { for store in stores { store.shutdown() } }
