@@ -63,13 +63,13 @@ public struct LoginThrottle: Sendable {
     /// peer's uid; a reported one is scoped to the peer that reported it, in
     /// a space the derived keys never use, so a peer can only exhaust its
     /// own clients' budgets (`"client":"uid:0"` from uid 65534 is not root's).
-    /// On a store several hosts share, `host` names this one in the key
-    /// derived from the uid: uid 1001 on two hosts is two services, and
-    /// neither can spend the other's budget.
+    /// On a store several hosts share, `host` names this one in the key:
+    /// uid 1001 on two hosts is two services, and neither can spend the
+    /// other's budget, through its uid or through a reported client.
     public static func clientKey(peerUID: UInt32, reported: String?, host: String? = nil) -> String {
-        if let reported { return "client:peer:\(peerUID):" + reported }
-        if let host { return "client:host:\(host):uid:\(peerUID)" }
-        return "client:uid:\(peerUID)"
+        let scope = host.map { "client:host:\($0):" } ?? "client:"
+        if let reported { return scope + "peer:\(peerUID):" + reported }
+        return scope + "uid:\(peerUID)"
     }
 
     /// The longest `params.client` accepted, in bytes.

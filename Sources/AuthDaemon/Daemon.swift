@@ -1,4 +1,5 @@
 import AuthCore
+import AuthCrypto
 import AuthServiceCore
 import AuthStore
 import CSystemd
@@ -207,14 +208,17 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// The default `instance_name`: the machine id (`/etc/machine-id`, as
-    /// systemd sets it), else the host name.
+    /// The default `instance_name`: derived from the machine id
+    /// (`/etc/machine-id`), hashed with a label of authd's own as systemd
+    /// asks of applications (the id itself is to be kept confidential);
+    /// else the host name.
     static func machineName() -> String {
         if let data = FileManager.default.contents(atPath: "/etc/machine-id"),
             let id = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
-            !id.isEmpty, id.utf8.count <= 64
+            !id.isEmpty
         {
-            return id
+            let digest = Digest.sha256(Array(("authd instance name\n" + id).utf8))
+            return digest.prefix(8).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
         }
         var name = [CChar](repeating: 0, count: 256)
         guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }

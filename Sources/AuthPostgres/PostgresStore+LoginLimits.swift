@@ -20,9 +20,8 @@ extension PostgresStore {
         complete(done) { [self] in
             try await write { [self] connection, _ in
                 try await Self.lockCounters(of: [account, client], connection, logger: logger)
-                try await connection.query(
-                    "DELETE FROM login_attempts WHERE key IN (\(account), \(client)) AND expires_at <= \(now)",
-                    logger: logger)
+                try await Self.countExpiredAttempts(
+                    of: [account, client], window: limits.window, now: now, connection, logger: logger)
                 let counters = try await Self.counters(of: [account, client], connection, logger: logger)
                 var pending: [String: Int] = [:]
                 for try await (key, count) in try await connection.query(
@@ -45,11 +44,14 @@ extension PostgresStore {
                     ).decode(Int64.self) {
                         id = next
                     }
-                    let expiresAt = now + holdFor
+                    // The server's clock decides expiry: hosts' clocks may
+                    // differ. One instant (the transaction's) for both rows,
+                    // so an attempt's two places expire together.
                     try await connection.query(
                         """
                         INSERT INTO login_attempts (id, key, expires_at)
-                        VALUES (\(id), \(account), \(expiresAt)), (\(id), \(client), \(expiresAt))
+                        SELECT \(id), k, extract(epoch FROM now())::bigint + \(holdFor)
+                        FROM unnest(\([account, client])::text[]) AS k
                         """, logger: logger)
                     return .reserved(id: id, counters: counters)
                 }
@@ -64,38 +66,85 @@ extension PostgresStore {
         complete(done) { [self] in
             try await write { [self] connection, _ in
                 try await Self.lockCounters(of: [account, client], connection, logger: logger)
-                try await connection.query("DELETE FROM login_attempts WHERE id = \(reservation)", logger: logger)
+                try await Self.countExpiredAttempts(
+                    of: [account, client], window: limits.window, now: now, connection, logger: logger)
+                var held = false
+                for try await _ in try await connection.query(
+                    "DELETE FROM login_attempts WHERE id = \(reservation) RETURNING 1", logger: logger
+                ).decode(Int.self) {
+                    held = true
+                }
                 switch outcome {
                 case .abandoned: break
                 case .succeeded:
                     try await connection.query("DELETE FROM login_failures WHERE key = \(account)", logger: logger)
                 case .failed:
-                    // A window that has ended starts again with this failure.
-                    try await connection.query(
-                        """
-                        INSERT INTO login_failures AS f (key, failures, window_start)
-                        SELECT k, 1, \(now) FROM unnest(\([account, client])::text[]) AS k
-                        ON CONFLICT (key) DO UPDATE SET
-                            failures = CASE WHEN f.window_start + \(limits.window) <= \(now) THEN 1
-                                ELSE f.failures + 1 END,
-                            window_start = CASE WHEN f.window_start + \(limits.window) <= \(now) THEN \(now)
-                                ELSE f.window_start END
-                        """, logger: logger)
+                    // Counted once: a place that expired meanwhile was
+                    // counted as a failure when it expired.
+                    if held {
+                        try await Self.addFailures(
+                            [account, client], window: limits.window, now: now, connection, logger: logger)
+                    }
                 }
                 return try await Self.counters(of: [account, client], connection, logger: logger)
             }
         }
     }
 
-    /// Both keys' advisory locks, in one order (no deadlock between two
-    /// attempts naming the same keys the other way round).
+    /// Both keys' advisory locks, in the order of the lock keys themselves
+    /// (no deadlock between two attempts naming the same keys, or keys
+    /// whose hashes collide, the other way round).
     private static func lockCounters(of keys: [String], _ connection: PostgresConnection, logger: Logger)
         async throws
     {
-        for key in Set(keys).sorted() {
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(PostgresSchema.loginLockSpace), hashtext(\(key)))", logger: logger)
-        }
+        try await connection.query(
+            """
+            SELECT pg_advisory_xact_lock(\(PostgresSchema.loginLockSpace), h)
+            FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(\(keys)::text[]) AS k ORDER BY h) AS locks
+            """, logger: logger)
+    }
+
+    /// One failure more on each key (per row of `keys`); a window that has
+    /// ended starts again with it.
+    static func addFailures(
+        _ keys: [String], window: Int64, now: Int64, _ connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard !keys.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO login_failures AS f (key, failures, window_start)
+            SELECT k, count(*)::int, \(now) FROM unnest(\(keys)::text[]) AS k GROUP BY k
+            ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN f.window_start + \(window) <= \(now) THEN excluded.failures
+                    ELSE f.failures + excluded.failures END,
+                window_start = CASE WHEN f.window_start + \(window) <= \(now) THEN \(now) ELSE f.window_start END
+            """, logger: logger)
+    }
+
+    /// Places whose attempt never ended (its daemon died, or it waited
+    /// longer than the place lasts) end as failures: an attempt is counted
+    /// either as pending or as a failure, never as neither. With `keys`
+    /// nil, every key's (the sweeper).
+    static func countExpiredAttempts(
+        of keys: [String]?, window: Int64, now: Int64, _ connection: PostgresConnection, logger: Logger
+    ) async throws {
+        var expired: [String] = []
+        let rows =
+            if let keys {
+                try await connection.query(
+                    """
+                    DELETE FROM login_attempts WHERE key = ANY(\(keys))
+                        AND expires_at <= extract(epoch FROM now())::bigint RETURNING key
+                    """, logger: logger)
+            } else {
+                try await connection.query(
+                    """
+                    DELETE FROM login_attempts WHERE expires_at <= extract(epoch FROM now())::bigint
+                    RETURNING key
+                    """, logger: logger)
+            }
+        for try await key in rows.decode(String.self) { expired.append(key) }
+        try await addFailures(expired, window: window, now: now, connection, logger: logger)
     }
 
     private static func counters(of keys: [String], _ connection: PostgresConnection, logger: Logger) async throws

@@ -47,8 +47,9 @@ extension PostgresStore {
             ).decode(Int.self) {
                 counters += 1
             }
-            // Places held by attempts whose daemon never ended them.
-            try await connection.query("DELETE FROM login_attempts WHERE expires_at <= \(now)", logger: logger)
+            // Places held by attempts whose daemon never ended them: failures.
+            try await Self.countExpiredAttempts(
+                of: nil, window: loginWindow, now: now, connection, logger: logger)
             // Rows are created in position order (clock_timestamp under the
             // feed lock), so everything up to the newest old row is old.
             var pruned: Int64 = 0

@@ -98,6 +98,9 @@ public final class PostgresStore: CredentialStore {
             // transaction, and notices a silent peer through keepalives.
             ("idle_in_transaction_session_timeout", "\(milliseconds * 2)"),
             ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+            // What the row and advisory locks of every write assume, whatever
+            // the server's default.
+            ("default_transaction_isolation", "read committed"),
         ]
         if let name = url.applicationName {
             configuration.options.additionalStartupParameters.append(("application_name", name))

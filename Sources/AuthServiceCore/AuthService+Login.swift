@@ -22,10 +22,8 @@ extension AuthService {
         let lockEvent = SecurityEvent(
             .loginLock, "Login refused: too many failed attempts", peerUID: context.peer.uid,
             peerPID: context.peer.pid, client: clientLabel, email: normalized, reason: "rate_limited")
-        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] in
-            runLogin(
-                context, normalized: normalized, password: password, accountKey: accountKey, clientKey: clientKey,
-                clientLabel: clientLabel)
+        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] attempt in
+            runLogin(context, normalized: normalized, password: password, attempt: attempt, clientLabel: clientLabel)
         }
     }
 
@@ -38,15 +36,16 @@ extension AuthService {
     }
 
     /// Reserves a place in the login throttle, then runs `job` on the hashing
-    /// pool. `job` must end the attempt with `gate.finish`; a limit answers
+    /// pool. `job` must end its attempt with `gate.finish`; a limit answers
     /// `429` (logging `lockEvent`) and a full pool `503 busy`.
     func throttled(
         _ context: CallContext, account: String, client: String, lockEvent: SecurityEvent,
-        job: @escaping @Sendable () -> Void
+        job: @escaping @Sendable (LoginAttempt) -> Void
     ) {
         let admitted = gate.begin(account: account, client: client) { [self] admission in
+            let attempt: LoginAttempt
             switch admission {
-            case .proceed: break
+            case .proceed(let admitted): attempt = admitted
             case .busy: return context.fail(.busy(retryAfter: hashQueue.retryAfterEstimate))
             case .unavailable: return context.fail(.unavailable())
             case .limited(let retryAfter):
@@ -64,37 +63,36 @@ extension AuthService {
             }
             submit(
                 to: hashQueue, context,
-                dropped: { [self] in gate.finish(account: account, client: client, outcome: .abandoned) }, job)
+                dropped: { [self] in gate.finish(attempt, outcome: .abandoned) }
+            ) { job(attempt) }
         }
         if !admitted { context.fail(.busy(retryAfter: hashQueue.retryAfterEstimate)) }
     }
 
     /// On a hashing worker: one bcrypt check, whatever the email.
     private func runLogin(
-        _ context: CallContext, normalized: String?, password: String, accountKey: String, clientKey: String,
+        _ context: CallContext, normalized: String?, password: String, attempt: LoginAttempt,
         clientLabel: String
     ) {
         guard let normalized else {
             checkPassword(
-                context, user: nil, email: nil, password: password, accountKey: accountKey,
-                clientKey: clientKey, clientLabel: clientLabel)
+                context, user: nil, email: nil, password: password, attempt: attempt, clientLabel: clientLabel)
             return
         }
         switch waitFor({ store.user(email: normalized, $0) }) {
         case .failure(let error):
-            gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+            gate.finish(attempt, outcome: .abandoned)
             context.fail(AuthService.map(error))
         case .success(let user):
             checkPassword(
-                context, user: user, email: normalized, password: password, accountKey: accountKey,
-                clientKey: clientKey, clientLabel: clientLabel)
+                context, user: user, email: normalized, password: password, attempt: attempt, clientLabel: clientLabel)
         }
     }
 
     /// The hash (against the user's, or a dummy one), then the session.
     private func checkPassword(
-        _ context: CallContext, user: UserRecord?, email: String?, password: String, accountKey: String,
-        clientKey: String, clientLabel: String
+        _ context: CallContext, user: UserRecord?, email: String?, password: String, attempt: LoginAttempt,
+        clientLabel: String
     ) {
         let settings = self.settings
         let bytes = Array(password.utf8)
@@ -110,7 +108,7 @@ extension AuthService {
             let reason = LoginFailure.reason(
                 emailValid: email != nil, userFound: user != nil, passwordUsable: usable, matched: matched)
             failLogin(
-                context, accountKey: accountKey, clientKey: clientKey, clientLabel: clientLabel,
+                context, attempt: attempt, clientLabel: clientLabel,
                 userID: user?.id, email: email, reason: reason)
             return
         }
@@ -126,13 +124,13 @@ extension AuthService {
         switch result {
         case .failure(.credentialsChanged):
             failLogin(
-                context, accountKey: accountKey, clientKey: clientKey, clientLabel: clientLabel,
+                context, attempt: attempt, clientLabel: clientLabel,
                 userID: user.id, email: email, reason: "credentials_changed")
         case .failure(let error):
-            gate.finish(account: accountKey, client: clientKey, outcome: .abandoned)
+            gate.finish(attempt, outcome: .abandoned)
             context.fail(AuthService.map(error))
         case .success(let answer):
-            gate.finish(account: accountKey, client: clientKey, outcome: .succeeded)
+            gate.finish(attempt, outcome: .succeeded)
             event(
                 .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id,
                 email: user.email)
@@ -161,10 +159,10 @@ extension AuthService {
     /// A refused login: counts as a failure, logged with its real reason,
     /// answered `401 invalid_credentials` whatever that reason was.
     private func failLogin(
-        _ context: CallContext, accountKey: String, clientKey: String, clientLabel: String, userID: Int64?,
+        _ context: CallContext, attempt: LoginAttempt, clientLabel: String, userID: Int64?,
         email: String?, reason: String
     ) {
-        gate.finish(account: accountKey, client: clientKey, outcome: .failed)
+        gate.finish(attempt, outcome: .failed)
         event(
             .loginFail, "Login failed", context.peer, client: clientLabel, userID: userID, email: email, reason: reason)
         context.fail(.invalidCredentials)

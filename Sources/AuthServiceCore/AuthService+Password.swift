@@ -27,9 +27,9 @@ extension AuthService {
             .loginLock, "Password change refused: too many failed attempts", peerUID: context.peer.uid,
             peerPID: context.peer.pid, userID: authenticated.user.id, email: authenticated.user.email,
             reason: "rate_limited")
-        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] in
+        throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] attempt in
             replacePassword(authenticated, current: current, new: new, peer: context.peer) { [self] outcome, answer in
-                gate.finish(account: accountKey, client: clientKey, outcome: outcome)
+                gate.finish(attempt, outcome: outcome)
                 context.respond(answer)
             }
         }

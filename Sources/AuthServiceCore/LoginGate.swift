@@ -10,7 +10,8 @@ import Dispatch
 public final class LoginGate: @unchecked Sendable {
     /// What an attempt may do.
     enum Admission: Sendable, Equatable {
-        case proceed
+        /// Go on; end the attempt with `finish`.
+        case proceed(LoginAttempt)
         case limited(retryAfter: Int)
         /// Too many attempts already wait.
         case busy
@@ -21,10 +22,16 @@ public final class LoginGate: @unchecked Sendable {
     typealias Decided = @Sendable (Admission) -> Void
 
     /// How long a reservation in shared counters holds if its daemon never
-    /// ends it (it died mid-hash).
+    /// ends it (it died mid-hash, or the attempt waited that long): then it
+    /// counts as a failure, so no attempt goes uncounted.
     static let reservationLifetime: Int64 = 30
-    /// How soon an attempt asks again while other daemons' attempts pend.
+    /// How soon an attempt asks again while other daemons' attempts pend
+    /// (doubling up to `sharedRetryLongest`), and for how long it does
+    /// before it is answered `busy`: by then every place it waited for has
+    /// ended or expired.
     static let sharedRetryDelay: Double = 0.05
+    static let sharedRetryLongest: Double = 0.8
+    static let sharedRetryFor: Double = Double(reservationLifetime) + 5
 
     /// Attempts waiting for pending ones at most; past it a new attempt
     /// that would wait is refused as `busy` (its decision: `limited` is a
@@ -47,9 +54,9 @@ public final class LoginGate: @unchecked Sendable {
     private let store: any CredentialStore
     private let log: any OperationsLog
     private let clock: @Sendable () -> Int64
-    /// Reservation ids in the shared store, by account and client: all of
-    /// one pair's are alike, so `finish` ends any one of them.
-    private var reservations: [String: [Int64]] = [:]
+    /// Attempts asking the shared store again later: they count against
+    /// `maximumWaiters` like local waiters.
+    private var retrying = 0
     private let retries = DispatchQueue(label: "authd.login-gate.retry")
 
     /// Starts from the counters the store holds (a restart keeps its limits).
@@ -75,7 +82,7 @@ public final class LoginGate: @unchecked Sendable {
         let decision = lock.withLock { () -> LoginThrottle.Decision? in
             let decision = throttle.begin(account: account, client: client, now: clock())
             if decision == .wait {
-                guard waiters.count < maximumWaiters else { return nil }
+                guard waiters.count + retrying < maximumWaiters else { return nil }
                 waiters.append(Waiter(account: account, client: client, decided: decided))
             }
             return decision
@@ -88,39 +95,67 @@ public final class LoginGate: @unchecked Sendable {
     /// Passes on the local decision; on a shared store, a `proceed` first
     /// reserves its place there.
     private func admit(
-        _ decision: LoginThrottle.Decision, account: String, client: String, decided: @escaping Decided
+        _ decision: LoginThrottle.Decision, account: String, client: String, retry: SharedRetry? = nil,
+        decided: @escaping Decided
     ) {
         switch decision {
         case .limited(let retryAfter): return decided(.limited(retryAfter: retryAfter))
         case .wait: preconditionFailure("a waiting attempt is not admitted")
         case .proceed: break
         }
-        guard store.sharesLoginLimits else { return decided(.proceed) }
+        guard store.sharesLoginLimits else {
+            return decided(.proceed(LoginAttempt(account: account, client: client, reservation: nil)))
+        }
         let limits = lock.withLock { throttle.limits }
         store.reserveLoginAttempt(
             account: account, client: client, limits: limits, now: clock(), holdFor: Self.reservationLifetime
         ) { [self] result in
             switch result {
             case .success(.reserved(let id, let counters)):
-                lock.withLock {
-                    adopt(counters, account: account, client: client)
-                    reservations[Self.pair(account, client), default: []].append(id)
-                }
-                decided(.proceed)
+                lock.withLock { adopt(counters, account: account, client: client) }
+                decided(.proceed(LoginAttempt(account: account, client: client, reservation: id)))
             case .success(.limited(let retryAfter, let counters)):
                 release(account: account, client: client, adopting: counters)
                 decided(.limited(retryAfter: retryAfter))
             case .success(.wait(let counters)):
-                // Attempts pending on other daemons: this one asks again
-                // shortly (they end, or their reservations expire).
                 release(account: account, client: client, adopting: counters)
-                retries.asyncAfter(deadline: .now() + Self.sharedRetryDelay) { [self] in
-                    if !begin(account: account, client: client, decided: decided) { decided(.busy) }
-                }
+                askAgain(account: account, client: client, after: retry ?? SharedRetry(), decided: decided)
             case .failure(let error):
                 log.log(.warning, "could not reserve a login attempt", metadata: ["cause": "\(error)"])
                 release(account: account, client: client, adopting: nil)
                 decided(.unavailable)
+            }
+        }
+    }
+
+    /// How long an attempt has asked the shared store again, and when next.
+    struct SharedRetry: Sendable {
+        var started = DispatchTime.now()
+        var delay = LoginGate.sharedRetryDelay
+    }
+
+    /// Attempts pending on other daemons: asks again after a delay that
+    /// doubles, as one more waiter, until they end or expire; past
+    /// `sharedRetryFor`, or with too many waiting, `busy`.
+    private func askAgain(account: String, client: String, after retry: SharedRetry, decided: @escaping Decided) {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - retry.started.uptimeNanoseconds) / 1e9
+        let queued = lock.withLock { () -> Bool in
+            guard elapsed < Self.sharedRetryFor, waiters.count + retrying < maximumWaiters else { return false }
+            retrying += 1
+            return true
+        }
+        guard queued else { return decided(.busy) }
+        let next = SharedRetry(started: retry.started, delay: min(retry.delay * 2, Self.sharedRetryLongest))
+        retries.asyncAfter(deadline: .now() + retry.delay) { [self] in
+            let decision = lock.withLock { () -> LoginThrottle.Decision in
+                retrying -= 1
+                return throttle.begin(account: account, client: client, now: clock())
+            }
+            if decision == .wait {
+                // Waiting on this daemon's own attempts now: ask again later.
+                askAgain(account: account, client: client, after: next, decided: decided)
+            } else {
+                admit(decision, account: account, client: client, retry: next, decided: decided)
             }
         }
     }
@@ -141,36 +176,29 @@ public final class LoginGate: @unchecked Sendable {
         for key in [account, client] { throttle.adopt(key, counters[key]) }
     }
 
-    private static func pair(_ account: String, _ client: String) -> String { account + "\u{0}" + client }
-
     /// Ends an attempt, persists the counters it changed, then lets waiting
     /// attempts decide again. A failed write is logged: the limit still
-    /// holds in memory, only a restart would forget it.
-    func finish(account: String, client: String, outcome: LoginThrottle.Outcome) {
-        let (changes, reservation, limits) = lock.withLock {
-            let changes = throttle.finish(account: account, client: client, outcome: outcome, now: clock())
-            let reservation = reservations[Self.pair(account, client)]?.popLast()
-            if reservations[Self.pair(account, client)]?.isEmpty == true {
-                reservations.removeValue(forKey: Self.pair(account, client))
-            }
-            return (changes, reservation, throttle.limits)
+    /// holds in memory, only a restart would forget it (on a shared store,
+    /// the reservation left behind counts as a failure when it expires).
+    func finish(_ attempt: LoginAttempt, outcome: LoginThrottle.Outcome) {
+        let (account, client) = (attempt.account, attempt.client)
+        let (changes, limits) = lock.withLock {
+            (throttle.finish(account: account, client: client, outcome: outcome, now: clock()), throttle.limits)
         }
-        if store.sharesLoginLimits {
-            guard let reservation else { return wakeWaiters() }
+        if let reservation = attempt.reservation {
             store.finishLoginAttempt(
                 reservation, account: account, client: client, outcome: outcome, limits: limits, now: clock()
             ) { [self] result in
                 switch result {
                 case .success(let counters): lock.withLock { adopt(counters, account: account, client: client) }
                 case .failure(let error):
-                    // Its reservation expires; this daemon's count still holds.
                     log.log(.error, "could not record a login attempt", metadata: ["cause": "\(error)"])
                 }
                 wakeWaiters()
             }
             return
         }
-        guard !changes.isEmpty else {
+        guard !changes.isEmpty, !store.sharesLoginLimits else {
             wakeWaiters()
             return
         }

@@ -86,8 +86,10 @@ import Testing
         #expect(
             LoginThrottle.clientKey(peerUID: 1001, reported: nil, host: "a")
                 != LoginThrottle.clientKey(peerUID: 1001, reported: nil, host: "b"))
-        // A reported client stays scoped to the peer that reported it.
-        #expect(LoginThrottle.clientKey(peerUID: 1001, reported: "ip", host: "a") == "client:peer:1001:ip")
+        // A reported client stays scoped to the peer that reported it, and
+        // on a shared store to its host.
+        #expect(LoginThrottle.clientKey(peerUID: 1001, reported: "ip") == "client:peer:1001:ip")
+        #expect(LoginThrottle.clientKey(peerUID: 1001, reported: "ip", host: "a") == "client:host:a:peer:1001:ip")
     }
 
     @Test func aSuccessClearsTheAccountButNotTheClient() {

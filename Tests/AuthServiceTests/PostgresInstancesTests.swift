@@ -141,12 +141,12 @@
 
         static let limits = LoginThrottle.Limits(accountMaxFailures: 5, clientMaxFailures: 50, window: 900)
 
-        func reserve(_ store: PostgresStore, account: String, client: String, now: Int64 = t0) -> Result<
-            LoginReservation, StoreError
-        > {
+        func reserve(
+            _ store: PostgresStore, account: String, client: String, now: Int64 = t0, holdFor: Int64 = 30
+        ) -> Result<LoginReservation, StoreError> {
             Conformance.wait {
                 store.reserveLoginAttempt(
-                    account: account, client: client, limits: Self.limits, now: now, holdFor: 30, $0)
+                    account: account, client: client, limits: Self.limits, now: now, holdFor: holdFor, $0)
             }
         }
 
@@ -204,12 +204,44 @@
             #expect(after[account] == nil)
         }
 
-        /// A daemon that dies mid-hash never ends its reservation: the place
-        /// is free again once it expires, not held for ever.
-        @Test func aReservationNeverEndedExpires() throws {
+        /// A daemon that dies mid-hash never ends its reservation: once the
+        /// place expires (the server's clock) it counts as a failure, so an
+        /// attempt is always counted, as pending or as failed; and an
+        /// attempt that does end after its place expired is not counted
+        /// twice.
+        @Test func aReservationNeverEndedCountsAsAFailureWhenItExpires() throws {
             let stores = try PostgresTestServer.makeStores(count: 2)
             defer { for store in stores { store.shutdown() } }
             let account = "account:dies@example.com"
+            var ids: [Int64] = []
+            for index in 0..<5 {
+                guard
+                    case .success(.reserved(let id, _)) = reserve(
+                        stores[0], account: account, client: "client:\(index)", holdFor: 0)
+                else {
+                    Issue.record("no place for attempt \(index)")
+                    return
+                }
+                ids.append(id)
+            }
+            // All five expired unended: five failures, the account is locked.
+            guard case .success(.limited(_, let counters)) = reserve(stores[1], account: account, client: "client:x")
+            else {
+                Issue.record("expired places were not counted")
+                return
+            }
+            #expect(counters[account]?.failures == 5)
+            // The first attempt ends after all, failed: still five.
+            let after = try finish(stores[0], ids[0], account: account, client: "client:0", .failed)
+            #expect(after[account]?.failures == 5)
+            #expect(after["client:0"]?.failures == 1)
+        }
+
+        /// A place that has not expired holds: a sixth attempt waits.
+        @Test func aLivePlaceHolds() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let account = "account:holds@example.com"
             for index in 0..<5 {
                 guard case .success(.reserved) = reserve(stores[0], account: account, client: "client:\(index)") else {
                     Issue.record("no place for attempt \(index)")
@@ -218,11 +250,6 @@
             }
             guard case .success(.wait) = reserve(stores[1], account: account, client: "client:x") else {
                 Issue.record("a sixth place while five are held")
-                return
-            }
-            guard case .success(.reserved) = reserve(stores[1], account: account, client: "client:x", now: Self.t0 + 31)
-            else {
-                Issue.record("expired places still held")
                 return
             }
         }
