@@ -385,14 +385,21 @@ final class ChangeNotes {
 
     /// Inserts the rows, taking the feed lock first (held to the commit:
     /// positions follow commit order); the position of the last, or nil.
+    /// The lock is taken by the insert's own statement, the transaction's
+    /// last before COMMIT: every write on every daemon queues for it, so it
+    /// is held for one round trip, not three (a statement of its own
+    /// first cost about 2.5 ms per write with 8 writers).
     func insert(_ connection: PostgresConnection, logger: Logger) async throws -> FeedPosition? {
         guard !users.isEmpty else { return nil }
-        try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.feedLock))", logger: logger)
+        // A volatile function in a CTE is evaluated once, before the join
+        // that feeds the insert yields a row: before any position is drawn.
         let rows = try await connection.query(
             """
-            WITH added AS (
+            WITH feed_lock AS (SELECT pg_advisory_xact_lock(\(PostgresSchema.feedLock))),
+            added AS (
                 INSERT INTO authd_changes (user_id, session_id, all_sessions)
-                SELECT u, NULLIF(s, ''), a FROM unnest(\(users)::bigint[], \(sessions)::text[], \(allSessions)::boolean[])
+                SELECT u, NULLIF(s, ''), a
+                FROM feed_lock, unnest(\(users)::bigint[], \(sessions)::text[], \(allSessions)::boolean[])
                     AS t(u, s, a)
                 RETURNING position)
             SELECT max(position) FROM added
