@@ -12,36 +12,35 @@ typealias FeedPosition = Int64
 /// the current state of what they name.
 ///
 /// Why this is safe to read by polling:
-/// - Positions follow commit order: a write takes the feed's advisory lock
-///   just before it inserts its rows and keeps it until it has committed
-///   (a transaction is visible before its locks are released). So once a
-///   position is visible, every smaller one is visible or was rolled back,
-///   and reading `position > cursor` never skips a row. Only authd's own
-///   writes take the lock, and only for their last statement and commit:
-///   no other transaction on the server can hold the feed back.
+/// - Positions follow commit order: a write's rows are numbered while it
+///   commits, by a deferred trigger that takes the feed's advisory lock
+///   first, and the lock is released only once the transaction is visible.
+///   So once a position is visible, every smaller one is visible too, and
+///   reading `position > cursor` never skips a row. Only authd's own writes
+///   take the lock, and only during their COMMIT: no other transaction on
+///   the server, and no round trip to a daemon, can hold the feed back.
 /// - A row is only a name: the reader re-reads the user or session as it
 ///   is now, in the same snapshot as the rows, so a batch leaves the view
 ///   as the database was at one instant; only this reader changes the
 ///   view, and each read is newer than the last.
-/// - A write is answered once its own rows are through the feed
-///   (`waitUntilApplied`), so a daemon's own answers and its token checks
-///   agree: a revocation answered is a revocation enforced here.
+/// - A write is answered once a read that began after its commit has
+///   caught up (`waitForReadStarted`), so a daemon's own answers and its
+///   token checks agree: a revocation answered is a revocation enforced here.
 final class ChangeFeed: Sendable {
     private struct State {
         var cursor: FeedPosition
-        var waiters: [(FeedPosition, CheckedContinuation<Void, Never>)] = []
+        /// Local writes waiting for a read that began after their commit.
+        var waiters: [(id: Int, after: ContinuousClock.Instant, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextWaiterID = 0
         var lastRead: ContinuousClock.Instant
         var sleeper: (id: Int, continuation: CheckedContinuation<Void, Never>)?
         var nextSleeperID = 0
         var pokePending = false
         var stopped = false
         var lastErrorLogged: ContinuousClock.Instant?
-        /// The newest position a local write committed but could not wait
-        /// for (see `waitUntilApplied`).
-        var required: FeedPosition = 0
-        /// A local write failed in a way that may still have committed (a
-        /// timeout, a connection lost at commit): behind until a read that
-        /// started after this instant has caught up.
+        /// A local write committed (or may have: a timeout, a connection
+        /// lost at commit) and could not wait for the feed: behind until a
+        /// read that started after this instant has caught up.
         var readRequiredAfter: ContinuousClock.Instant?
     }
 
@@ -79,13 +78,13 @@ final class ChangeFeed: Sendable {
 
     /// Whether a write of this daemon committed a change the view does not
     /// hold yet: until it does, the view must not be trusted.
-    var isBehindLocalWrite: Bool { state.withLock { $0.cursor < $0.required || $0.readRequiredAfter != nil } }
+    var isBehindLocalWrite: Bool { state.withLock { $0.readRequiredAfter != nil } }
 
     /// A local write ended without knowing whether it committed: until
     /// the feed has read past now, the view may lack it.
     func markPossiblyCommittedWrite() {
         let now = ContinuousClock.now
-        state.withLock { $0.readRequiredAfter = max($0.readRequiredAfter ?? now, now) }
+        state.withLock { Self.requireRead(after: now, &$0) }
         poke()
     }
 
@@ -115,10 +114,10 @@ final class ChangeFeed: Sendable {
         // not in the view.
         let waiters = state.withLock { state in
             defer { state.waiters = [] }
-            for (position, _) in state.waiters { state.required = max(state.required, position) }
+            for waiter in state.waiters { Self.requireRead(after: waiter.after, &state) }
             return state.waiters
         }
-        for (_, waiter) in waiters { waiter.resume() }
+        for waiter in waiters { waiter.continuation.resume() }
     }
 
     func stop() {
@@ -143,35 +142,36 @@ final class ChangeFeed: Sendable {
         sleeper?.resume()
     }
 
-    /// Returns once the view holds every change up to `position`, or after
-    /// `timeout`. The write is committed either way; after a timeout the
-    /// feed counts as behind until it has read up to `position`.
-    func waitUntilApplied(_ position: FeedPosition, timeout: Duration) async {
-        let id = position
+    /// Returns once a read that began after `instant` (a local write's
+    /// commit) has caught up: positions follow commit order, so that read
+    /// held the write's rows. Or after `timeout`: the write is committed
+    /// either way, and the feed then counts as behind until such a read.
+    func waitForReadStarted(after instant: ContinuousClock.Instant, timeout: Duration) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { state -> Bool in
-                if state.cursor >= position { return true }
+            let id = state.withLock { state -> Int? in
                 if state.stopped {
-                    state.required = max(state.required, position)
-                    return true
+                    Self.requireRead(after: instant, &state)
+                    return nil
                 }
-                state.waiters.append((id, continuation))
-                return false
+                state.nextWaiterID += 1
+                state.waiters.append((state.nextWaiterID, instant, continuation))
+                return state.nextWaiterID
             }
-            if done {
-                continuation.resume()
-                return
-            }
+            guard let id else { return continuation.resume() }
             poke()
             timers.asyncAfter(deadline: .now() + PostgresStore.dispatchInterval(timeout)) { [self] in
                 let late = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    guard let index = state.waiters.firstIndex(where: { $0.0 == id }) else { return nil }
-                    state.required = max(state.required, position)
-                    return state.waiters.remove(at: index).1
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    Self.requireRead(after: instant, &state)
+                    return state.waiters.remove(at: index).continuation
                 }
                 late?.resume()
             }
         }
+    }
+
+    private static func requireRead(after instant: ContinuousClock.Instant, _ state: inout State) {
+        state.readRequiredAfter = max(state.readRequiredAfter ?? instant, instant)
     }
 
     private func sleep(_ interval: Duration) async {
@@ -229,14 +229,13 @@ final class ChangeFeed: Sendable {
             state.cursor = position
             // In sync only once caught up: a daemon catching up after a cut
             // is not fresh until it has read everything it missed.
-            if !more {
-                state.lastRead = started
-                if let since = state.readRequiredAfter, started > since { state.readRequiredAfter = nil }
-            }
+            guard !more else { return [] }
+            state.lastRead = started
+            if let since = state.readRequiredAfter, started > since { state.readRequiredAfter = nil }
             var ready: [CheckedContinuation<Void, Never>] = []
             state.waiters.removeAll { waiter in
-                guard waiter.0 <= position else { return false }
-                ready.append(waiter.1)
+                guard started > waiter.after else { return false }
+                ready.append(waiter.continuation)
                 return true
             }
             return ready

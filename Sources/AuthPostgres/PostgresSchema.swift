@@ -87,17 +87,37 @@ enum PostgresSchema {
             "CREATE INDEX login_attempts_key ON login_attempts (key)",
             "CREATE INDEX login_attempts_id ON login_attempts (id)",
             "CREATE SEQUENCE login_attempt_ids",
-            // Positions are handed out in commit order: a write takes
-            // `feedLock` (transaction-level) just before inserting its rows,
-            // and holds it until it has committed (see ChangeFeed).
+            // Positions are handed out in commit order, at the commit: a
+            // deferred trigger takes `feedLock` (transaction-level) and
+            // numbers the transaction's rows while COMMIT runs, and the lock
+            // is released once the transaction is visible (see ChangeFeed).
+            // The lock is held for the commit alone, never across a round
+            // trip to a daemon, so writers on every host queue for it only
+            // that long. `created_at` is set then too: it follows positions.
             """
             CREATE TABLE authd_changes (
-                position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                position bigint UNIQUE,
                 user_id bigint,
                 session_id text,
                 all_sessions boolean NOT NULL DEFAULT false,
-                created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+                created_at timestamptz
             )
+            """,
+            "CREATE SEQUENCE authd_feed_positions",
+            """
+            CREATE FUNCTION authd_number_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(unescaped: String(feedLock)));
+                UPDATE authd_changes SET position = nextval('authd_feed_positions'), created_at = clock_timestamp()
+                WHERE id = NEW.id;
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE CONSTRAINT TRIGGER authd_number_change AFTER INSERT ON authd_changes
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION authd_number_change()
             """,
             // The sweeper prunes the feed; a daemon whose position is below
             // `pruned_through` has missed rows and reloads its whole view.

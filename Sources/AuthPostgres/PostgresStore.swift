@@ -275,9 +275,10 @@ public final class PostgresStore: CredentialStore {
     /// One write transaction, retried on a serialisation failure or a
     /// deadlock, all within the timeout; the change rows `body` notes are
     /// inserted in it. The call returns once the feed has brought them into
-    /// this daemon's view. If that takes longer than the timeout, the write
-    /// is still committed and is answered as such. The feed then counts as
-    /// behind (`secondsSinceSync` is infinite) until it has read that far:
+    /// this daemon's view (a read that began after the commit has caught
+    /// up). If that takes longer than the timeout, the write is still
+    /// committed and is answered as such. The feed then counts as behind
+    /// (`secondsSinceSync` is infinite) until such a read:
     /// token checks here fail closed rather than accept a token the write
     /// revoked. A write that fails once its COMMIT may have been sent (a
     /// timeout, a connection lost) is answered `unavailable`, yet may be in:
@@ -292,18 +293,18 @@ public final class PostgresStore: CredentialStore {
             do {
                 let committing = Locked(false)
                 do {
-                    let (value, marker) = try await Self.within(deadline - .now) { [pool, logger] in
-                        try await pool.withTransaction(logger: logger) { connection -> (Value, FeedPosition?) in
+                    let (value, changed) = try await Self.within(deadline - .now) { [pool, logger] in
+                        try await pool.withTransaction(logger: logger) { connection -> (Value, Bool) in
                             let notes = ChangeNotes()
                             let value = try await body(connection, notes)
-                            let marker = try await notes.insert(connection, logger: logger)
+                            let changed = try await notes.insert(connection, logger: logger)
                             // COMMIT comes next: from here a failure may
                             // come after the change is in.
-                            if marker != nil { committing.withLock { $0 = true } }
-                            return (value, marker)
+                            if changed { committing.withLock { $0 = true } }
+                            return (value, changed)
                         }
                     }
-                    if let marker { await feed.waitUntilApplied(marker, timeout: timeout) }
+                    if changed { await feed.waitForReadStarted(after: .now, timeout: timeout) }
                     return value
                 } catch {
                     // A change that may have committed (its COMMIT was sent,
@@ -383,30 +384,18 @@ final class ChangeNotes {
         allSessions.append(all)
     }
 
-    /// Inserts the rows, taking the feed lock first (held to the commit:
-    /// positions follow commit order); the position of the last, or nil.
-    /// The lock is taken by the insert's own statement, the transaction's
-    /// last before COMMIT: every write on every daemon queues for it, so it
-    /// is held for one round trip, not three (a statement of its own
-    /// first cost about 2.5 ms per write with 8 writers).
-    func insert(_ connection: PostgresConnection, logger: Logger) async throws -> FeedPosition? {
-        guard !users.isEmpty else { return nil }
-        // A volatile function in a CTE is evaluated once, before the join
-        // that feeds the insert yields a row: before any position is drawn.
-        let rows = try await connection.query(
+    /// Inserts the rows; true if there were any. They are numbered at the
+    /// commit (see `PostgresSchema`), so their positions are not known here:
+    /// the write waits for a feed read that began after its commit.
+    func insert(_ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        guard !users.isEmpty else { return false }
+        try await connection.query(
             """
-            WITH feed_lock AS (SELECT pg_advisory_xact_lock(\(PostgresSchema.feedLock))),
-            added AS (
-                INSERT INTO authd_changes (user_id, session_id, all_sessions)
-                SELECT u, NULLIF(s, ''), a
-                FROM feed_lock, unnest(\(users)::bigint[], \(sessions)::text[], \(allSessions)::boolean[])
-                    AS t(u, s, a)
-                RETURNING position)
-            SELECT max(position) FROM added
+            INSERT INTO authd_changes (user_id, session_id, all_sessions)
+            SELECT u, NULLIF(s, ''), a FROM unnest(\(users)::bigint[], \(sessions)::text[], \(allSessions)::boolean[])
+                AS t(u, s, a)
             """, logger: logger)
-        var marker: FeedPosition?
-        for try await position in rows.decode(Int64.self) { marker = position }
-        return marker
+        return true
     }
 }
 
