@@ -76,9 +76,14 @@ final class ChangeFeed: Sendable {
 
     var cursor: FeedPosition { state.withLock { $0.cursor } }
 
-    /// Whether a write of this daemon committed a change the view does not
-    /// hold yet: until it does, the view must not be trusted.
-    var isBehindLocalWrite: Bool { state.withLock { $0.readRequiredAfter != nil } }
+    /// Seconds since the last read that caught up, or infinite while behind
+    /// a local write: what every token check asks, read under one lock.
+    var secondsSinceSync: Double {
+        let (lastRead, behind) = state.withLock { ($0.lastRead, $0.readRequiredAfter != nil) }
+        if behind { return .infinity }
+        let (seconds, attoseconds) = (ContinuousClock.now - lastRead).components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 
     /// A local write ended without knowing whether it committed: until
     /// the feed has read past now, the view may lack it.

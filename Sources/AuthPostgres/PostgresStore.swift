@@ -180,11 +180,7 @@ public final class PostgresStore: CredentialStore {
 
     /// Infinite while a write of this daemon is committed but not yet in
     /// its view (see `write`).
-    public var secondsSinceSync: Double? {
-        if feed.isBehindLocalWrite { return .infinity }
-        let (seconds, attoseconds) = staleness.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
+    public var secondsSinceSync: Double? { feed.secondsSinceSync }
 
     /// Fills the view from one snapshot; returns the feed position it
     /// holds everything up to.
