@@ -52,6 +52,8 @@ pg_dir=$(mktemp -d /tmp/authd-pg.XXXXXX)
 trap 'scripts/postgres-test-server.sh stop "$pg_dir" || true; rm -rf "$pg_dir"' EXIT
 AUTHD_TEST_DATABASE_URL=$(scripts/postgres-test-server.sh start "$pg_dir")
 export AUTHD_TEST_DATABASE_URL
+# Only known false positives, each explained in the file.
+export TSAN_OPTIONS="suppressions=$PWD/Tests/Sanitizers/tsan.supp"
 
 echo "== swift build"
 swift build --build-tests

@@ -117,7 +117,7 @@ import Testing
         process.arguments = [
             "--listen=" + socketPath, DaemonProcess.binary, "--state-dir", directory + "/state", "--bcrypt-cost", "10",
         ]
-        process.environment = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr"]
+        process.environment = DaemonProcess.baseEnvironment
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer {

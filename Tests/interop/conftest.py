@@ -104,6 +104,9 @@ class Daemon:
             flags = (*flags, "--database-url", new_database())
         self.args = [BINARY, "--listen", self.socket, "--state-dir", self.state, "--bcrypt-cost", "10", *flags]
         self.environment = {"PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", **(env or {})}
+        # ThreadSanitizer's suppressions of known false positives (scripts/test.sh).
+        if "TSAN_OPTIONS" in os.environ:
+            self.environment.setdefault("TSAN_OPTIONS", os.environ["TSAN_OPTIONS"])
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.stderr = open(self.stderr_path, "ab")
         self.start()

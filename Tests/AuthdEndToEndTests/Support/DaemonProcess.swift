@@ -33,6 +33,16 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Settings are passed as flags (`["access-ttl": "5"]`), bcrypt cost 10
     /// unless given, so the suite stays fast.
+    /// What every daemon of the tests runs with: no inherited settings,
+    /// except ThreadSanitizer's options (its suppression file of known
+    /// false positives). ASan's are not passed: the test runner turns its
+    /// own leak check off, the daemons keep theirs.
+    static var baseEnvironment: [String: String] {
+        var environment = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr"]
+        environment["TSAN_OPTIONS"] = ProcessInfo.processInfo.environment["TSAN_OPTIONS"]
+        return environment
+    }
+
     init(flags: [String: String] = [:], environment: [String: String] = [:], directory: String? = nil) {
         self.directory = directory ?? DaemonProcess.makeTemporaryDirectory()
         socketPath = self.directory + "/authd.sock"
@@ -42,7 +52,7 @@ final class DaemonProcess: @unchecked Sendable {
         if flags["bcrypt-cost"] == nil { flags["bcrypt-cost"] = "10" }
         arguments = ["--listen", socketPath, "--state-dir", stateDirectory, "--socket-mode", "0666"]
         for (name, value) in flags.sorted(by: { $0.key < $1.key }) { arguments += ["--\(name)", value] }
-        var env = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr"]
+        var env = DaemonProcess.baseEnvironment
         env.merge(environment) { $1 }
         self.environment = env
     }
@@ -89,7 +99,7 @@ final class DaemonProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments.map { $0.replacingOccurrences(of: "$DIR", with: directory) }
-        var env = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr"]
+        var env = baseEnvironment
         env.merge(environment) { $1 }
         process.environment = env
         let pipe = Pipe()
