@@ -80,17 +80,25 @@ public final class Daemon: @unchecked Sendable {
             throw StartupError(error.description)
         }
         let now = WallClock.unixSeconds()
+        // The key-encryption key first: a shared database needs it, and a
+        // daemon that cannot have it should not connect at all.
+        let encryptionKey = try Daemon.keyEncryptionKey(
+            environment: environment, required: settings.databaseURL != nil)
+        store = try DaemonStore.open(
+            settings: settings, stateDirectory: options.stateDirectory,
+            credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
         do {
             keys = try KeyStore(
                 stateDirectory: options.stateDirectory,
                 credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], environment: environment, now: now,
-                retention: settings.accessTTL + settings.clockLeeway, algorithm: settings.algorithm)
+                retention: settings.accessTTL + settings.clockLeeway, algorithm: settings.algorithm,
+                shared: store.sharedSigningKeys.flatMap { shared in
+                    encryptionKey.map { SharedKeyring(store: shared, encryptionKey: $0) }
+                })
         } catch let error as KeyStore.Failure {
+            try? store.close()
             throw StartupError(error.description)
         }
-        store = try DaemonStore.open(
-            settings: settings, stateDirectory: options.stateDirectory,
-            credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
         // Give the memory the load used for rows back to the system.
         _ = malloc_trim(0)
         let database = store.credentialStore

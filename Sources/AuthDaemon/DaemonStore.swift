@@ -75,6 +75,16 @@ enum DaemonStore {
 
     var view: LiveView { credentialStore.view }
 
+    /// Where the signing keys are shared with other daemons (PostgreSQL).
+    var sharedSigningKeys: (any SharedSigningKeys)? {
+        switch self {
+        case .sqlite: nil
+        #if canImport(AuthPostgres)
+            case .postgres(let store): store
+        #endif
+        }
+    }
+
     /// The SQLite file, for the checks only it needs.
     var sqlite: AuthDatabase? {
         if case .sqlite(let database) = self { return database }

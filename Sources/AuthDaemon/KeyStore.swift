@@ -14,6 +14,11 @@ import NIOConcurrencyHelpers
 /// (PKCS#8) or generated into `STATE_DIR/keys/access-key.pem`; refresh
 /// tokens stay HS256 with the refresh secret. Error messages name the
 /// problem, never a secret.
+///
+/// On a shared database (PostgreSQL) the keys live in the database instead
+/// (`SharedKeyring`): keys given to this host must be those given to every
+/// other, keys not given are generated once into the database, sealed, and
+/// a rotation on any host reaches this one through the change feed.
 public final class KeyStore: KeyProvider, @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -29,6 +34,11 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     private var refresh: KeySet
     private var algorithm: SigningAlgorithm
     public private(set) var source: String
+    private let shared: SharedKeyring?
+    /// With a shared database: the keys this host was given, and the
+    /// retention of the last reload (for rotations arriving by the feed).
+    private var given = SharedKeyring.Given()
+    private var retention: Int64 = 0
 
     /// The keyring file: rotated access keys with their lifetimes.
     private var ringPath: String {
@@ -37,7 +47,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
 
     public init(
         stateDirectory: String, credentialsDirectory: String?, environment: [String: String], now: Int64,
-        retention: Int64, algorithm: SigningAlgorithm = .hs256
+        retention: Int64, algorithm: SigningAlgorithm = .hs256, shared: SharedKeyring? = nil
     ) throws {
         self.keysDirectory = stateDirectory + "/keys"
         self.credentialsDirectory = credentialsDirectory
@@ -47,7 +57,14 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         self.access = KeySet(current: placeholder)
         self.refresh = KeySet(current: placeholder)
         self.source = ""
+        self.shared = shared
         try reload(now: now, retention: retention, algorithm: algorithm)
+        // Another host's rotation: its keys are in the database already, so
+        // one that does not open here is left out (the start-up checks make
+        // that a database changed behind authd's back).
+        shared?.store.onSigningKeysChanged { [weak self] stored in
+            try? self?.adoptShared(stored, now: WallClock.unixSeconds())
+        }
     }
 
     public var accessKeys: KeySet { lock.withLock { access } }
@@ -56,6 +73,21 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// Reads the keys again (start-up and SIGHUP). `retention` is how long a
     /// retired access key keeps verifying (access TTL + leeway).
     public func reload(now: Int64, retention: Int64, algorithm: SigningAlgorithm) throws {
+        if let shared {
+            // The database is asked outside the lock: token checks read the
+            // key sets meanwhile.
+            let (given, source) = try lock.withLock {
+                self.algorithm = algorithm
+                return try givenKeys()
+            }
+            let stored = try shared.start(given: given, algorithm: algorithm, now: now)
+            let sets = try shared.keySets(stored, given: given, algorithm: algorithm, now: now, retention: retention)
+            lock.withLock {
+                (self.given, self.retention, self.source) = (given, retention, source)
+                (access, refresh) = sets
+            }
+            return
+        }
         try lock.withLock {
             self.algorithm = algorithm
             try ensureKeysDirectory()
@@ -78,7 +110,14 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// Generates a new access key, makes it the signing key and retires the
     /// old one (which keeps verifying for `retention` seconds).
     public func rotate(now: Int64, retention: Int64) throws -> String {
-        try lock.withLock {
+        if let shared {
+            let (kid, stored) = try shared.rotate(
+                algorithm: lock.withLock { algorithm }, now: now, retention: retention)
+            lock.withLock { self.retention = retention }
+            try adoptShared(stored, now: now)
+            return kid
+        }
+        return try lock.withLock {
             var ring = try readRing()
             let secret = Base64URL.encode(SecureRandom.bytes(32))
             let key = try makeKey(secret: secret, retiredAt: nil)
@@ -102,6 +141,46 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
             .compactMap(\.publicJWK)
     }
 
+    /// Takes the shared database's keys as they are now.
+    private func adoptShared(_ stored: [StoredSigningKey], now: Int64) throws {
+        guard let shared else { return }
+        let (given, algorithm, retention) = lock.withLock { (self.given, self.algorithm, self.retention) }
+        let sets = try shared.keySets(stored, given: given, algorithm: algorithm, now: now, retention: retention)
+        lock.withLock { (access, refresh) = sets }
+    }
+
+    /// The keys given to this host by credentials or environment (with a
+    /// shared database nothing is generated into the state directory), and
+    /// a description of where they came from.
+    private func givenKeys() throws -> (SharedKeyring.Given, String) {
+        let generatedNote = "generated into the shared database, sealed"
+        if algorithm == .hs256 {
+            guard let (access, refresh, source) = try loadSecrets(generate: false) else {
+                return (SharedKeyring.Given(), "keys \(generatedNote)")
+            }
+            try checkHS256(access: access, refresh: refresh, source: source)
+            return (SharedKeyring.Given(access: SigningKey(secret: access), refresh: refresh), source)
+        }
+        var given = SharedKeyring.Given()
+        var source = "an Ed25519 key \(generatedNote)"
+        if let directory = credentialsDirectory, let pem = readCredential(directory + "/access-key.pem") {
+            do {
+                given.access = SigningKey(ed25519: try Ed25519PrivateKey.fromPEM(pem))
+            } catch {
+                throw Failure(description: "credential access-key.pem is not a PKCS#8 Ed25519 private key")
+            }
+            source = "systemd credentials"
+        }
+        var refreshSource = "a key \(generatedNote)"
+        if let directory = credentialsDirectory, let credential = readCredential(directory + "/refresh-key") {
+            (given.refresh, refreshSource) = (credential, "credential refresh-key")
+        } else if let variable = environment["JWT_REFRESH_SECRET"] {
+            (given.refresh, refreshSource) = (Array(variable.utf8), "JWT_REFRESH_SECRET")
+        }
+        if let refresh = given.refresh { try checkRefresh(refresh, source: refreshSource) }
+        return (given, source + " (refresh key: HS256, from \(refreshSource))")
+    }
+
     // MARK: Sources
 
     private func makeKey(secret: String, retiredAt: Int64?) throws -> SigningKey {
@@ -118,7 +197,13 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     }
 
     private func loadHS256Sources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
-        let (accessSecret, refreshSecret, source) = try loadSecrets()
+        // Generating, there is always a secret.
+        let (accessSecret, refreshSecret, source) = try loadSecrets(generate: true)!
+        try checkHS256(access: accessSecret, refresh: refreshSecret, source: source)
+        return (SigningKey(secret: accessSecret), refreshSecret, source)
+    }
+
+    private func checkHS256(access accessSecret: [UInt8], refresh refreshSecret: [UInt8], source: String) throws {
         if accessSecret.count < KeyStore.minimumSecretBytes {
             throw Failure(description: "the access signing key (\(source)) is shorter than 32 bytes")
         }
@@ -127,7 +212,6 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         if accessSecret == refreshSecret {
             throw Failure(description: "the access and refresh signing keys (\(source)) are equal; they must differ")
         }
-        return (SigningKey(secret: accessSecret), refreshSecret, source)
     }
 
     private func loadEdDSASources() throws -> (access: SigningKey, refresh: [UInt8], source: String) {
@@ -188,7 +272,9 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         }
     }
 
-    private func loadSecrets() throws -> (access: [UInt8], refresh: [UInt8], source: String) {
+    /// The HS256 secrets: given, or (if `generate`) generated into the state
+    /// directory; nil when none are given and `generate` is false.
+    private func loadSecrets(generate: Bool) throws -> (access: [UInt8], refresh: [UInt8], source: String)? {
         if let directory = credentialsDirectory,
             FileManager.default.fileExists(atPath: directory + "/access-key")
                 || FileManager.default.fileExists(atPath: directory + "/refresh-key")
@@ -211,6 +297,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         case (.some, nil):
             throw Failure(description: "JWT_SECRET is set but JWT_REFRESH_SECRET is not; set both or neither")
         case (nil, nil):
+            guard generate else { return nil }
             return (
                 try generatedSecret(keysDirectory + "/access-key"),
                 try generatedSecret(keysDirectory + "/refresh-key"), "generated keys in the state directory"

@@ -42,6 +42,9 @@ final class ChangeFeed: Sendable {
         /// lost at commit) and could not wait for the feed: behind until a
         /// read that started after this instant has caught up.
         var readRequiredAfter: ContinuousClock.Instant?
+        /// The signing keys' generation last handed to `keysHandler`.
+        var keysGeneration: Int64?
+        var keysHandler: (@Sendable ([StoredSigningKey]) -> Void)?
     }
 
     /// The feed's own connection.
@@ -91,6 +94,13 @@ final class ChangeFeed: Sendable {
         let now = ContinuousClock.now
         state.withLock { Self.requireRead(after: now, &$0) }
         poke()
+    }
+
+    /// `handler` gets the stored signing keys each time a read finds their
+    /// generation changed (a rotation on any daemon), before the read
+    /// counts as caught up.
+    func onSigningKeysChanged(_ handler: @escaping @Sendable ([StoredSigningKey]) -> Void) {
+        state.withLock { $0.keysHandler = handler }
     }
 
     /// Sets where reading starts (after the view was loaded).
@@ -217,6 +227,13 @@ final class ChangeFeed: Sendable {
         }
         if let result = result {
             view.apply(result.changes)
+            if let keys = result.keys {
+                let handler = state.withLock { state in
+                    defer { state.keysGeneration = keys.generation }
+                    return state.keysHandler
+                }
+                handler?(keys.rows)
+            }
         } else {
             logger.warning(
                 "the change feed was pruned past this daemon's position: reloading the view",
@@ -227,7 +244,7 @@ final class ChangeFeed: Sendable {
                 try await readSnapshot(now: now)
             }
             apply(snapshot)
-            result = (snapshot.position, [], false)
+            result = (snapshot.position, [], false, nil)
         }
         let (position, more) = (result!.position, result!.more)
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -249,21 +266,30 @@ final class ChangeFeed: Sendable {
         return more
     }
 
-    typealias Batch = (position: FeedPosition, changes: [LiveView.Change], more: Bool)
+    typealias Batch = (
+        position: FeedPosition, changes: [LiveView.Change], more: Bool,
+        keys: (generation: Int64, rows: [StoredSigningKey])?
+    )
 
     /// The rows past `from` and the current state of what they name, read
     /// in one snapshot; nil if the rows were pruned (the view must be
     /// reloaded whole).
     private func readBatch(from: FeedPosition, batch: Int, now: Int64) async throws -> Batch? {
-        try await pool.withTransaction(logger: logger) { [self] connection -> Batch? in
+        let (keysHandled, knownGeneration) = state.withLock { ($0.keysHandler != nil, $0.keysGeneration) }
+        return try await pool.withTransaction(logger: logger) { [self] connection -> Batch? in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             var pruned: FeedPosition = 0
-            for try await through in try await connection.query(
-                "SELECT pruned_through FROM authd_feed", logger: logger
-            ).decode(Int64.self) {
-                pruned = through
+            var generation: Int64 = 0
+            for try await (through, keys) in try await connection.query(
+                "SELECT pruned_through, keys_generation FROM authd_feed", logger: logger
+            ).decode((Int64, Int64).self) {
+                (pruned, generation) = (through, keys)
             }
             if pruned > from { return nil }
+            var keys: (generation: Int64, rows: [StoredSigningKey])?
+            if keysHandled && generation != knownGeneration {
+                keys = (generation, try await PostgresStore.signingKeys(connection, logger: logger))
+            }
             var rows: [(FeedPosition, Int64?, String?, Bool)] = []
             let changes = try await connection.query(
                 """
@@ -271,7 +297,7 @@ final class ChangeFeed: Sendable {
                 WHERE position > \(from) ORDER BY position LIMIT \(batch)
                 """, logger: logger)
             for try await row in changes.decode((Int64, Int64?, String?, Bool).self) { rows.append(row) }
-            guard let last = rows.last?.0 else { return (from, [], false) }
+            guard let last = rows.last?.0 else { return (from, [], false, keys) }
             var users = Set<Int64>()
             var usersSessions = Set<Int64>()
             var sessions = Set<String>()
@@ -284,7 +310,7 @@ final class ChangeFeed: Sendable {
             }
             let changesToApply = try await currentState(
                 connection, users: Array(users), usersSessions: Array(usersSessions), sessions: Array(sessions))
-            return (last, changesToApply, rows.count == batch)
+            return (last, changesToApply, rows.count == batch, keys)
         }
     }
 

@@ -21,11 +21,13 @@ import PostgresNIO
 /// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version = 1
+    static let version = 2
 
     /// For each version, the oldest schema version that can still use a
     /// database migrated to it.
-    static let oldestReader: [Int: Int] = [1: 1]
+    /// Version 2 moves the signing keys into the database: a daemon that
+    /// knows only version 1 would keep signing with keys of its own.
+    static let oldestReader: [Int: Int] = [1: 1, 2: 2]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -128,7 +130,30 @@ enum PostgresSchema {
             )
             """,
             "INSERT INTO authd_feed DEFAULT VALUES",
-        ]
+        ],
+        // The signing keys every daemon uses (`StoredSigningKey`): sealed
+        // under the key-encryption key, or named only (given to every host).
+        // Base keys are never deleted: a host starting later is checked
+        // against them. `keys_generation` changes with every rotation and
+        // is read by each daemon's feed with the change rows.
+        2: [
+            """
+            CREATE TABLE authd_signing_keys (
+                purpose text NOT NULL,
+                algorithm text NOT NULL,
+                kid text NOT NULL,
+                is_base boolean NOT NULL,
+                sealed bytea,
+                created_at bigint NOT NULL,
+                retired_at bigint,
+                PRIMARY KEY (purpose, algorithm, kid)
+            )
+            """,
+            "CREATE UNIQUE INDEX authd_signing_keys_base ON authd_signing_keys (purpose, algorithm) WHERE is_base",
+            // Check values hosts must agree on (the key-encryption key's).
+            "CREATE TABLE authd_checks (name text PRIMARY KEY, value text NOT NULL)",
+            "ALTER TABLE authd_feed ADD COLUMN keys_generation bigint NOT NULL DEFAULT 0",
+        ],
     ]
 
     /// Brings the database to `version`, once, whoever else is starting.

@@ -25,14 +25,19 @@ final class DaemonUnderTest {
         state = directory + "/state"
     }
 
+    static let keyEncryptionKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+
     /// Starts the daemon; returns the seconds from exec to the first answer.
     @discardableResult
     func start(_ flags: [String] = [], environment: [String: String] = [:]) throws -> Double {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--listen", socket, "--state-dir", state] + flags
-        process.environment = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", "AUTHD_LOG_LEVEL": "error"]
-            .merging(environment) { $1 }
+        var base = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", "AUTHD_LOG_LEVEL": "error"]
+        // A shared database seals its signing keys under this key: one for
+        // every daemon this run starts.
+        if flags.contains("--database-url") { base["AUTHD_KEY_ENCRYPTION_KEY"] = Self.keyEncryptionKey }
+        process.environment = base.merging(environment) { $1 }
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         let started = DispatchTime.now().uptimeNanoseconds
         try process.run()

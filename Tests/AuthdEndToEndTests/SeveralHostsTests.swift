@@ -7,13 +7,6 @@ import Testing
 /// once; and one daemon whose database goes away and comes back.
 @Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(3)))
 struct SeveralHostsTests {
-    /// Both daemons are given the same signing secrets (until keys live in
-    /// the database, every host must be given the same ones).
-    static let sharedSecrets = [
-        "JWT_SECRET": "several-hosts-access-secret-0123456789abcdef",
-        "JWT_REFRESH_SECRET": "several-hosts-refresh-secret-0123456789abcdef",
-    ]
-
     func withDaemons<T>(
         _ count: Int, url: String? = nil, flags: [String: String] = [:], _ body: ([DaemonProcess]) throws -> T
     ) throws -> T {
@@ -21,7 +14,9 @@ struct SeveralHostsTests {
         var all = flags
         all["database-url"] = database
         let daemons = try (0..<count).map { _ in
-            try DaemonProcess.started(flags: all, environment: Self.sharedSecrets)
+            // No signing secrets given: the first daemon generates them into
+            // the database (sealed), and every daemon signs with those.
+            try DaemonProcess.started(flags: all)
         }
         defer { for daemon in daemons { daemon.tearDown() } }
         return try body(daemons)
@@ -144,8 +139,7 @@ struct SeveralHostsTests {
         let database = try PostgresDatabases.create()
         func start(_ name: String) throws -> DaemonProcess {
             try DaemonProcess.started(
-                flags: ["database-url": database, "client-max-failures": "3", "instance-name": name],
-                environment: Self.sharedSecrets)
+                flags: ["database-url": database, "client-max-failures": "3", "instance-name": name])
         }
         let a = try start("host-a")
         defer { a.tearDown() }
@@ -210,10 +204,10 @@ struct SeveralHostsTests {
         let viaProxy = "postgresql://\(parsed.username)@127.0.0.1:\(proxy.port)/\(parsed.database)?sslmode=disable"
         let flags = ["max-staleness": "2", "database-timeout": "2"]
         let cutOff = try DaemonProcess.started(
-            flags: flags.merging(["database-url": viaProxy]) { $1 }, environment: Self.sharedSecrets)
+            flags: flags.merging(["database-url": viaProxy]) { $1 })
         defer { cutOff.tearDown() }
         let other = try DaemonProcess.started(
-            flags: flags.merging(["database-url": direct]) { $1 }, environment: Self.sharedSecrets)
+            flags: flags.merging(["database-url": direct]) { $1 })
         defer { other.tearDown() }
         let a = try cutOff.connect()
         let b = try other.connect()

@@ -80,6 +80,10 @@ class Connection:
 # empty database on that server instead of SQLite: the same tests, the
 # other store.
 DATABASE_SERVER = os.environ.get("AUTHD_INTEROP_DATABASE_URL", "")
+# What the daemons on PostgreSQL seal their signing keys with.
+KEY_ENCRYPTION_KEY = "6b656b2d666f722d617574686420746573747320302d39612d6620212a2b2c2e"
+GIVEN_SECRETS = {"JWT_SECRET": "interop-access-secret-0123456789abcdefgh",
+                 "JWT_REFRESH_SECRET": "interop-refresh-secret-0123456789abcdefgh"}
 
 
 # Tests of the SQLite file itself (its durability, a full disk under it,
@@ -104,6 +108,12 @@ class Daemon:
             flags = (*flags, "--database-url", new_database())
         self.args = [BINARY, "--listen", self.socket, "--state-dir", self.state, "--bcrypt-cost", "10", *flags]
         self.environment = {"PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr", **(env or {})}
+        if any(str(flag).startswith("--database-url") for flag in flags):
+            self.environment.setdefault("AUTHD_KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY)
+            # Keys not given would be generated into the database, where
+            # `key` cannot read them: tests that sign their own tokens give them.
+            if "JWT_SECRET" not in self.environment and "JWT_REFRESH_SECRET" not in self.environment:
+                self.environment.update(GIVEN_SECRETS)
         # ThreadSanitizer's suppressions of known false positives (scripts/test.sh).
         if "TSAN_OPTIONS" in os.environ:
             self.environment.setdefault("TSAN_OPTIONS", os.environ["TSAN_OPTIONS"])
@@ -127,6 +137,11 @@ class Daemon:
         return Connection(self.socket)
 
     def key(self, name):
+        """A signing secret: the one given by the environment, else the one
+        generated into the state directory."""
+        given = {"access-key": "JWT_SECRET", "refresh-key": "JWT_REFRESH_SECRET"}.get(name)
+        if given in self.environment:
+            return self.environment[given].encode()
         with open(os.path.join(self.state, "keys", name), "rb") as handle:
             return handle.read().rstrip(b"\n")
 

@@ -37,6 +37,10 @@ final class DaemonProcess: @unchecked Sendable {
     /// except ThreadSanitizer's options (its suppression file of known
     /// false positives). ASan's are not passed: the test runner turns its
     /// own leak check off, the daemons keep theirs.
+    /// The key-encryption key of the tests' daemons on PostgreSQL (a
+    /// test of a mismatch passes its own).
+    static let keyEncryptionKey = "6b656b2d666f722d617574686420746573747320302d39612d6620212a2b2c2e"
+
     static var baseEnvironment: [String: String] {
         var environment = ["PATH": "/usr/bin:/bin", "AUTHD_EVENT_TARGET": "stderr"]
         environment["TSAN_OPTIONS"] = ProcessInfo.processInfo.environment["TSAN_OPTIONS"]
@@ -53,6 +57,7 @@ final class DaemonProcess: @unchecked Sendable {
         arguments = ["--listen", socketPath, "--state-dir", stateDirectory, "--socket-mode", "0666"]
         for (name, value) in flags.sorted(by: { $0.key < $1.key }) { arguments += ["--\(name)", value] }
         var env = DaemonProcess.baseEnvironment
+        if flags["database-url"] != nil { env["AUTHD_KEY_ENCRYPTION_KEY"] = DaemonProcess.keyEncryptionKey }
         env.merge(environment) { $1 }
         self.environment = env
     }
@@ -100,6 +105,7 @@ final class DaemonProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments.map { $0.replacingOccurrences(of: "$DIR", with: directory) }
         var env = baseEnvironment
+        if arguments.contains("--database-url") { env["AUTHD_KEY_ENCRYPTION_KEY"] = keyEncryptionKey }
         env.merge(environment) { $1 }
         process.environment = env
         let pipe = Pipe()

@@ -32,13 +32,19 @@ enum PostgresDatabases {
     }
 
     static func psql(_ sql: String, url: DatabaseURL) throws {
-        var arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", url.username, "-d", url.database]
+        _ = try query(sql, url: url)
+    }
+
+    /// Runs `sql`; returns what it printed, unaligned and without headers.
+    static func query(_ sql: String, url: DatabaseURL) throws -> String {
+        var arguments = ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", url.username, "-d", url.database]
         switch url.endpoint {
         case .socket(let directory, let port): arguments += ["-h", directory, "-p", String(port)]
         case .tcp(let host, let port): arguments += ["-h", host, "-p", String(port)]
         }
         let (status, output) = try run("/usr/bin/psql", arguments + ["-c", sql])
         guard status == 0 else { throw DaemonError("psql failed: \(output)") }
+        return output
     }
 
     /// A server of the test's own (it may stop and restart it), through
