@@ -141,6 +141,65 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
             .compactMap(\.publicJWK)
     }
 
+    /// The keys of this state directory as rows of a shared database
+    /// (`authd migrate --from-sqlite`): generated ones sealed by `keyring`,
+    /// given ones by kid only (the hosts must then be given them too), with
+    /// the rotated access keys of the keyring and their lifetimes.
+    public func keysToMove(sealingWith keyring: SharedKeyring, now: Int64) throws -> [StoredSigningKey] {
+        try lock.withLock {
+            let name = SharedKeyring.algorithmName(algorithm)
+            let (given, _) = try givenKeys()
+            var ring = try readRing()
+            let base: (kid: String, secret: String?)
+            if let access = given.access {
+                base = (access.kid, nil)
+            } else if algorithm == .eddsa {
+                guard let pem = try readKeyFile(keysDirectory + "/access-key.pem") else {
+                    throw Failure(description: "no access-key.pem in \(keysDirectory)")
+                }
+                let key = try Ed25519PrivateKey.fromPEM(pem)
+                base = (SigningKey(ed25519: key).kid, Base64URL.encode(key.seed))
+            } else {
+                guard let secret = try readKeyFile(keysDirectory + "/access-key") else {
+                    throw Failure(description: "no access-key in \(keysDirectory)")
+                }
+                base = (SigningKey(secret: secret).kid, String(decoding: secret, as: UTF8.self))
+            }
+            let baseEntry = ring.entries.first { $0.kid == base.kid && $0.secret == nil }
+            if baseEntry == nil {
+                // A base key the ring has not seen is newer than the ring (as in `reload`).
+                for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
+                    ring.entries[index].retiredAt = now
+                }
+            }
+            var rows = [
+                try keyring.movedIn(
+                    secret: base.secret, kid: base.kid, purpose: .access, algorithm: name, isBase: true,
+                    createdAt: baseEntry?.createdAt ?? now, retiredAt: baseEntry?.retiredAt)
+            ]
+            for entry in ring.entries where entry.secret != nil {
+                rows.append(
+                    try keyring.movedIn(
+                        secret: entry.secret, kid: entry.kid, purpose: .access, algorithm: name, isBase: false,
+                        createdAt: entry.createdAt, retiredAt: entry.retiredAt))
+            }
+            let refresh: (kid: String, secret: String?)
+            if let given = given.refresh {
+                refresh = (SigningKey(secret: given).kid, nil)
+            } else {
+                guard let secret = try readKeyFile(keysDirectory + "/refresh-key") else {
+                    throw Failure(description: "no refresh-key in \(keysDirectory)")
+                }
+                refresh = (SigningKey(secret: secret).kid, String(decoding: secret, as: UTF8.self))
+            }
+            rows.append(
+                try keyring.movedIn(
+                    secret: refresh.secret, kid: refresh.kid, purpose: .refresh, algorithm: "HS256", isBase: true,
+                    createdAt: now, retiredAt: nil))
+            return rows
+        }
+    }
+
     /// Takes the shared database's keys as they are now.
     private func adoptShared(_ stored: [StoredSigningKey], now: Int64) throws {
         guard let shared else { return }

@@ -143,6 +143,20 @@ public struct SharedKeyring: Sendable {
         }
     }
 
+    /// A key moved in from a state directory: sealed if `secret` is given,
+    /// else named by kid only (a key the hosts are given).
+    func movedIn(
+        secret: String?, kid: String, purpose: StoredSigningKey.Purpose, algorithm: String, isBase: Bool,
+        createdAt: Int64, retiredAt: Int64?
+    ) throws -> StoredSigningKey {
+        var stored =
+            try secret.map { try sealedRow($0, kid: kid, purpose: purpose, algorithm: algorithm, now: createdAt) }
+            ?? row(kid: kid, purpose: purpose, algorithm: algorithm, sealed: nil, now: createdAt)
+        stored.isBase = isBase
+        stored.retiredAt = retiredAt
+        return stored
+    }
+
     private func row(
         kid: String, purpose: StoredSigningKey.Purpose, algorithm: String, sealed: [UInt8]?, now: Int64
     ) -> StoredSigningKey {

@@ -15,6 +15,10 @@ struct AuthdCommand: ParsableCommand {
             Settings come, highest first, from flags, AUTHD_* variables, the config
             file (JSON, snake_case keys) and the defaults. Setting flags:
             \(SettingsResolver.names.map { "--" + SettingsResolver.flagName($0) + " VALUE" }.joined(separator: " "))
+
+
+            `authd migrate --from-sqlite STATE_DIR --database-url URL` copies a
+            single-host deployment into an empty PostgreSQL database (`authd migrate --help`).
             """)
 
     @Option(help: "Listen on this Unix socket path (development). A stale socket file is replaced.")
@@ -57,10 +61,53 @@ struct AuthdCommand: ParsableCommand {
     }
 }
 
+/// `authd migrate --from-sqlite STATE_DIR --database-url URL`: moves a
+/// single-host deployment onto an empty PostgreSQL database.
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Copy a single-host deployment (its state directory) into an empty PostgreSQL database.",
+        discussion: """
+            The database is the one database_url names (--database-url, AUTHD_DATABASE_URL or
+            the config file); the key-encryption key is needed as for the daemon. Stop the
+            state directory's authd first.
+            """)
+
+    @Option(name: .customLong("from-sqlite"), help: "The state directory to copy (holding authd.sqlite3 and keys/).")
+    var fromSQLite: String
+
+    @Option(help: "Config file (a JSON object with snake_case setting names).")
+    var config: String?
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = environment["AUTHD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            return handler
+        }
+        do {
+            let summary = try SQLiteMigration.run(
+                stateDirectory: fromSQLite, configPath: config, settingFlags: AuthdCommand.settingFlags,
+                environment: environment, logger: Logger(label: "authd"))
+            FileHandle.standardError.write(Data("authd: \(summary)\n".utf8))
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("authd: error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
 do {
     let split = try SettingsResolver.extractFlags(from: Array(CommandLine.arguments.dropFirst()))
     AuthdCommand.settingFlags = split.flags
-    AuthdCommand.main(split.remaining)
+    // Its own command, not a subcommand: ArgumentParser would require the
+    // daemon's --state-dir of it too.
+    if split.remaining.first == "migrate" {
+        MigrateCommand.main(Array(split.remaining.dropFirst()))
+    } else {
+        AuthdCommand.main(split.remaining)
+    }
 } catch {
     FileHandle.standardError.write(Data("authd: error: \(error.description)\n".utf8))
     exit(64)

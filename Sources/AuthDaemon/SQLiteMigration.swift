@@ -1,0 +1,86 @@
+import AuthCore
+import AuthServiceCore
+import AuthStore
+import Foundation
+import Logging
+
+#if canImport(AuthPostgres)
+    import AuthPostgres
+#endif
+
+/// `authd migrate --from-sqlite STATE_DIR`: copies a single-host deployment
+/// (users with their hashes and roles, live sessions with their refresh
+/// tokens, failure counters, signing keys) into the empty PostgreSQL
+/// database that `database_url` names, so hosts can move onto it without
+/// logging anyone out. The state directory's daemon must be stopped (its
+/// lock is taken); the copy is one transaction, so it lands whole or not
+/// at all.
+public enum SQLiteMigration {
+    /// Runs the copy; returns what was copied, for the operator.
+    public static func run(
+        stateDirectory: String, configPath: String?, settingFlags: [String: String], environment: [String: String],
+        logger: Logger
+    ) throws -> String {
+        umask(0o077)
+        let options = DaemonOptions(
+            listenPath: nil, socketMode: 0o660, stateDirectory: stateDirectory, configPath: configPath,
+            settingFlags: settingFlags)
+        let settings = try Daemon.loadSettings(options: options, environment: environment, cores: 1)
+        guard let url = settings.databaseURL else {
+            throw StartupError("migrate needs the database to copy into: --database-url (or AUTHD_DATABASE_URL)")
+        }
+        guard FileManager.default.fileExists(atPath: stateDirectory + "/authd.sqlite3") else {
+            throw StartupError("no authd database in \(stateDirectory) (expected \(stateDirectory)/authd.sqlite3)")
+        }
+        guard let encryptionKey = try Daemon.keyEncryptionKey(environment: environment, required: true) else {
+            throw StartupError("no key-encryption key")
+        }
+        let lock: StateDirectoryLock
+        do {
+            lock = try StateDirectoryLock(stateDirectory: stateDirectory)
+        } catch {
+            throw StartupError("\(error) (stop the authd of \(stateDirectory) first)")
+        }
+        defer { withExtendedLifetime(lock) {} }
+        let now = WallClock.unixSeconds()
+        let database: AuthDatabase
+        let copy: DeploymentCopy
+        do {
+            database = try AuthDatabase(path: stateDirectory + "/authd.sqlite3")
+            copy = try database.copyForMigration(now: now)
+            try database.close()
+        } catch {
+            throw StartupError("cannot read the database in \(stateDirectory): \(error)")
+        }
+        #if canImport(AuthPostgres)
+            let store = try DaemonStore.open(
+                settings: settings, stateDirectory: stateDirectory,
+                credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
+            defer { try? store.close() }
+            guard case .postgres(let postgres) = store else { throw StartupError("database_url is not PostgreSQL") }
+            let keys: [StoredSigningKey]
+            do {
+                keys = try KeyStore(
+                    stateDirectory: stateDirectory, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
+                    environment: environment, now: now, retention: settings.accessTTL + settings.clockLeeway,
+                    algorithm: settings.algorithm
+                ).keysToMove(sealingWith: SharedKeyring(store: postgres, encryptionKey: encryptionKey), now: now)
+            } catch let error as KeyStore.Failure {
+                throw StartupError(error.description)
+            }
+            do {
+                try postgres.importDeployment(copy, keys: keys)
+            } catch {
+                throw StartupError("the copy into \(url) failed, nothing was written: \(PostgresStore.describe(error))")
+            }
+            let given = keys.filter { $0.sealed == nil }.map { $0.purpose.rawValue }
+            return "copied \(copy.users.count) users, \(copy.sessions.count) live sessions, "
+                + "\(copy.failureCounters.count) failure counters and \(keys.count) signing keys into \(url)"
+                + (given.isEmpty
+                    ? ""
+                    : "; the \(given.joined(separator: " and ")) keys are given, not stored: give every host the same")
+        #else
+            throw StartupError("this authd was built without PostgreSQL (AUTHD_WITHOUT_POSTGRES)")
+        #endif
+    }
+}

@@ -1,0 +1,74 @@
+/// What moving a single-host deployment onto a shared store carries
+/// (`authd migrate --from-sqlite`): every user with its hash and role, the
+/// live sessions with their current refresh token's hash, and the failure
+/// counters. Signing keys travel separately (`StoredSigningKey`).
+public struct DeploymentCopy: Sendable {
+    public struct User: Sendable {
+        public var id: Int64
+        public var email: String
+        public var passwordHash: String
+        public var role: String
+        public var active: Bool
+        public var createdAt: Int64
+        public var updatedAt: Int64
+        public var credentialGeneration: Int64
+
+        public init(
+            id: Int64, email: String, passwordHash: String, role: String, active: Bool, createdAt: Int64,
+            updatedAt: Int64, credentialGeneration: Int64
+        ) {
+            self.id = id
+            self.email = email
+            self.passwordHash = passwordHash
+            self.role = role
+            self.active = active
+            self.createdAt = createdAt
+            self.updatedAt = updatedAt
+            self.credentialGeneration = credentialGeneration
+        }
+    }
+
+    /// A live session and its one current refresh token.
+    public struct Session: Sendable {
+        public var id: String
+        public var userID: Int64
+        public var createdAt: Int64
+        public var lastUsedAt: Int64
+        public var expiresAt: Int64
+        public var refreshHash: [UInt8]
+        public var refreshIssuedAt: Int64
+        public var refreshExpiresAt: Int64
+
+        public init(
+            id: String, userID: Int64, createdAt: Int64, lastUsedAt: Int64, expiresAt: Int64, refreshHash: [UInt8],
+            refreshIssuedAt: Int64, refreshExpiresAt: Int64
+        ) {
+            self.id = id
+            self.userID = userID
+            self.createdAt = createdAt
+            self.lastUsedAt = lastUsedAt
+            self.expiresAt = expiresAt
+            self.refreshHash = refreshHash
+            self.refreshIssuedAt = refreshIssuedAt
+            self.refreshExpiresAt = refreshExpiresAt
+        }
+    }
+
+    public struct FailureCounter: Sendable {
+        public var key: String
+        public var failures: Int
+        public var windowStart: Int64
+
+        public init(key: String, failures: Int, windowStart: Int64) {
+            self.key = key
+            self.failures = failures
+            self.windowStart = windowStart
+        }
+    }
+
+    public var users: [User] = []
+    public var sessions: [Session] = []
+    public var failureCounters: [FailureCounter] = []
+
+    public init() {}
+}

@@ -1,0 +1,47 @@
+import AuthServiceCore
+import Foundation
+import GRDB
+
+extension AuthDatabase {
+    /// The deployment as of one snapshot, for moving it onto a shared store:
+    /// every user, every session live at `now` with its current refresh
+    /// token, and the failure counters.
+    public func copyForMigration(now: Int64) throws -> DeploymentCopy {
+        try read { db in
+            var copy = DeploymentCopy()
+            let users = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT id, email, password_hash, role, active, created_at, updated_at, credential_generation
+                    FROM users ORDER BY id
+                    """)
+            while let row = try users.next() {
+                copy.users.append(
+                    .init(
+                        id: row[0], email: row[1], passwordHash: row[2], role: row[3], active: row[4],
+                        createdAt: row[5], updatedAt: row[6], credentialGeneration: row[7]))
+            }
+            let sessions = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at,
+                        r.token_hash, r.issued_at, r.expires_at
+                    FROM sessions s JOIN refresh_tokens r ON r.session_id = s.id AND r.spent_at IS NULL
+                    WHERE s.revoked_at IS NULL AND s.expires_at > ?
+                    ORDER BY s.id
+                    """, arguments: [now])
+            while let row = try sessions.next() {
+                let hash: [UInt8] = Array(row[5] as Data)
+                copy.sessions.append(
+                    .init(
+                        id: row[0], userID: row[1], createdAt: row[2], lastUsedAt: row[3], expiresAt: row[4],
+                        refreshHash: hash, refreshIssuedAt: row[6], refreshExpiresAt: row[7]))
+            }
+            let counters = try Row.fetchCursor(db, sql: "SELECT key, failures, window_start FROM login_failures")
+            while let row = try counters.next() {
+                copy.failureCounters.append(.init(key: row[0], failures: row[1], windowStart: row[2]))
+            }
+            return copy
+        }
+    }
+}
