@@ -95,9 +95,10 @@ public final class Daemon: @unchecked Sendable {
                 shared: store.sharedSigningKeys.flatMap { shared in
                     encryptionKey.map { SharedKeyring(store: shared, encryptionKey: $0) }
                 })
-        } catch let error as KeyStore.Failure {
+        } catch {
             try? store.close()
-            throw StartupError(error.description)
+            if let failure = error as? KeyStore.Failure { throw StartupError(failure.description) }
+            throw StartupError("cannot load the signing keys: \(error)")
         }
         // Give the memory the load used for rows back to the system.
         _ = malloc_trim(0)

@@ -39,6 +39,14 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// retention of the last reload (for rotations arriving by the feed).
     private var given = SharedKeyring.Given()
     private var retention: Int64 = 0
+    /// The generation of the shared keys the sets were built from: an older
+    /// snapshot (a feed read that began before a local rotation committed)
+    /// never replaces them.
+    private var sharedGeneration: Int64 = -1
+    /// Held by whoever reads shared keys and builds sets from them (reload,
+    /// rotation, the feed), so that they take turns; token checks take only
+    /// `lock`, never this one.
+    private let adopting = NSLock()
 
     /// The keyring file: rotated access keys with their lifetimes.
     private var ringPath: String {
@@ -59,11 +67,14 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         self.source = ""
         self.shared = shared
         try reload(now: now, retention: retention, algorithm: algorithm)
-        // Another host's rotation: its keys are in the database already, so
-        // one that does not open here is left out (the start-up checks make
-        // that a database changed behind authd's back).
-        shared?.store.onSigningKeysChanged { [weak self] stored in
-            try? self?.adoptShared(stored, now: WallClock.unixSeconds())
+        // Another host's rotation. Keys that cannot be used here (the
+        // start-up checks make that a database changed behind authd's back)
+        // leave the previous ones in place, and the feed logs it.
+        shared?.store.onSigningKeysChanged { [weak self] snapshot in
+            guard let self else { return true }
+            self.adopting.lock()
+            defer { self.adopting.unlock() }
+            return (try? self.adoptShared(snapshot, now: WallClock.unixSeconds())) != nil
         }
     }
 
@@ -74,17 +85,18 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// retired access key keeps verifying (access TTL + leeway).
     public func reload(now: Int64, retention: Int64, algorithm: SigningAlgorithm) throws {
         if let shared {
-            // The database is asked outside the lock: token checks read the
-            // key sets meanwhile.
-            let (given, source) = try lock.withLock {
-                self.algorithm = algorithm
-                return try givenKeys()
-            }
-            let stored = try shared.start(given: given, algorithm: algorithm, now: now)
-            let sets = try shared.keySets(stored, given: given, algorithm: algorithm, now: now, retention: retention)
+            // The database is asked outside `lock`: token checks read the key
+            // sets meanwhile. Nothing changes unless all of it succeeds.
+            adopting.lock()
+            defer { adopting.unlock() }
+            let (given, source) = try givenKeys(for: algorithm)
+            let snapshot = try shared.start(given: given, algorithm: algorithm, now: now)
+            let sets = try shared.keySets(
+                snapshot.keys, given: given, algorithm: algorithm, now: now, retention: retention)
             lock.withLock {
-                (self.given, self.retention, self.source) = (given, retention, source)
+                (self.given, self.retention, self.source, self.algorithm) = (given, retention, source, algorithm)
                 (access, refresh) = sets
+                sharedGeneration = max(sharedGeneration, snapshot.generation)
             }
             return
         }
@@ -111,10 +123,13 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// old one (which keeps verifying for `retention` seconds).
     public func rotate(now: Int64, retention: Int64) throws -> String {
         if let shared {
-            let (kid, stored) = try shared.rotate(
+            adopting.lock()
+            defer { adopting.unlock() }
+            let (kid, snapshot) = try shared.rotate(
                 algorithm: lock.withLock { algorithm }, now: now, retention: retention)
-            lock.withLock { self.retention = retention }
-            try adoptShared(stored, now: now)
+            // Committed, so in use on every host from now: were the sets not
+            // to build here, the feed tries again and logs why.
+            try? adoptShared(snapshot, now: now)
             return kid
         }
         return try lock.withLock {
@@ -148,7 +163,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     public func keysToMove(sealingWith keyring: SharedKeyring, now: Int64) throws -> [StoredSigningKey] {
         try lock.withLock {
             let name = SharedKeyring.algorithmName(algorithm)
-            let (given, _) = try givenKeys()
+            let (given, _) = try givenKeys(for: algorithm)
             var ring = try readRing()
             let base: (kid: String, secret: String?)
             if let access = given.access {
@@ -200,18 +215,26 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         }
     }
 
-    /// Takes the shared database's keys as they are now.
-    private func adoptShared(_ stored: [StoredSigningKey], now: Int64) throws {
+    /// Takes the shared database's keys of `snapshot`, unless the sets were
+    /// built from a newer one. The caller holds `adopting`.
+    private func adoptShared(_ snapshot: SharedKeySnapshot, now: Int64) throws {
         guard let shared else { return }
-        let (given, algorithm, retention) = lock.withLock { (self.given, self.algorithm, self.retention) }
-        let sets = try shared.keySets(stored, given: given, algorithm: algorithm, now: now, retention: retention)
-        lock.withLock { (access, refresh) = sets }
+        let (given, algorithm, retention, applied) = lock.withLock {
+            (self.given, self.algorithm, self.retention, self.sharedGeneration)
+        }
+        guard snapshot.generation >= applied else { return }
+        let sets = try shared.keySets(
+            snapshot.keys, given: given, algorithm: algorithm, now: now, retention: retention)
+        lock.withLock {
+            (access, refresh) = sets
+            sharedGeneration = snapshot.generation
+        }
     }
 
     /// The keys given to this host by credentials or environment (with a
     /// shared database nothing is generated into the state directory), and
     /// a description of where they came from.
-    private func givenKeys() throws -> (SharedKeyring.Given, String) {
+    private func givenKeys(for algorithm: SigningAlgorithm) throws -> (SharedKeyring.Given, String) {
         let generatedNote = "generated into the shared database, sealed"
         if algorithm == .hs256 {
             guard let (access, refresh, source) = try loadSecrets(generate: false) else {

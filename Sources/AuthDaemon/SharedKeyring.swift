@@ -29,7 +29,7 @@ public struct SharedKeyring: Sendable {
 
     /// Checks the key-encryption key against the other hosts', records the
     /// base keys if this host is the first, and returns every stored key.
-    func start(given: Given, algorithm: SigningAlgorithm, now: Int64) throws -> [StoredSigningKey] {
+    func start(given: Given, algorithm: SigningAlgorithm, now: Int64) throws -> SharedKeySnapshot {
         guard try store.confirmCheckValue(name: "key-encryption-key", value: encryptionKey.checkValue) else {
             throw KeyStore.Failure(
                 description:
@@ -37,6 +37,14 @@ public struct SharedKeyring: Sendable {
             )
         }
         let name = Self.algorithmName(algorithm)
+        // One algorithm for every host: a key set verifies one only, so hosts
+        // signing with two would refuse each other's tokens.
+        guard try store.confirmCheckValue(name: "signing-algorithm", value: name) else {
+            throw KeyStore.Failure(
+                description:
+                    "this host signs with \(name), the other hosts sharing this database with another algorithm; set the same algorithm on every host (switching a shared database's algorithm is not supported yet)"
+            )
+        }
         var candidates: [StoredSigningKey] = []
         if let access = given.access {
             candidates.append(row(kid: access.kid, purpose: .access, algorithm: name, sealed: nil, now: now))
@@ -59,14 +67,16 @@ public struct SharedKeyring: Sendable {
     }
 
     /// Makes a new access key current on every host; returns every stored key.
-    func rotate(algorithm: SigningAlgorithm, now: Int64, retention: Int64) throws -> (kid: String, [StoredSigningKey]) {
+    func rotate(algorithm: SigningAlgorithm, now: Int64, retention: Int64) throws -> (
+        kid: String, snapshot: SharedKeySnapshot
+    ) {
         let secret = Self.newSecret()
         let key = try Self.makeKey(secret: secret, algorithm: algorithm, retiredAt: nil)
         var stored = try sealedRow(
             secret, kid: key.kid, purpose: .access, algorithm: Self.algorithmName(algorithm), now: now)
         stored.isBase = false
-        let keys = try store.rotate(to: stored, now: now, retiredBefore: now.saturatingAdd(-retention))
-        return (key.kid, keys)
+        let snapshot = try store.rotate(to: stored, now: now, retiredBefore: now.saturatingAdd(-retention))
+        return (key.kid, snapshot)
     }
 
     /// The access and refresh key sets `stored` holds for `algorithm`.
@@ -79,9 +89,12 @@ public struct SharedKeyring: Sendable {
         guard let accessBase = access.first(where: \.isBase), let refreshBase = refresh.first(where: \.isBase) else {
             throw KeyStore.Failure(description: "the database holds no base signing keys (was it migrated?)")
         }
-        try Self.checkGiven(given.access?.kid, base: accessBase, what: "access signing key")
         try Self.checkGiven(
-            given.refresh.map { SigningKey(secret: $0).kid }, base: refreshBase, what: "refresh signing key")
+            given.access?.kid, base: accessBase, what: "access signing key",
+            sources: algorithm == .eddsa ? "the credential access-key.pem" : "the credential access-key or JWT_SECRET")
+        try Self.checkGiven(
+            given.refresh.map { SigningKey(secret: $0).kid }, base: refreshBase, what: "refresh signing key",
+            sources: "the credential refresh-key or JWT_REFRESH_SECRET")
 
         var current: SigningKey?
         var older: [SigningKey] = []
@@ -98,7 +111,9 @@ public struct SharedKeyring: Sendable {
                 throw KeyStore.Failure(description: "a signing key in the database does not match its kid \(row.kid)")
             }
             if row.retiredAt == nil {
-                if let kept = current { older.append(kept.retired(at: now)) }
+                // Two current keys cannot be (rotations retire the current
+                // one first); were there, the newer signs.
+                if let kept = current { older.append(kept.retired(at: row.createdAt)) }
                 current = key
             } else if KeyRetention.stillVerifies(retiredAt: row.retiredAt, retention: retention, now: now) {
                 older.append(key)
@@ -111,18 +126,18 @@ public struct SharedKeyring: Sendable {
 
     /// A host given a key must be given the one the database names; a host
     /// given none uses the database's, which must then have been generated.
-    private static func checkGiven(_ kid: String?, base: StoredSigningKey, what: String) throws {
+    private static func checkGiven(_ kid: String?, base: StoredSigningKey, what: String, sources: String) throws {
         if let kid, kid != base.kid {
             throw KeyStore.Failure(
                 description: base.sealed == nil
-                    ? "the \(what) given to this host differs from the one the other hosts sharing this database were given (kid \(base.kid)); give every host the same"
-                    : "this host is given an \(what), but the hosts sharing this database use one authd generated into it; give this host none"
+                    ? "the \(what) given to this host (\(sources)) differs from the one the other hosts sharing this database were given (kid \(base.kid)); give every host the same (replacing a given key on a shared database is not supported yet)"
+                    : "this host is given a \(what) (\(sources)), but the hosts sharing this database use one authd generated into it; give this host none"
             )
         }
         if kid == nil && base.sealed == nil {
             throw KeyStore.Failure(
                 description:
-                    "the hosts sharing this database are given their \(what) (a credential or JWT_SECRET); give this host the same one (kid \(base.kid))"
+                    "the hosts sharing this database are given their \(what) (\(sources)); give this host the same one (kid \(base.kid))"
             )
         }
     }

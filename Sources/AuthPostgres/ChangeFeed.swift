@@ -44,7 +44,9 @@ final class ChangeFeed: Sendable {
         var readRequiredAfter: ContinuousClock.Instant?
         /// The signing keys' generation last handed to `keysHandler`.
         var keysGeneration: Int64?
-        var keysHandler: (@Sendable ([StoredSigningKey]) -> Void)?
+        var keysHandler: (@Sendable (SharedKeySnapshot) -> Bool)?
+        /// A generation the handler could not use (logged once).
+        var keysRefused: Int64?
     }
 
     /// The feed's own connection.
@@ -99,7 +101,7 @@ final class ChangeFeed: Sendable {
     /// `handler` gets the stored signing keys each time a read finds their
     /// generation changed (a rotation on any daemon), before the read
     /// counts as caught up.
-    func onSigningKeysChanged(_ handler: @escaping @Sendable ([StoredSigningKey]) -> Void) {
+    func onSigningKeysChanged(_ handler: @escaping @Sendable (SharedKeySnapshot) -> Bool) {
         state.withLock { $0.keysHandler = handler }
     }
 
@@ -227,12 +229,22 @@ final class ChangeFeed: Sendable {
         }
         if let result = result {
             view.apply(result.changes)
-            if let keys = result.keys {
-                let handler = state.withLock { state in
-                    defer { state.keysGeneration = keys.generation }
-                    return state.keysHandler
+            if let keys = result.keys, let handler = state.withLock({ $0.keysHandler }) {
+                let adopted = handler(keys)
+                let firstRefusal = state.withLock { state -> Bool in
+                    if adopted {
+                        state.keysGeneration = keys.generation
+                        return false
+                    }
+                    defer { state.keysRefused = keys.generation }
+                    return state.keysRefused != keys.generation
                 }
-                handler?(keys.rows)
+                if firstRefusal {
+                    // Read again each time until usable; the old keys stay.
+                    logger.error(
+                        "the signing keys in the database changed and cannot be used here; signing with the previous ones",
+                        metadata: ["generation": "\(keys.generation)"])
+                }
             }
         } else {
             logger.warning(
@@ -268,7 +280,7 @@ final class ChangeFeed: Sendable {
 
     typealias Batch = (
         position: FeedPosition, changes: [LiveView.Change], more: Bool,
-        keys: (generation: Int64, rows: [StoredSigningKey])?
+        keys: SharedKeySnapshot?
     )
 
     /// The rows past `from` and the current state of what they name, read
@@ -286,9 +298,10 @@ final class ChangeFeed: Sendable {
                 (pruned, generation) = (through, keys)
             }
             if pruned > from { return nil }
-            var keys: (generation: Int64, rows: [StoredSigningKey])?
+            var keys: SharedKeySnapshot?
             if keysHandled && generation != knownGeneration {
-                keys = (generation, try await PostgresStore.signingKeys(connection, logger: logger))
+                keys = SharedKeySnapshot(
+                    generation: generation, keys: try await PostgresStore.signingKeys(connection, logger: logger))
             }
             var rows: [(FeedPosition, Int64?, String?, Bool)] = []
             let changes = try await connection.query(

@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// The signing keys every daemon on the database shares (schema version 2).
 extension PostgresStore: SharedSigningKeys {
-    public func registerBaseKeys(_ candidates: [StoredSigningKey]) throws -> [StoredSigningKey] {
+    public func registerBaseKeys(_ candidates: [StoredSigningKey]) throws -> SharedKeySnapshot {
         try blocking { [self] in
             try await Self.within(timeout) { [self] in
                 try await pool.withTransaction(logger: logger) { connection in
@@ -21,20 +21,34 @@ extension PostgresStore: SharedSigningKeys {
                             ON CONFLICT DO NOTHING
                             """, logger: logger)
                     }
-                    return try await Self.signingKeys(connection, logger: logger)
+                    // The generation first: keys read after it are as new or
+                    // newer, never older.
+                    var generation: Int64 = 0
+                    for try await found in try await connection.query(
+                        "SELECT keys_generation FROM authd_feed", logger: logger
+                    ).decode(Int64.self) {
+                        generation = found
+                    }
+                    return SharedKeySnapshot(
+                        generation: generation, keys: try await Self.signingKeys(connection, logger: logger))
                 }
             }
         }
     }
 
-    public func rotate(to key: StoredSigningKey, now: Int64, retiredBefore: Int64) throws -> [StoredSigningKey] {
+    public func rotate(to key: StoredSigningKey, now: Int64, retiredBefore: Int64) throws -> SharedKeySnapshot {
         try blocking { [self] in
             try await Self.within(timeout) { [self] in
                 try await pool.withTransaction(logger: logger) { connection in
                     // The feed row's lock serialises rotations on every host,
                     // and the new generation tells every feed to reload.
-                    try await connection.query(
-                        "UPDATE authd_feed SET keys_generation = keys_generation + 1", logger: logger)
+                    var generation: Int64 = 0
+                    for try await found in try await connection.query(
+                        "UPDATE authd_feed SET keys_generation = keys_generation + 1 RETURNING keys_generation",
+                        logger: logger
+                    ).decode(Int64.self) {
+                        generation = found
+                    }
                     try await connection.query(
                         """
                         UPDATE authd_signing_keys SET retired_at = \(now)
@@ -52,7 +66,8 @@ extension PostgresStore: SharedSigningKeys {
                         DELETE FROM authd_signing_keys
                         WHERE NOT is_base AND retired_at IS NOT NULL AND retired_at < \(retiredBefore)
                         """, logger: logger)
-                    return try await Self.signingKeys(connection, logger: logger)
+                    return SharedKeySnapshot(
+                        generation: generation, keys: try await Self.signingKeys(connection, logger: logger))
                 }
             }
         }
@@ -77,7 +92,7 @@ extension PostgresStore: SharedSigningKeys {
         }
     }
 
-    public func onSigningKeysChanged(_ handler: @escaping @Sendable ([StoredSigningKey]) -> Void) {
+    public func onSigningKeysChanged(_ handler: @escaping @Sendable (SharedKeySnapshot) -> Bool) {
         feed.onSigningKeysChanged(handler)
     }
 

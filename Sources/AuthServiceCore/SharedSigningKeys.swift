@@ -44,6 +44,18 @@ public struct StoredSigningKey: Sendable, Equatable {
     }
 }
 
+/// Every stored key, as of one generation: each rotation makes a new one,
+/// so of two snapshots the one with the higher generation is newer.
+public struct SharedKeySnapshot: Sendable {
+    public var generation: Int64
+    public var keys: [StoredSigningKey]
+
+    public init(generation: Int64, keys: [StoredSigningKey]) {
+        self.generation = generation
+        self.keys = keys
+    }
+}
+
 /// The port through which the key store keeps its keys in a shared store
 /// (the PostgreSQL adapter implements it). Calls block; they run at start,
 /// on reload and for `keys.rotate`, never on a token check.
@@ -51,19 +63,20 @@ public protocol SharedSigningKeys: AnyObject, Sendable {
     /// Records `candidates` as the base keys of their purpose and algorithm
     /// where there is none yet (the first host to start), and returns every
     /// key now stored. Hosts starting at once agree on one base.
-    func registerBaseKeys(_ candidates: [StoredSigningKey]) throws -> [StoredSigningKey]
+    func registerBaseKeys(_ candidates: [StoredSigningKey]) throws -> SharedKeySnapshot
 
     /// In one transaction: retires the current access keys of `key`'s
     /// algorithm at `now`, adds `key`, deletes keys retired before
     /// `retiredBefore`; returns every key now stored. Concurrent rotations
     /// on several hosts are serialised: one of them is current afterwards.
-    func rotate(to key: StoredSigningKey, now: Int64, retiredBefore: Int64) throws -> [StoredSigningKey]
+    func rotate(to key: StoredSigningKey, now: Int64, retiredBefore: Int64) throws -> SharedKeySnapshot
 
     /// Compares `value` with the one stored under `name`, storing it if
     /// there is none; false on a mismatch.
     func confirmCheckValue(name: String, value: String) throws -> Bool
 
     /// `handler` gets every stored key whenever another host has changed
-    /// them (read by the change feed).
-    func onSigningKeysChanged(_ handler: @escaping @Sendable ([StoredSigningKey]) -> Void)
+    /// them (read by the change feed); it returns false if it could not use
+    /// them, and is then given the same generation again.
+    func onSigningKeysChanged(_ handler: @escaping @Sendable (SharedKeySnapshot) -> Bool)
 }

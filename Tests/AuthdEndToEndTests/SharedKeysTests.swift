@@ -83,6 +83,13 @@ struct SharedKeysTests {
         var otherKEK = Self.givenSecrets
         otherKEK["AUTHD_KEY_ENCRYPTION_KEY"] = String(repeating: "ab", count: 31) + "cd"
         #expect(try refusedStart(database, otherKEK).contains("key-encryption key differs"))
+        // One algorithm for every host.
+        let (eddsa, eddsaOutput) = try DaemonProcess.runToExit(
+            arguments: [
+                "--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--database-url", database, "--algorithm", "EdDSA",
+            ],
+            environment: Self.givenSecrets)
+        #expect(eddsa != 0 && eddsaOutput.contains("this host signs with EdDSA"), "\(eddsaOutput)")
         // An empty key is no key.
         let (status, output) = try DaemonProcess.runToExit(
             arguments: ["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--database-url", database],
