@@ -72,6 +72,13 @@ public struct LoginThrottle: Sendable {
         return scope + "uid:\(peerUID)"
     }
 
+    /// A key of a single-host store as the same counter is named on a shared
+    /// one, from `host` (moving a deployment in); account keys stay.
+    public static func sharedKey(_ key: String, host: String) -> String {
+        guard key.hasPrefix("client:"), !key.hasPrefix("client:host:") else { return key }
+        return "client:host:\(host):" + key.dropFirst("client:".count)
+    }
+
     /// The longest `params.client` accepted, in bytes.
     public static let maximumClientBytes = 256
 

@@ -31,6 +31,12 @@ enum DaemonStore {
         settings: Settings, stateDirectory: String, credentialsDirectory: String?, logger: Logger, now: Int64
     ) throws -> DaemonStore {
         guard let url = settings.databaseURL else {
+            let marker = stateDirectory + "/" + SQLiteMigration.movedMarker
+            if let note = FileManager.default.contents(atPath: marker) {
+                throw StartupError(
+                    "this state directory was \(String(decoding: note, as: UTF8.self).trimmingCharacters(in: .newlines)): "
+                        + "set database_url, or remove \(marker) to serve from it alone again")
+            }
             do {
                 let database = try AuthDatabase(path: stateDirectory + "/authd.sqlite3")
                 try database.loadView(now: now)

@@ -53,6 +53,34 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         keysDirectory + (algorithm == .eddsa ? "/access-keyring-eddsa.json" : "/access-keyring.json")
     }
 
+    /// The keys of a state directory, read as they are: nothing generated,
+    /// nothing written (`authd migrate`: keys it made up would be keys no
+    /// token was signed with).
+    public static func keysToMove(
+        stateDirectory: String, credentialsDirectory: String?, environment: [String: String],
+        algorithm: SigningAlgorithm, retention: Int64, sealingWith keyring: SharedKeyring, now: Int64
+    ) throws -> [StoredSigningKey] {
+        let store = KeyStore(
+            keysDirectory: stateDirectory + "/keys", credentialsDirectory: credentialsDirectory,
+            environment: environment, algorithm: algorithm)
+        return try store.keysToMove(sealingWith: keyring, retention: retention, now: now)
+    }
+
+    private init(
+        keysDirectory: String, credentialsDirectory: String?, environment: [String: String],
+        algorithm: SigningAlgorithm
+    ) {
+        self.keysDirectory = keysDirectory
+        self.credentialsDirectory = credentialsDirectory
+        self.environment = environment
+        self.algorithm = algorithm
+        let placeholder = SigningKey(secret: [0])
+        self.access = KeySet(current: placeholder)
+        self.refresh = KeySet(current: placeholder)
+        self.source = ""
+        self.shared = nil
+    }
+
     public init(
         stateDirectory: String, credentialsDirectory: String?, environment: [String: String], now: Int64,
         retention: Int64, algorithm: SigningAlgorithm = .hs256, shared: SharedKeyring? = nil
@@ -160,7 +188,9 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// (`authd migrate --from-sqlite`): generated ones sealed by `keyring`,
     /// given ones by kid only (the hosts must then be given them too), with
     /// the rotated access keys of the keyring and their lifetimes.
-    public func keysToMove(sealingWith keyring: SharedKeyring, now: Int64) throws -> [StoredSigningKey] {
+    private func keysToMove(sealingWith keyring: SharedKeyring, retention: Int64, now: Int64) throws
+        -> [StoredSigningKey]
+    {
         try lock.withLock {
             let name = SharedKeyring.algorithmName(algorithm)
             let (given, _) = try givenKeys(for: algorithm)
@@ -170,13 +200,21 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
                 base = (access.kid, nil)
             } else if algorithm == .eddsa {
                 guard let pem = try readKeyFile(keysDirectory + "/access-key.pem") else {
-                    throw Failure(description: "no access-key.pem in \(keysDirectory)")
+                    throw Failure(
+                        description:
+                            "no access key to move: neither the credential access-key.pem nor \(keysDirectory)/access-key.pem (give the credentials the daemon was given)"
+                    )
                 }
                 let key = try Ed25519PrivateKey.fromPEM(pem)
                 base = (SigningKey(ed25519: key).kid, Base64URL.encode(key.seed))
             } else {
                 guard let secret = try readKeyFile(keysDirectory + "/access-key") else {
-                    throw Failure(description: "no access-key in \(keysDirectory)")
+                    let eddsa = FileManager.default.fileExists(atPath: keysDirectory + "/access-key.pem")
+                    throw Failure(
+                        description: eddsa
+                            ? "\(keysDirectory) holds an Ed25519 key: pass --algorithm EdDSA (or the daemon's config)"
+                            : "no access key to move: neither a credential, JWT_SECRET nor \(keysDirectory)/access-key (give the secrets the daemon was given)"
+                    )
                 }
                 base = (SigningKey(secret: secret).kid, String(decoding: secret, as: UTF8.self))
             }
@@ -192,7 +230,10 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
                     secret: base.secret, kid: base.kid, purpose: .access, algorithm: name, isBase: true,
                     createdAt: baseEntry?.createdAt ?? now, retiredAt: baseEntry?.retiredAt)
             ]
-            for entry in ring.entries where entry.secret != nil {
+            for entry in ring.entries
+            where entry.secret != nil
+                && KeyRetention.stillVerifies(retiredAt: entry.retiredAt, retention: retention, now: now)
+            {
                 rows.append(
                     try keyring.movedIn(
                         secret: entry.secret, kid: entry.kid, purpose: .access, algorithm: name, isBase: false,
@@ -203,7 +244,10 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
                 refresh = (SigningKey(secret: given).kid, nil)
             } else {
                 guard let secret = try readKeyFile(keysDirectory + "/refresh-key") else {
-                    throw Failure(description: "no refresh-key in \(keysDirectory)")
+                    throw Failure(
+                        description:
+                            "no refresh key to move: neither a credential, JWT_REFRESH_SECRET nor \(keysDirectory)/refresh-key"
+                    )
                 }
                 refresh = (SigningKey(secret: secret).kid, String(decoding: secret, as: UTF8.self))
             }

@@ -16,6 +16,10 @@ import Logging
 /// lock is taken); the copy is one transaction, so it lands whole or not
 /// at all.
 public enum SQLiteMigration {
+    /// The file left in a state directory whose deployment was moved:
+    /// a daemon on SQLite refuses to start on it.
+    public static let movedMarker = "moved-to-postgresql"
+
     /// Runs the copy; returns what was copied, for the operator.
     public static func run(
         stateDirectory: String, configPath: String?, settingFlags: [String: String], environment: [String: String],
@@ -44,7 +48,7 @@ public enum SQLiteMigration {
         defer { withExtendedLifetime(lock) {} }
         let now = WallClock.unixSeconds()
         let database: AuthDatabase
-        let copy: DeploymentCopy
+        var copy: DeploymentCopy
         do {
             database = try AuthDatabase(path: stateDirectory + "/authd.sqlite3")
             copy = try database.copyForMigration(now: now)
@@ -52,27 +56,43 @@ public enum SQLiteMigration {
         } catch {
             throw StartupError("cannot read the database in \(stateDirectory): \(error)")
         }
+        // This host's client counters, as a shared store names them.
+        let host = settings.instanceName
+        for index in copy.failureCounters.indices {
+            copy.failureCounters[index].key = LoginThrottle.sharedKey(copy.failureCounters[index].key, host: host)
+        }
         #if canImport(AuthPostgres)
             let store = try DaemonStore.open(
                 settings: settings, stateDirectory: stateDirectory,
                 credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
             defer { try? store.close() }
             guard case .postgres(let postgres) = store else { throw StartupError("database_url is not PostgreSQL") }
+            let keyring = SharedKeyring(store: postgres, encryptionKey: encryptionKey)
             let keys: [StoredSigningKey]
             do {
-                keys = try KeyStore(
+                keys = try KeyStore.keysToMove(
                     stateDirectory: stateDirectory, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
-                    environment: environment, now: now, retention: settings.accessTTL + settings.clockLeeway,
-                    algorithm: settings.algorithm
-                ).keysToMove(sealingWith: SharedKeyring(store: postgres, encryptionKey: encryptionKey), now: now)
+                    environment: environment, algorithm: settings.algorithm,
+                    retention: settings.accessTTL + settings.clockLeeway, sealingWith: keyring, now: now)
             } catch let error as KeyStore.Failure {
                 throw StartupError(error.description)
             }
             do {
-                try postgres.importDeployment(copy, keys: keys)
+                try postgres.importDeployment(
+                    copy, keys: keys, checks: keyring.checkValues(algorithm: settings.algorithm))
+            } catch let error as PostgresStoreError {
+                throw StartupError("nothing was copied: \(error.description)")
             } catch {
-                throw StartupError("the copy into \(url) failed, nothing was written: \(PostgresStore.describe(error))")
+                throw StartupError(
+                    "the copy into \(url) failed: \(PostgresStore.describe(error)); if that was a timeout or a lost "
+                        + "connection it may have committed: look for users in the database before trying again")
             }
+            // The single host must not come back beside the hosts now serving
+            // its users: two copies of a session would each accept its token.
+            let marker =
+                "moved into \(url) at \(now) (unix time) by authd migrate; this state directory "
+                + "no longer serves on its own\n"
+            try? FileAtomic.write(Array(marker.utf8), to: stateDirectory + "/" + movedMarker, mode: 0o600)
             let given = keys.filter { $0.sealed == nil }.map { $0.purpose.rawValue }
             return "copied \(copy.users.count) users, \(copy.sessions.count) live sessions, "
                 + "\(copy.failureCounters.count) failure counters and \(keys.count) signing keys into \(url)"

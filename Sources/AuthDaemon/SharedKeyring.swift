@@ -23,6 +23,15 @@ public struct SharedKeyring: Sendable {
         self.encryptionKey = encryptionKey
     }
 
+    /// What every host on the database must agree on, by check name: the
+    /// key-encryption key (its check value) and the signing algorithm.
+    func checkValues(algorithm: SigningAlgorithm) -> [String: String] {
+        [Self.encryptionKeyCheck: encryptionKey.checkValue, Self.algorithmCheck: Self.algorithmName(algorithm)]
+    }
+
+    static let encryptionKeyCheck = "key-encryption-key"
+    static let algorithmCheck = "signing-algorithm"
+
     static func algorithmName(_ algorithm: SigningAlgorithm) -> String {
         algorithm == .eddsa ? "EdDSA" : "HS256"
     }
@@ -30,7 +39,7 @@ public struct SharedKeyring: Sendable {
     /// Checks the key-encryption key against the other hosts', records the
     /// base keys if this host is the first, and returns every stored key.
     func start(given: Given, algorithm: SigningAlgorithm, now: Int64) throws -> SharedKeySnapshot {
-        guard try store.confirmCheckValue(name: "key-encryption-key", value: encryptionKey.checkValue) else {
+        guard try store.confirmCheckValue(name: Self.encryptionKeyCheck, value: encryptionKey.checkValue) else {
             throw KeyStore.Failure(
                 description:
                     "the key-encryption key differs from the one the database's signing keys are sealed with; give every host the same key-encryption-key"
@@ -39,7 +48,7 @@ public struct SharedKeyring: Sendable {
         let name = Self.algorithmName(algorithm)
         // One algorithm for every host: a key set verifies one only, so hosts
         // signing with two would refuse each other's tokens.
-        guard try store.confirmCheckValue(name: "signing-algorithm", value: name) else {
+        guard try store.confirmCheckValue(name: Self.algorithmCheck, value: name) else {
             throw KeyStore.Failure(
                 description:
                     "this host signs with \(name), the other hosts sharing this database with another algorithm; set the same algorithm on every host (switching a shared database's algorithm is not supported yet)"

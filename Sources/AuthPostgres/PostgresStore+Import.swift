@@ -7,23 +7,33 @@ extension PostgresStore {
     /// Copies a single-host deployment in, in one transaction, into a
     /// database that has no users and no signing keys yet (else
     /// `PostgresStoreError.notEmpty`, and nothing is written). User ids are
-    /// kept (tokens name them). Daemons already following this database
-    /// reload their whole view, as after a pruned feed.
-    public func importDeployment(_ copy: DeploymentCopy, keys: [StoredSigningKey]) throws {
+    /// kept (tokens name them). `checks` are the check values the hosts must
+    /// agree on (`confirmCheckValue`), recorded with the keys. Daemons
+    /// already following this database reload their whole view, as after a
+    /// pruned feed.
+    public func importDeployment(_ copy: DeploymentCopy, keys: [StoredSigningKey], checks: [String: String]) throws {
         try blocking { [self] in
             // A large deployment takes longer than one call may.
             try await Self.within(max(timeout, .seconds(600))) { [self] in
                 try await pool.withTransaction(logger: logger) { connection in
                     try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
-                    try await connection.query("LOCK TABLE users, authd_signing_keys IN EXCLUSIVE MODE", logger: logger)
+                    try await connection.query(
+                        "LOCK TABLE users, authd_signing_keys, authd_checks IN EXCLUSIVE MODE", logger: logger)
                     var present = (users: 0 as Int64, keys: 0 as Int64)
                     for try await counts in try await connection.query(
-                        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM authd_signing_keys)", logger: logger
+                        """
+                        SELECT (SELECT count(*) FROM users),
+                            (SELECT count(*) FROM authd_signing_keys) + (SELECT count(*) FROM authd_checks)
+                        """, logger: logger
                     ).decode((Int64, Int64).self) {
                         present = counts
                     }
                     guard present == (0, 0) else {
                         throw PostgresStoreError.notEmpty(users: Int(present.users), keys: Int(present.keys))
+                    }
+                    for (name, value) in checks.sorted(by: { $0.key < $1.key }) {
+                        try await connection.query(
+                            "INSERT INTO authd_checks (name, value) VALUES (\(name), \(value))", logger: logger)
                     }
                     try await insert(copy, keys: keys, connection)
                 }
@@ -46,10 +56,9 @@ extension PostgresStore {
                     \(users.map(\.updatedAt)), \(users.map(\.credentialGeneration)))
                 """, logger: logger)
         }
-        // New users are numbered after the copied ones.
+        // New users are numbered after the copied ones, and after deleted ones.
         try await connection.query(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce(max(id), 0) + 1, false) FROM users",
-            logger: logger)
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), \(copy.nextUserID), false)", logger: logger)
         for start in stride(from: 0, to: copy.sessions.count, by: chunk) {
             let sessions = copy.sessions[start..<min(start + chunk, copy.sessions.count)]
             try await connection.query(

@@ -12,7 +12,7 @@ public enum PostgresStoreError: Error, CustomStringConvertible {
                 + "or later; this one knows \(supported): upgrade authd"
         case .unreachable(let why): "the database is unreachable: \(why)"
         case .notEmpty(let users, let keys):
-            "the database is not empty (\(users) users, \(keys) signing keys): a deployment is copied only into a "
+            "the database is not empty (\(users) users, \(keys) signing keys and checks): a deployment is copied only into a "
                 + "database no authd has used yet (copy first, then start the hosts)"
         }
     }

@@ -67,6 +67,9 @@ public struct DeploymentCopy: Sendable {
     }
 
     public var users: [User] = []
+    /// The id the next new user gets: ids of deleted users are not reused
+    /// (SQLite's AUTOINCREMENT), since other systems may know them by `sub`.
+    public var nextUserID: Int64 = 1
     public var sessions: [Session] = []
     public var failureCounters: [FailureCounter] = []
 

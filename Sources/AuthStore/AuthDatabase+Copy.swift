@@ -21,6 +21,8 @@ extension AuthDatabase {
                         id: row[0], email: row[1], passwordHash: row[2], role: row[3], active: row[4],
                         createdAt: row[5], updatedAt: row[6], credentialGeneration: row[7]))
             }
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'users'") ?? 0
+            copy.nextUserID = max(sequence, copy.users.last?.id ?? 0) + 1
             let sessions = try Row.fetchCursor(
                 db,
                 sql: """

@@ -34,6 +34,9 @@ struct MovingInTests {
         let ended = try rpc.login("bob@example.com")
         _ = try rpc.result("auth.logout", ["refresh_token": .string(ended.refresh)])
         let bob = try rpc.login("bob@example.com")
+        // The newest user is gone: its id is not handed out again.
+        let daveID = try rpc.createUser("dave@example.com")
+        _ = try rpc.result("user.delete", ["id": .string(daveID)])
         for _ in 0..<2 {
             let wrong = try rpc.call(
                 "auth.login", ["email": .string("bob@example.com"), "password": .string("not the password")])
@@ -53,6 +56,20 @@ struct MovingInTests {
         // Only once: the database is in use now.
         let (again, againOutput) = try migrate(stateDirectory, into: database)
         #expect(again != 0 && againOutput.contains("not empty"))
+        // The single host does not come back beside the new ones.
+        do {
+            try single.start()
+            Issue.record("the moved single host started again")
+        } catch {
+            #expect(single.stderr.contains("this state directory was moved into"), "\(single.stderr)")
+        }
+        // Client counters are named as a shared store names them.
+        let keys = try PostgresDatabases.query(
+            "SELECT key FROM login_failures ORDER BY key", url: try DatabaseURL.parse(database))
+        #expect(
+            keys.split(separator: "\n").allSatisfy { $0.hasPrefix("account:") || $0.hasPrefix("client:host:") },
+            "\(keys)")
+        #expect(keys.contains("client:host:"), "\(keys)")
 
         let a = try DaemonProcess.started(flags: ["database-url": database, "login-max-failures": "3"])
         defer { a.tearDown() }
@@ -85,7 +102,7 @@ struct MovingInTests {
         // New users are numbered after the copied ones; new tokens use the
         // rotated key, current on the single host.
         let carol = try onA.createUser("carol@example.com")
-        #expect(Int(carol) ?? 0 > Int(aliceID) ?? 0)
+        #expect(Int(carol) ?? 0 > Int(daveID) ?? 0)
         #expect(try kid(of: onB.login("carol@example.com").access) == kid(of: alice.access))
         guard case .array(let users)? = try onB.result("user.list", [:])["users"] else {
             Issue.record("user.list gave no users")
