@@ -182,21 +182,28 @@ public final class LoginGate: @unchecked Sendable {
     /// the reservation left behind counts as a failure when it expires).
     func finish(_ attempt: LoginAttempt, outcome: LoginThrottle.Outcome) {
         let (account, client) = (attempt.account, attempt.client)
-        let (changes, limits) = lock.withLock {
-            (throttle.finish(account: account, client: client, outcome: outcome, now: clock()), throttle.limits)
-        }
         if let reservation = attempt.reservation {
+            // The attempt stays pending here until its place in the shared
+            // store is given back: an attempt that began meanwhile waits for
+            // that here (woken below), instead of finding the place still
+            // held there and backing off by timer.
+            let limits = lock.withLock { throttle.limits }
             store.finishLoginAttempt(
                 reservation, account: account, client: client, outcome: outcome, limits: limits, now: clock()
             ) { [self] result in
-                switch result {
-                case .success(let counters): lock.withLock { adopt(counters, account: account, client: client) }
-                case .failure(let error):
+                lock.withLock {
+                    _ = throttle.finish(account: account, client: client, outcome: outcome, now: clock())
+                    if case .success(let counters) = result { adopt(counters, account: account, client: client) }
+                }
+                if case .failure(let error) = result {
                     log.log(.error, "could not record a login attempt", metadata: ["cause": "\(error)"])
                 }
                 wakeWaiters()
             }
             return
+        }
+        let changes = lock.withLock {
+            throttle.finish(account: account, client: client, outcome: outcome, now: clock())
         }
         guard !changes.isEmpty, !store.sharesLoginLimits else {
             wakeWaiters()

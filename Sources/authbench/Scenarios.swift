@@ -143,6 +143,20 @@ struct Scenarios {
             target:
                 ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", logins.throughput / limit * 100)) %)"
         )
+        if databaseServer != nil {
+            // The same on PostgreSQL: each login also reserves and ends its
+            // place in the shared limits, and opens its session, there.
+            let (shared, _) = try daemonWithSession(["--database-url", try newDatabase()])
+            defer { shared.remove() }
+            let onShared = try runLoad(
+                name: "auth.login, 8 connections (PostgreSQL)", socket: shared.socket, connections: 8, depth: 1,
+                seconds: loginSeconds, request: loginRequest())
+            report.add(
+                onShared,
+                target:
+                    ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", onShared.throughput / limit * 100)) %)"
+            )
+        }
 
         let verifyAlone = try runLoad(
             name: "token.verify alone, 4 x 500/s", socket: daemon.socket, connections: 4, depth: 1,
