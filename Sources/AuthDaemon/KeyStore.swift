@@ -26,13 +26,13 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
 
     public static let minimumSecretBytes = 32
 
-    private let keysDirectory: String
-    private let credentialsDirectory: String?
-    private let environment: [String: String]
-    private let lock = NIOLock()
+    let keysDirectory: String
+    let credentialsDirectory: String?
+    let environment: [String: String]
+    let lock = NIOLock()
     private var access: KeySet
     private var refresh: KeySet
-    private var algorithm: SigningAlgorithm
+    var algorithm: SigningAlgorithm
     public private(set) var source: String
     private let shared: SharedKeyring?
     /// With a shared database: the keys this host was given, and the
@@ -53,22 +53,10 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         keysDirectory + (algorithm == .eddsa ? "/access-keyring-eddsa.json" : "/access-keyring.json")
     }
 
-    /// The keys of a state directory, read as they are: nothing generated,
-    /// nothing written (`authd migrate`: keys it made up would be keys no
-    /// token was signed with).
-    public static func keysToMove(
-        stateDirectory: String, credentialsDirectory: String?, environment: [String: String],
-        algorithm: SigningAlgorithm, retention: Int64, sealingWith keyring: SharedKeyring, now: Int64
-    ) throws -> [StoredSigningKey] {
-        let store = KeyStore(
-            keysDirectory: stateDirectory + "/keys", credentialsDirectory: credentialsDirectory,
-            environment: environment, algorithm: algorithm)
-        return try store.keysToMove(sealingWith: keyring, retention: retention, now: now)
-    }
-
-    private init(
+    /// The store before any key is read: `reload` (or `keysToMove`) reads them.
+    init(
         keysDirectory: String, credentialsDirectory: String?, environment: [String: String],
-        algorithm: SigningAlgorithm
+        algorithm: SigningAlgorithm, shared: SharedKeyring? = nil
     ) {
         self.keysDirectory = keysDirectory
         self.credentialsDirectory = credentialsDirectory
@@ -78,22 +66,16 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         self.access = KeySet(current: placeholder)
         self.refresh = KeySet(current: placeholder)
         self.source = ""
-        self.shared = nil
+        self.shared = shared
     }
 
-    public init(
+    public convenience init(
         stateDirectory: String, credentialsDirectory: String?, environment: [String: String], now: Int64,
         retention: Int64, algorithm: SigningAlgorithm = .hs256, shared: SharedKeyring? = nil
     ) throws {
-        self.keysDirectory = stateDirectory + "/keys"
-        self.credentialsDirectory = credentialsDirectory
-        self.environment = environment
-        self.algorithm = algorithm
-        let placeholder = SigningKey(secret: [0])
-        self.access = KeySet(current: placeholder)
-        self.refresh = KeySet(current: placeholder)
-        self.source = ""
-        self.shared = shared
+        self.init(
+            keysDirectory: stateDirectory + "/keys", credentialsDirectory: credentialsDirectory,
+            environment: environment, algorithm: algorithm, shared: shared)
         try reload(now: now, retention: retention, algorithm: algorithm)
         // Another host's rotation. Keys that cannot be used here (the
         // start-up checks make that a database changed behind authd's back)
@@ -184,81 +166,6 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
             .compactMap(\.publicJWK)
     }
 
-    /// The keys of this state directory as rows of a shared database
-    /// (`authd migrate --from-sqlite`): generated ones sealed by `keyring`,
-    /// given ones by kid only (the hosts must then be given them too), with
-    /// the rotated access keys of the keyring and their lifetimes.
-    private func keysToMove(sealingWith keyring: SharedKeyring, retention: Int64, now: Int64) throws
-        -> [StoredSigningKey]
-    {
-        try lock.withLock {
-            let name = SharedKeyring.algorithmName(algorithm)
-            let (given, _) = try givenKeys(for: algorithm)
-            var ring = try readRing()
-            let base: (kid: String, secret: String?)
-            if let access = given.access {
-                base = (access.kid, nil)
-            } else if algorithm == .eddsa {
-                guard let pem = try readKeyFile(keysDirectory + "/access-key.pem") else {
-                    throw Failure(
-                        description:
-                            "no access key to move: neither the credential access-key.pem nor \(keysDirectory)/access-key.pem (give the credentials the daemon was given)"
-                    )
-                }
-                let key = try Ed25519PrivateKey.fromPEM(pem)
-                base = (SigningKey(ed25519: key).kid, Base64URL.encode(key.seed))
-            } else {
-                guard let secret = try readKeyFile(keysDirectory + "/access-key") else {
-                    let eddsa = FileManager.default.fileExists(atPath: keysDirectory + "/access-key.pem")
-                    throw Failure(
-                        description: eddsa
-                            ? "\(keysDirectory) holds an Ed25519 key: pass --algorithm EdDSA (or the daemon's config)"
-                            : "no access key to move: neither a credential, JWT_SECRET nor \(keysDirectory)/access-key (give the secrets the daemon was given)"
-                    )
-                }
-                base = (SigningKey(secret: secret).kid, String(decoding: secret, as: UTF8.self))
-            }
-            let baseEntry = ring.entries.first { $0.kid == base.kid && $0.secret == nil }
-            if baseEntry == nil {
-                // A base key the ring has not seen is newer than the ring (as in `reload`).
-                for index in ring.entries.indices where ring.entries[index].retiredAt == nil {
-                    ring.entries[index].retiredAt = now
-                }
-            }
-            var rows = [
-                try keyring.movedIn(
-                    secret: base.secret, kid: base.kid, purpose: .access, algorithm: name, isBase: true,
-                    createdAt: baseEntry?.createdAt ?? now, retiredAt: baseEntry?.retiredAt)
-            ]
-            for entry in ring.entries
-            where entry.secret != nil
-                && KeyRetention.stillVerifies(retiredAt: entry.retiredAt, retention: retention, now: now)
-            {
-                rows.append(
-                    try keyring.movedIn(
-                        secret: entry.secret, kid: entry.kid, purpose: .access, algorithm: name, isBase: false,
-                        createdAt: entry.createdAt, retiredAt: entry.retiredAt))
-            }
-            let refresh: (kid: String, secret: String?)
-            if let given = given.refresh {
-                refresh = (SigningKey(secret: given).kid, nil)
-            } else {
-                guard let secret = try readKeyFile(keysDirectory + "/refresh-key") else {
-                    throw Failure(
-                        description:
-                            "no refresh key to move: neither a credential, JWT_REFRESH_SECRET nor \(keysDirectory)/refresh-key"
-                    )
-                }
-                refresh = (SigningKey(secret: secret).kid, String(decoding: secret, as: UTF8.self))
-            }
-            rows.append(
-                try keyring.movedIn(
-                    secret: refresh.secret, kid: refresh.kid, purpose: .refresh, algorithm: "HS256", isBase: true,
-                    createdAt: now, retiredAt: nil))
-            return rows
-        }
-    }
-
     /// Takes the shared database's keys of `snapshot`, unless the sets were
     /// built from a newer one. The caller holds `adopting`.
     private func adoptShared(_ snapshot: SharedKeySnapshot, now: Int64) throws {
@@ -278,7 +185,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
     /// The keys given to this host by credentials or environment (with a
     /// shared database nothing is generated into the state directory), and
     /// a description of where they came from.
-    private func givenKeys(for algorithm: SigningAlgorithm) throws -> (SharedKeyring.Given, String) {
+    func givenKeys(for algorithm: SigningAlgorithm) throws -> (SharedKeyring.Given, String) {
         let generatedNote = "generated into the shared database, sealed"
         if algorithm == .hs256 {
             guard let (access, refresh, source) = try loadSecrets(generate: false) else {
@@ -439,7 +346,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
 
     /// A key file in `STATE_DIR/keys/`: ours alone (see `StateFiles`), one
     /// trailing newline removed.
-    private func readKeyFile(_ path: String) throws -> [UInt8]? {
+    func readKeyFile(_ path: String) throws -> [UInt8]? {
         do {
             guard var bytes = try StateFiles.readOwnedFile(path, what: "key file") else { return nil }
             if bytes.last == 0x0A { bytes.removeLast() }
@@ -468,7 +375,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
 
     // MARK: Keyring
 
-    private struct Ring {
+    struct Ring {
         struct Entry {
             var kid: String
             /// Rotated keys carry their secret (HS256) or seed (EdDSA); the
@@ -502,7 +409,7 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
         return KeySet(current: current ?? base, older: older)
     }
 
-    private func readRing() throws -> Ring {
+    func readRing() throws -> Ring {
         let data: [UInt8]
         do {
             guard let bytes = try StateFiles.readOwnedFile(ringPath, what: "keyring file") else { return Ring() }
@@ -535,40 +442,5 @@ public final class KeyStore: KeyProvider, @unchecked Sendable {
             return .object(object)
         }
         try FileAtomic.write(JSONWriter.encode(.object(["keys": .array(items)])) + [0x0A], to: ringPath, mode: 0o600)
-    }
-}
-
-/// Writes a file atomically: a temporary file with the final mode, fsync,
-/// rename over the target, fsync of the directory.
-enum FileAtomic {
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
-        let temporary = path + ".tmp"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw KeyStore.Failure(description: "cannot write \(temporary): errno \(errno)") }
-        var ok = bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw KeyStore.Failure(description: "cannot write \(path): errno \(errno)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 {
-            fsync(dirFD)
-            close(dirFD)
-        }
     }
 }

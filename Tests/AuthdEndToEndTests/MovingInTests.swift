@@ -11,15 +11,6 @@ struct MovingInTests {
             arguments: ["migrate", "--from-sqlite", stateDirectory, "--database-url", database])
     }
 
-    func eventually(within seconds: TimeInterval = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(5_000)
-        }
-        return try condition()
-    }
-
     @Test func aSingleHostDeploymentMovesOntoPostgreSQLWithoutLoggingAnyoneOut() throws {
         // The single host: generated keys, one rotation, two users, live and
         // ended sessions, a failure counter.

@@ -22,17 +22,6 @@ struct SeveralHostsTests {
         return try body(daemons)
     }
 
-    /// Polls `condition` for up to 10 s: another daemon's change arrives
-    /// through its feed; how fast is measured in BENCHMARKS.md.
-    func eventually(within seconds: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(5_000)
-        }
-        return try condition()
-    }
-
     @Test func aUserCreatedOnOneHostLogsInAndIsRevokedOnAnother() throws {
         try withDaemons(2) { daemons in
             let a = try daemons[0].connect()

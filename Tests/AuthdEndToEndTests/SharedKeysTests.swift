@@ -21,15 +21,6 @@ struct SharedKeysTests {
         return output
     }
 
-    func eventually(within seconds: TimeInterval = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(5_000)
-        }
-        return try condition()
-    }
-
     @Test func aKeyRotatedOnOneHostSignsOnEveryHostAndOlderTokensStillVerify() throws {
         let database = try PostgresDatabases.create()
         let a = try DaemonProcess.started(flags: ["database-url": database])

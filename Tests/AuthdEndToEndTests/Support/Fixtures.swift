@@ -116,3 +116,14 @@ func callsAsUser(uid: UInt32, socketPath: String, lines: [String], expecting: In
         return object
     }
 }
+
+/// Polls `condition` every 5 ms for up to `seconds`: another daemon's change
+/// arrives through its feed (how fast is measured in BENCHMARKS.md, not here).
+func eventually(within seconds: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(5_000)
+    }
+    return try condition()
+}
