@@ -3,31 +3,6 @@
 /// live sessions with their current refresh token's hash, and the failure
 /// counters. Signing keys travel separately (`StoredSigningKey`).
 public struct DeploymentCopy: Sendable {
-    public struct User: Sendable {
-        public var id: Int64
-        public var email: String
-        public var passwordHash: String
-        public var role: String
-        public var active: Bool
-        public var createdAt: Int64
-        public var updatedAt: Int64
-        public var credentialGeneration: Int64
-
-        public init(
-            id: Int64, email: String, passwordHash: String, role: String, active: Bool, createdAt: Int64,
-            updatedAt: Int64, credentialGeneration: Int64
-        ) {
-            self.id = id
-            self.email = email
-            self.passwordHash = passwordHash
-            self.role = role
-            self.active = active
-            self.createdAt = createdAt
-            self.updatedAt = updatedAt
-            self.credentialGeneration = credentialGeneration
-        }
-    }
-
     /// A live session and its one current refresh token.
     public struct Session: Sendable {
         public var id: String
@@ -66,7 +41,7 @@ public struct DeploymentCopy: Sendable {
         }
     }
 
-    public var users: [User] = []
+    public var users: [UserRecord] = []
     /// The id the next new user gets: ids of deleted users are not reused
     /// (SQLite's AUTOINCREMENT), since other systems may know them by `sub`.
     public var nextUserID: Int64 = 1

@@ -17,7 +17,7 @@ extension AuthDatabase {
                     """)
             while let row = try users.next() {
                 copy.users.append(
-                    .init(
+                    UserRecord(
                         id: row[0], email: row[1], passwordHash: row[2], role: row[3], active: row[4],
                         createdAt: row[5], updatedAt: row[6], credentialGeneration: row[7]))
             }
