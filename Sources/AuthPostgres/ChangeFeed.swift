@@ -225,9 +225,7 @@ final class ChangeFeed: Sendable {
         // Fresh as of the snapshot, which is taken after this instant.
         let started = ContinuousClock.now
         var result = try await PostgresStore.within(timeout) { [self] in
-            // Most reads find nothing new: one statement, no transaction.
-            if try await nothingPast(from) { return (from, [], false, nil) as Batch? }
-            return try await readBatch(from: from, batch: batch, now: now)
+            try await readBatch(from: from, batch: batch)
         }
         if let result = result {
             view.apply(result.changes)
@@ -280,72 +278,100 @@ final class ChangeFeed: Sendable {
         return more
     }
 
-    /// Whether the feed holds nothing past `from`: no change row, no
-    /// pruning and no new signing keys. Positions become visible in commit
-    /// order, so a head at `from` means every row up to now is applied.
-    private func nothingPast(_ from: FeedPosition) async throws -> Bool {
-        let (keysHandled, knownGeneration) = state.withLock { ($0.keysHandler != nil, $0.keysGeneration) }
-        return try await pool.withConnection { [self] connection in
-            let rows = try await connection.query(
-                """
-                SELECT pruned_through, keys_generation,
-                    (SELECT coalesce(max(position), 0) FROM authd_changes)
-                FROM authd_feed
-                """, logger: logger)
-            var idle = false
-            for try await (pruned, generation, head) in rows.decode((Int64, Int64, Int64).self) {
-                idle = pruned <= from && head <= from && (!keysHandled || generation == knownGeneration)
-            }
-            return idle
-        }
-    }
-
     typealias Batch = (
         position: FeedPosition, changes: [LiveView.Change], more: Bool,
         keys: SharedKeySnapshot?
     )
 
-    /// The rows past `from` and the current state of what they name, read
-    /// in one snapshot; nil if the rows were pruned (the view must be
-    /// reloaded whole).
-    private func readBatch(from: FeedPosition, batch: Int, now: Int64) async throws -> Batch? {
+    /// The rows past `from` and the current state of what they name, or
+    /// nil if rows past `from` were pruned (the view must be reloaded
+    /// whole). One statement, so one snapshot and one round trip: each row
+    /// comes with the session it names (if live), the user it names, or
+    /// all live sessions of the user, as they are in that snapshot. Most
+    /// reads find nothing new and return only the feed's own row.
+    private func readBatch(from: FeedPosition, batch: Int) async throws -> Batch? {
         let (keysHandled, knownGeneration) = state.withLock { ($0.keysHandler != nil, $0.keysGeneration) }
-        return try await pool.withTransaction(logger: logger) { [self] connection -> Batch? in
-            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+        let (read, generation) = try await pool.withConnection { [self] connection -> (Batch?, Int64) in
+            let rows = try await connection.query(
+                """
+                WITH changes AS (
+                    SELECT position, user_id, session_id, all_sessions FROM authd_changes
+                    WHERE position > \(from) ORDER BY position LIMIT \(batch)
+                )
+                SELECT f.pruned_through, f.keys_generation, c.position, c.user_id, c.session_id,
+                    coalesce(c.all_sessions, false), s.user_id, s.expires_at,
+                    u.id, u.email, u.role, u.active, u.created_at, l.ids, l.expiries
+                FROM (SELECT pruned_through, keys_generation FROM authd_feed LIMIT 1) f
+                LEFT JOIN changes c ON true
+                LEFT JOIN sessions s ON s.id = c.session_id AND s.revoked_at IS NULL
+                LEFT JOIN users u ON c.session_id IS NULL AND NOT c.all_sessions AND u.id = c.user_id
+                LEFT JOIN LATERAL (
+                    SELECT array_agg(id) AS ids, array_agg(expires_at) AS expiries FROM sessions
+                    WHERE c.all_sessions AND user_id = c.user_id AND revoked_at IS NULL
+                ) l ON true
+                ORDER BY c.position
+                """, logger: logger)
+            var position = from
+            var changes: [LiveView.Change] = []
+            var count = 0
             var pruned: FeedPosition = 0
             var generation: Int64 = 0
-            for try await (through, keys) in try await connection.query(
-                "SELECT pruned_through, keys_generation FROM authd_feed", logger: logger
-            ).decode((Int64, Int64).self) {
-                (pruned, generation) = (through, keys)
-            }
-            if pruned > from { return nil }
-            var keys: SharedKeySnapshot?
-            if keysHandled && generation != knownGeneration {
-                keys = SharedKeySnapshot(
-                    generation: generation, keys: try await PostgresStore.signingKeys(connection, logger: logger))
-            }
-            var rows: [(FeedPosition, Int64?, String?, Bool)] = []
-            let changes = try await connection.query(
-                """
-                SELECT position, user_id, session_id, all_sessions FROM authd_changes
-                WHERE position > \(from) ORDER BY position LIMIT \(batch)
-                """, logger: logger)
-            for try await row in changes.decode((Int64, Int64?, String?, Bool).self) { rows.append(row) }
-            guard let last = rows.last?.0 else { return (from, [], false, keys) }
-            var users = Set<Int64>()
-            var usersSessions = Set<Int64>()
-            var sessions = Set<String>()
-            for (_, userID, sessionID, allSessions) in rows {
-                if let sessionID {
-                    sessions.insert(sessionID)
-                } else if let userID {
-                    if allSessions { usersSessions.insert(userID) } else { users.insert(userID) }
+            for try await row in rows.decode(
+                (
+                    Int64, Int64, Int64?, Int64?, String?, Bool, Int64?, Int64?, Int64?, String?, String?, Bool?,
+                    Int64?, [String]?, [Int64]?
+                ).self)
+            {
+                (pruned, generation) = (row.0, row.1)
+                guard let rowPosition = row.2 else { continue }
+                count += 1
+                position = rowPosition
+                if let sessionID = row.4 {
+                    if let userID = row.6, let expiresAt = row.7 {
+                        changes.append(.addSession(id: sessionID, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+                    } else {
+                        changes.append(.removeSession(id: sessionID))
+                    }
+                } else if let userID = row.3 {
+                    if row.5 {
+                        changes.append(.removeSessions(userID: userID, keeping: nil))
+                        for (id, expiresAt) in zip(row.13 ?? [], row.14 ?? []) {
+                            changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+                        }
+                    } else if let id = row.8, let email = row.9, let role = row.10, let active = row.11,
+                        let createdAt = row.12
+                    {
+                        changes.append(
+                            .upsertUser(
+                                UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)))
+                    } else {
+                        changes.append(.deleteUser(userID))
+                    }
                 }
             }
-            let changesToApply = try await currentState(
-                connection, users: Array(users), usersSessions: Array(usersSessions), sessions: Array(sessions))
-            return (last, changesToApply, rows.count == batch, keys)
+            if pruned > from { return (nil, generation) }
+            return ((position, changes, count == batch, nil), generation)
+        }
+        guard var batchRead = read else { return nil }
+        if keysHandled && generation != knownGeneration {
+            batchRead.keys = try await readKeys()
+        }
+        return batchRead
+    }
+
+    /// The stored signing keys and their generation, read together (a
+    /// rotation may commit between the batch's statement and this read).
+    private func readKeys() async throws -> SharedKeySnapshot {
+        try await pool.withTransaction(logger: logger) { [self] connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            var generation: Int64 = 0
+            for try await found in try await connection.query(
+                "SELECT keys_generation FROM authd_feed", logger: logger
+            ).decode(Int64.self) {
+                generation = found
+            }
+            return SharedKeySnapshot(
+                generation: generation, keys: try await PostgresStore.signingKeys(connection, logger: logger))
         }
     }
 
@@ -421,47 +447,6 @@ final class ChangeFeed: Sendable {
             sessions.append((id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
         }
         return Snapshot(position: position, users: users, sessions: sessions)
-    }
-
-    /// The view changes that make it match the database for these users,
-    /// these users' sessions, and these sessions.
-    private func currentState(
-        _ connection: PostgresConnection, users: [Int64], usersSessions: [Int64], sessions: [String]
-    ) async throws -> [LiveView.Change] {
-        var changes: [LiveView.Change] = []
-        if !users.isEmpty {
-            var found = Set<Int64>()
-            let rows = try await connection.query(
-                "SELECT id, email, role, active, created_at FROM users WHERE id = ANY(\(users))", logger: logger)
-            for try await (id, email, role, active, createdAt) in rows.decode((Int64, String, String, Bool, Int64).self)
-            {
-                found.insert(id)
-                changes.append(
-                    .upsertUser(UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)))
-            }
-            for id in users where !found.contains(id) { changes.append(.deleteUser(id)) }
-        }
-        if !usersSessions.isEmpty {
-            for id in usersSessions { changes.append(.removeSessions(userID: id, keeping: nil)) }
-            let rows = try await connection.query(
-                "SELECT id, user_id, expires_at FROM sessions WHERE user_id = ANY(\(usersSessions)) AND revoked_at IS NULL",
-                logger: logger)
-            for try await (id, userID, expiresAt) in rows.decode((String, Int64, Int64).self) {
-                changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
-            }
-        }
-        if !sessions.isEmpty {
-            var live = Set<String>()
-            let rows = try await connection.query(
-                "SELECT id, user_id, expires_at FROM sessions WHERE id = ANY(\(sessions)) AND revoked_at IS NULL",
-                logger: logger)
-            for try await (id, userID, expiresAt) in rows.decode((String, Int64, Int64).self) {
-                live.insert(id)
-                changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
-            }
-            for id in sessions where !live.contains(id) { changes.append(.removeSession(id: id)) }
-        }
-        return changes
     }
 
     /// One log line per failure streak and at most one a minute.

@@ -66,7 +66,12 @@ extension PostgresStore {
         expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>
     ) {
         complete(done) { [self] in
-            try await write { [self] connection, notes in
+            if let user = try await rotateIfCurrent(
+                sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt)
+            {
+                return .rotated(user)
+            }
+            return try await write { [self] connection, notes in
                 let state = try await refreshState(connection, sessionID: sessionID, presented: presented)
                 switch RefreshRotation.decide(
                     token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
@@ -89,6 +94,44 @@ extension PostgresStore {
                     return .rotated(user)
                 }
             }
+        }
+    }
+
+    /// The common case of a refresh in one round trip: the presented token
+    /// is the session's current one, and nothing stops it from rotating.
+    /// One conditional UPDATE, with its change row, is the whole
+    /// transaction. The row lock orders two daemons presenting one token:
+    /// the second's UPDATE waits, re-checks its condition on the row the
+    /// first left, matches nothing, and falls through to the locked path.
+    ///
+    /// The condition is the `.rotate` case of `RefreshRotation.decide`, all
+    /// of its checks passing; any other state (nil here) is decided by
+    /// `decide` itself under the row lock. The store conformance suite runs
+    /// every case of the rule through both paths.
+    private func rotateIfCurrent(
+        sessionID: String, presented: [UInt8], next: [UInt8], now: Int64, expiresAt: Int64
+    ) async throws -> UserSnapshot? {
+        try await write(oneStatement: true) { [logger] connection, notes in
+            var user: UserSnapshot?
+            for try await (id, email, role, active, createdAt) in try await connection.query(
+                """
+                WITH rotated AS (
+                    UPDATE sessions SET refresh_hash = \(ByteBuffer(bytes: next)), refresh_issued_at = \(now),
+                        refresh_expires_at = \(expiresAt), last_used_at = \(now), expires_at = \(expiresAt)
+                    WHERE id = \(sessionID) AND refresh_hash = \(ByteBuffer(bytes: presented))
+                        AND revoked_at IS NULL AND expires_at > \(now) AND refresh_expires_at > \(now)
+                        AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND users.active)
+                    RETURNING user_id
+                ), noted AS (
+                    INSERT INTO authd_changes (user_id, session_id) SELECT user_id, \(sessionID) FROM rotated
+                )
+                SELECT u.id, u.email, u.role, u.active, u.created_at FROM rotated JOIN users u ON u.id = rotated.user_id
+                """, logger: logger
+            ).decode((Int64, String, String, Bool, Int64).self) {
+                user = UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)
+            }
+            if user != nil { notes.insertedByStatement() }
+            return user
         }
     }
 

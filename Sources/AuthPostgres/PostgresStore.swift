@@ -101,6 +101,10 @@ public final class PostgresStore: CredentialStore {
             // What the row and advisory locks of every write assume, whatever
             // the server's default.
             ("default_transaction_isolation", "read committed"),
+            // Short statements only: the JIT compiler can spend seconds on
+            // one whose estimate crosses `jit_above_cost` (a fresh table,
+            // no statistics yet), which would stall the feed past its timeout.
+            ("jit", "off"),
         ]
         if let name = url.applicationName {
             configuration.options.additionalStartupParameters.append(("application_name", name))
@@ -279,7 +283,13 @@ public final class PostgresStore: CredentialStore {
     /// revoked. A write that fails once its COMMIT may have been sent (a
     /// timeout, a connection lost) is answered `unavailable`, yet may be in:
     /// the feed counts as behind until a read started after the failure.
+    ///
+    /// With `oneStatement`, `body` runs a single statement outside a
+    /// transaction, so the statement is its own transaction (one round trip
+    /// where a transaction takes at least three). It must then insert its
+    /// change rows itself and say so with `notes.insertedByStatement()`.
     func write<Value: Sendable>(
+        oneStatement: Bool = false,
         _ body: @escaping @Sendable (PostgresConnection, ChangeNotes) async throws -> Value
     ) async throws -> Value {
         let deadline = ContinuousClock.now + timeout
@@ -290,7 +300,17 @@ public final class PostgresStore: CredentialStore {
                 let committing = Locked(false)
                 do {
                     let (value, changed) = try await Self.within(deadline - .now) { [pool, logger] in
-                        try await pool.withTransaction(logger: logger) { connection -> (Value, Bool) in
+                        if oneStatement {
+                            return try await pool.withConnection { connection -> (Value, Bool) in
+                                // The statement commits as it ends: any
+                                // failure may come after it is in.
+                                committing.withLock { $0 = true }
+                                let notes = ChangeNotes()
+                                let value = try await body(connection, notes)
+                                return (value, try notes.insertedInStatement())
+                            }
+                        }
+                        return try await pool.withTransaction(logger: logger) { connection -> (Value, Bool) in
                             let notes = ChangeNotes()
                             let value = try await body(connection, notes)
                             let changed = try await notes.insert(connection, logger: logger)
@@ -369,6 +389,17 @@ final class ChangeNotes {
     private var users: [Int64] = []
     private var sessions: [String] = []
     private var allSessions: [Bool] = []
+    private var statementInserted = false
+
+    /// A one-statement write inserted its change rows itself.
+    func insertedByStatement() { statementInserted = true }
+
+    /// Whether a one-statement write changed anything; rows noted the
+    /// usual way would be lost there (no transaction to insert them in).
+    func insertedInStatement() throws -> Bool {
+        guard users.isEmpty else { throw StoreError.failed("a one-statement write noted change rows it cannot insert") }
+        return statementInserted
+    }
 
     func user(_ id: Int64) { append(id, "", false) }
     func session(_ id: String, user: Int64) { append(user, id, false) }
