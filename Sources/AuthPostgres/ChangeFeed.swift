@@ -328,7 +328,8 @@ final class ChangeFeed: Sendable {
                 position = rowPosition
                 if let sessionID = row.4 {
                     if let userID = row.6, let expiresAt = row.7 {
-                        changes.append(.addSession(id: sessionID, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
+                        changes.append(
+                            .addSession(id: sessionID, SessionSnapshot(userID: userID, expiresAt: expiresAt)))
                     } else {
                         changes.append(.removeSession(id: sessionID))
                     }
