@@ -306,13 +306,14 @@ final class ChangeFeed: Sendable {
                 LEFT JOIN sessions s ON s.id = c.session_id AND s.revoked_at IS NULL
                 LEFT JOIN users u ON c.session_id IS NULL AND NOT c.all_sessions AND u.id = c.user_id
                 LEFT JOIN LATERAL (
-                    SELECT array_agg(id) AS ids, array_agg(expires_at) AS expiries FROM sessions
+                    SELECT array_agg(id ORDER BY id) AS ids, array_agg(expires_at ORDER BY id) AS expiries FROM sessions
                     WHERE c.all_sessions AND user_id = c.user_id AND revoked_at IS NULL
                 ) l ON true
                 ORDER BY c.position
                 """, logger: logger)
             var position = from
             var changes: [LiveView.Change] = []
+            var usersSessionsRead = Set<Int64>()
             var count = 0
             var pruned: FeedPosition = 0
             var generation: Int64 = 0
@@ -335,6 +336,11 @@ final class ChangeFeed: Sendable {
                     }
                 } else if let userID = row.3 {
                     if row.5 {
+                        // Every row is read in one snapshot, so one list of
+                        // the user's live sessions is enough: a batch of
+                        // many such rows for one user (each a scan of the
+                        // view) costs one scan.
+                        guard usersSessionsRead.insert(userID).inserted else { continue }
                         changes.append(.removeSessions(userID: userID, keeping: nil))
                         for (id, expiresAt) in zip(row.13 ?? [], row.14 ?? []) {
                             changes.append(.addSession(id: id, SessionSnapshot(userID: userID, expiresAt: expiresAt)))

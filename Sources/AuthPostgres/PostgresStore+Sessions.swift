@@ -97,7 +97,7 @@ extension PostgresStore {
         }
     }
 
-    /// The common case of a refresh in one round trip: the presented token
+    /// The common case of a refresh in one statement: the presented token
     /// is the session's current one, and nothing stops it from rotating.
     /// One conditional UPDATE, with its change row, is the whole
     /// transaction. The row lock orders two daemons presenting one token:
@@ -130,7 +130,16 @@ extension PostgresStore {
             ).decode((Int64, String, String, Bool, Int64).self) {
                 user = UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)
             }
-            if user != nil { notes.insertedByStatement() }
+            if user != nil {
+                notes.insertedByStatement()
+                // The statement's implicit transaction commits at the
+                // protocol's Sync, after the rows came back; an error at
+                // commit (the feed trigger, a backend ended) arrives after
+                // them and closes the connection without reaching this
+                // query. The next statement on the connection runs only
+                // after the commit's answer, so it fails if the commit did.
+                _ = try await connection.query("SELECT 1", logger: logger)
+            }
             return user
         }
     }
