@@ -37,7 +37,8 @@ extension PostgresStore: SharedSigningKeys {
     }
 
     public func rotate(to key: StoredSigningKey, now: Int64, retiredBefore: Int64) throws -> SharedKeySnapshot {
-        try blocking { [self] in
+        defer { wakeup.notifyOthers() }
+        return try blocking { [self] in
             try await Self.within(timeout) { [self] in
                 try await pool.withTransaction(logger: logger) { connection in
                     // The feed row's lock serialises rotations on every host,

@@ -21,6 +21,9 @@ public final class PostgresStore: CredentialStore {
     let pool: PostgresConnectionPool
     let logger: Logger
     let feed: ChangeFeed
+    /// Wakes the other daemons' feeds after this one's commits, and this
+    /// one's after theirs.
+    let wakeup: FeedWakeup
     /// How long a call may take before it fails.
     let timeout: Duration
     private var executor: StoreTaskExecutor { StoreTaskExecutor.shared }
@@ -31,11 +34,12 @@ public final class PostgresStore: CredentialStore {
         public var poolSize: Int
         /// Seconds a call may take.
         public var timeout: Duration
-        /// How often the change feed is read without a local write: the
-        /// bound on how late another daemon's change is seen here.
+        /// How often the change feed is read when neither a local write
+        /// nor a notification wakes it: the bound on how late another
+        /// daemon's change is seen here if its notification is lost.
         public var feedInterval: Duration
 
-        public init(poolSize: Int = 8, timeout: Duration = .seconds(5), feedInterval: Duration = .milliseconds(20)) {
+        public init(poolSize: Int = 8, timeout: Duration = .seconds(5), feedInterval: Duration = .seconds(1)) {
             self.poolSize = poolSize
             self.timeout = timeout
             self.feedInterval = feedInterval
@@ -142,6 +146,7 @@ public final class PostgresStore: CredentialStore {
             pool: PostgresConnectionPool(configuration: configuration, size: 1, logger: logger), view: view,
             logger: logger, start: 0, interval: options.feedInterval, timeout: options.timeout,
             clock: { Int64(time(nil)) })
+        wakeup = FeedWakeup(configuration: configuration, logger: logger) { [feed] in feed.poke() }
     }
 
     private func start(now: Int64) async throws {
@@ -150,7 +155,9 @@ public final class PostgresStore: CredentialStore {
         feed.reset(to: start)
         let feed = self.feed
         let feedTask = Task(executorPreference: executor) { await feed.run() }
-        running.withLock { $0 += [feedTask] }
+        let wakeup = self.wakeup
+        let wakeupTask = Task(executorPreference: executor) { await wakeup.run() }
+        running.withLock { $0 += [feedTask, wakeupTask] }
     }
 
     /// Runs `body` on the store's executor and waits for it (callers that
@@ -174,6 +181,7 @@ public final class PostgresStore: CredentialStore {
     /// Stops following the feed and closes the connections.
     public func shutdown() {
         feed.stop()
+        wakeup.stop()
         for task in running.withLock({ $0 }) { task.cancel() }
         pool.close()
     }
@@ -320,7 +328,10 @@ public final class PostgresStore: CredentialStore {
                             return (value, changed)
                         }
                     }
-                    if changed { await feed.waitForReadStarted(after: .now, timeout: timeout) }
+                    if changed {
+                        wakeup.notifyOthers()
+                        await feed.waitForReadStarted(after: .now, timeout: timeout)
+                    }
                     return value
                 } catch {
                     // A change that may have committed (its COMMIT was sent,

@@ -14,13 +14,15 @@ extension AuthService {
     // MARK: sys.health, stats
 
     /// `degraded`, with the age of the last confirmed sync, while a daemon
-    /// on a shared database has not caught up for more than a second (its
-    /// feed reads several times a second): cut off, or catching up.
+    /// on a shared database has not caught up for more than three seconds
+    /// (its feed reads at least once a second, and at once when woken), or
+    /// for longer than `max_staleness` (token checks are refused): cut off,
+    /// or catching up.
     func health(_ context: CallContext) {
         var result: JSONObject = [
             "status": .string("ok"), "version": .string(AuthService.version), "uptime_s": .int(clock() - startedAt),
         ]
-        if let age = store.secondsSinceSync, age > 1 {
+        if let age = store.secondsSinceSync, age > min(3, Double(settings.maxStaleness)) {
             result["status"] = .string("degraded")
             // Infinite: a write this daemon committed is not in its view yet.
             if age.isFinite { result["last_sync_age_s"] = .int(Int64(age)) }

@@ -3,6 +3,7 @@
     import AuthPostgres
     import AuthServiceCore
     import Foundation
+    import Logging
     import Testing
 
     /// Several daemons (stores) on one PostgreSQL database, with calls
@@ -308,6 +309,40 @@
                     now: Self.t0 + 1, expiresAt: Self.t0 + 2_000, $0)
             }
             #expect(refreshed == .success(.invalid("session revoked")))
+        }
+
+        /// With a poll far longer than the test, only `NOTIFY` can bring one
+        /// daemon's change to the other; and after their `LISTEN`
+        /// connections are killed, they listen again by themselves.
+        @Test func anIdleDaemonIsWokenByTheOthersCommitsAndListensAgainAfterALoss() throws {
+            let server = try PostgresTestServer.makeDatabase()
+            let options = PostgresStore.Options(poolSize: 2, feedInterval: .seconds(600))
+            let logger = Logger(label: "authd.test.postgres")
+            let stores = try (0..<2).map { _ in
+                try PostgresStore.openBlocking(url: server, options: options, logger: logger, now: Self.t0)
+            }
+            defer { for store in stores { store.shutdown() } }
+            let listening = """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+                    AND (query LIKE 'LISTEN%' OR query LIKE 'NOTIFY%')
+                """
+            let bothListen = "DO $$ BEGIN IF (\(listening)) <> 2 THEN RAISE EXCEPTION 'not yet'; END IF; END $$"
+            #expect(eventually { (try? PostgresTestServer.run(bothListen, on: server)) != nil })
+
+            let user = try createUser(stores[0], "woken@example.com")
+            #expect(eventually { stores[1].view.user(id: user.id) != nil })
+            try openSession(stores[1], "woken", user: user.id, token: 1)
+            #expect(eventually { stores[0].view.session(id: "woken") != nil })
+
+            try PostgresTestServer.run(
+                """
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE datname = current_database() AND backend_type = 'client backend'
+                    AND (query LIKE 'LISTEN%' OR query LIKE 'NOTIFY%')
+                """, on: server)
+            #expect(eventually { (try? PostgresTestServer.run(bothListen, on: server)) != nil })
+            #expect(try Conformance.value { stores[0].revokeSession(id: "woken", reason: "admin", now: Self.t0, $0) })
+            #expect(eventually { stores[1].view.session(id: "woken") == nil })
         }
 
         @Test func aLoginCheckedOnOneDaemonCannotOpenAfterAPasswordResetOnAnother() throws {

@@ -1,0 +1,130 @@
+import AuthServiceCore
+import Logging
+import PostgresNIO
+
+/// Wakes the change feeds of the other daemons sharing the database, and
+/// this daemon's when another commits: `LISTEN` on a connection of its own,
+/// and one `NOTIFY` after this daemon's commits.
+///
+/// Only a wake-up. The feed's position is the truth, and a feed still
+/// polls (`PostgresStore.Options.feedInterval`): a notification lost with a
+/// connection, or sent while this daemon was away, delays a change by one
+/// poll at most. After each (re)connection the feed is woken once, so
+/// whatever was committed while no one listened is read at once.
+///
+/// `NOTIFY` takes a cluster-wide lock while its transaction commits, so
+/// notifications are coalesced: at most one is in flight per daemon, and
+/// the commits made while it is cover themselves with one more.
+final class FeedWakeup: Sendable {
+    static let channel = "authd_feed"
+
+    private struct State {
+        var connection: PostgresConnection?
+        var sending = false
+        var sendAgain = false
+        var stopped = false
+        var connectionID = 0
+    }
+
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private let wake: @Sendable () -> Void
+    private let state = Locked(State())
+
+    /// `wake` is called for every notification and after every
+    /// (re)connection.
+    init(configuration: PostgresConnection.Configuration, logger: Logger, wake: @escaping @Sendable () -> Void) {
+        self.configuration = configuration
+        self.logger = logger
+        self.wake = wake
+    }
+
+    /// Listens until `stop()`, reconnecting after a loss.
+    func run() async {
+        while !state.withLock({ $0.stopped }) {
+            do {
+                try await listenOnce()
+            } catch {
+                logger.debug("the feed's wake-up connection ended", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            if state.withLock({ $0.stopped }) { break }
+            try? await Task.sleep(for: ChangeFeed.retryDelay)
+        }
+    }
+
+    private func listenOnce() async throws {
+        let id = state.withLock { state in
+            state.connectionID += 1
+            return state.connectionID
+        }
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        let kept = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.connection = connection
+            return true
+        }
+        defer {
+            state.withLock { state in
+                if state.connection === connection { state.connection = nil }
+            }
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+        guard kept else { return }
+        try await connection.listen(on: Self.channel) { [wake] notifications in
+            // Listening from here: whatever committed before is read now.
+            wake()
+            for try await _ in notifications { wake() }
+        }
+    }
+
+    /// A commit of this daemon changed the feed: wake the others.
+    func notifyOthers() {
+        let start = state.withLock { state -> Bool in
+            if state.stopped { return false }
+            if state.sending {
+                state.sendAgain = true
+                return false
+            }
+            state.sending = true
+            return true
+        }
+        guard start else { return }
+        Task(executorPreference: StoreTaskExecutor.shared) { [self] in
+            while true {
+                let connection = state.withLock { state -> PostgresConnection? in
+                    state.sendAgain = false
+                    return state.connection
+                }
+                // No connection (reconnecting): the others' polls stand in.
+                if let connection {
+                    do {
+                        try await connection.query("NOTIFY \(unescaped: Self.channel)", logger: logger).consume()
+                    } catch {
+                        logger.debug("a feed wake-up was not sent", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                }
+                let again = state.withLock { state -> Bool in
+                    if state.sendAgain && !state.stopped { return true }
+                    state.sending = false
+                    return false
+                }
+                if !again { return }
+            }
+        }
+    }
+
+    func stop() {
+        let connection = state.withLock { state -> PostgresConnection? in
+            state.stopped = true
+            return state.connection
+        }
+        connection?.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+}
+
+extension PostgresRowSequence {
+    /// Reads and drops the rows (a statement run for its effect).
+    fileprivate func consume() async throws {
+        for try await _ in self {}
+    }
+}
