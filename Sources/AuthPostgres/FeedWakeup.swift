@@ -13,10 +13,15 @@ import PostgresNIO
 /// whatever was committed while no one listened is read at once.
 ///
 /// `NOTIFY` takes a cluster-wide lock while its transaction commits, so
-/// notifications are coalesced: at most one is in flight per daemon, and
-/// the commits made while it is cover themselves with one more.
+/// notifications are coalesced: at most one every `minimumInterval` per
+/// daemon, the commits made meanwhile covered by the next one. Each
+/// carries the sender's random name, so a daemon is not woken by its own
+/// (its own commits reach its feed directly).
 final class FeedWakeup: Sendable {
     static let channel = "authd_feed"
+    /// Bounds this daemon's notifications to 200 a second under load, and
+    /// delays another daemon's view of a change by at most this much more.
+    static let minimumInterval: Duration = .milliseconds(5)
 
     private struct State {
         var connection: PostgresConnection?
@@ -30,6 +35,9 @@ final class FeedWakeup: Sendable {
     private let logger: Logger
     private let wake: @Sendable () -> Void
     private let state = Locked(State())
+    /// This daemon's name in its notifications' payload: random, not
+    /// secret (hexadecimal, so it needs no quoting).
+    private let sender = String(UInt64.random(in: .min ... .max), radix: 16)
 
     /// `wake` is called for every notification and after every
     /// (re)connection.
@@ -70,10 +78,10 @@ final class FeedWakeup: Sendable {
             connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
         }
         guard kept else { return }
-        try await connection.listen(on: Self.channel) { [wake] notifications in
+        try await connection.listen(on: Self.channel) { [wake, sender] notifications in
             // Listening from here: whatever committed before is read now.
             wake()
-            for try await _ in notifications { wake() }
+            for try await notification in notifications where notification.payload != sender { wake() }
         }
     }
 
@@ -95,14 +103,19 @@ final class FeedWakeup: Sendable {
                     state.sendAgain = false
                     return state.connection
                 }
+                let sent = ContinuousClock.now
                 // No connection (reconnecting): the others' polls stand in.
                 if let connection {
                     do {
-                        try await connection.query("NOTIFY \(unescaped: Self.channel)", logger: logger).consume()
+                        try await connection.query(
+                            "NOTIFY \(unescaped: Self.channel), '\(unescaped: sender)'", logger: logger
+                        ).consume()
                     } catch {
                         logger.debug("a feed wake-up was not sent", metadata: ["error": "\(String(reflecting: error))"])
                     }
                 }
+                // Commits from now until then share the next notification.
+                try? await Task.sleep(until: sent + Self.minimumInterval, clock: .continuous)
                 let again = state.withLock { state -> Bool in
                     if state.sendAgain && !state.stopped { return true }
                     state.sending = false

@@ -389,6 +389,9 @@ public final class PostgresStore: CredentialStore {
             if let info = psql.serverInfo {
                 return "\(info[.message] ?? "server error") (SQLSTATE \(info[.sqlState] ?? "?"))"
             }
+            // What the connection failed on ("connection refused", a
+            // firewall's "operation not permitted"), not only that it did.
+            if let underlying = psql.underlying { return "\(psql.code): \(underlying)" }
             return "\(psql.code)"
         }
         return String(describing: error)

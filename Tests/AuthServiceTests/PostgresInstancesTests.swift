@@ -56,6 +56,21 @@
             return results.withLock { dictionary in (0..<calls.count).map { dictionary[$0]! } }
         }
 
+        /// The log says why a database could not be reached (refused, a
+        /// firewall's EPERM, a time-out), not only that it could not.
+        @Test func aDatabaseThatCannotBeReachedIsReportedWithTheReason() throws {
+            // Port 1 on loopback: nothing listens there.
+            let url = try DatabaseURL.parse("postgresql://postgres@127.0.0.1:1/authd?sslmode=disable")
+            #expect {
+                _ = try PostgresStore.openBlocking(
+                    url: url, options: PostgresStore.Options(timeout: .seconds(3)),
+                    logger: Logger(label: "authd.test.unreachable"), now: Self.t0)
+            } throws: { error in
+                let text = PostgresStore.describe(error)
+                return text.hasPrefix("connectionError: ") && text.lowercased().contains("refused")
+            }
+        }
+
         @Test func daemonsStartingTogetherMigrateOnce() throws {
             guard let url = PostgresTestServer.url else { return }
             var server = try DatabaseURL.parse(url)
