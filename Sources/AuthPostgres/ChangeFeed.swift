@@ -220,12 +220,11 @@ final class ChangeFeed: Sendable {
     /// stopped for longer than the feed is kept). True when there may be more.
     private func readOnce() async throws -> Bool {
         let from = cursor
-        let batch = 5_000
         let now = clock()
         // Fresh as of the snapshot, which is taken after this instant.
         let started = ContinuousClock.now
         var result = try await PostgresStore.within(timeout) { [self] in
-            try await readBatch(from: from, batch: batch)
+            try await readBatch(from: from)
         }
         if let result = result {
             view.apply(result.changes)
@@ -289,40 +288,17 @@ final class ChangeFeed: Sendable {
     /// comes with the session it names (if live), the user it names, or
     /// all live sessions of the user, as they are in that snapshot. Most
     /// reads find nothing new and return only the feed's own row.
-    private func readBatch(from: FeedPosition, batch: Int) async throws -> Batch? {
+    private func readBatch(from: FeedPosition) async throws -> Batch? {
         let (keysHandled, knownGeneration) = state.withLock { ($0.keysHandler != nil, $0.keysGeneration) }
         let (read, generation) = try await pool.withConnection { [self] connection -> (Batch?, Int64) in
-            let rows = try await connection.query(
-                """
-                WITH changes AS (
-                    SELECT position, user_id, session_id, all_sessions FROM authd_changes
-                    WHERE position > \(from) ORDER BY position LIMIT \(batch)
-                )
-                SELECT f.pruned_through, f.keys_generation, c.position, c.user_id, c.session_id,
-                    coalesce(c.all_sessions, false), s.user_id, s.expires_at,
-                    u.id, u.email, u.role, u.active, u.created_at, l.ids, l.expiries
-                FROM (SELECT pruned_through, keys_generation FROM authd_feed LIMIT 1) f
-                LEFT JOIN changes c ON true
-                LEFT JOIN sessions s ON s.id = c.session_id AND s.revoked_at IS NULL
-                LEFT JOIN users u ON c.session_id IS NULL AND NOT c.all_sessions AND u.id = c.user_id
-                LEFT JOIN LATERAL (
-                    SELECT array_agg(id ORDER BY id) AS ids, array_agg(expires_at ORDER BY id) AS expiries FROM sessions
-                    WHERE c.all_sessions AND user_id = c.user_id AND revoked_at IS NULL
-                ) l ON true
-                ORDER BY c.position
-                """, logger: logger)
+            let rows = try await connection.execute(FeedBatchRead(from: from), logger: logger)
             var position = from
             var changes: [LiveView.Change] = []
             var usersSessionsRead = Set<Int64>()
             var count = 0
             var pruned: FeedPosition = 0
             var generation: Int64 = 0
-            for try await row in rows.decode(
-                (
-                    Int64, Int64, Int64?, Int64?, String?, Bool, Int64?, Int64?, Int64?, String?, String?, Bool?,
-                    Int64?, [String]?, [Int64]?
-                ).self)
-            {
+            for try await row in rows {
                 (pruned, generation) = (row.0, row.1)
                 guard let rowPosition = row.2 else { continue }
                 count += 1
@@ -357,7 +333,7 @@ final class ChangeFeed: Sendable {
                 }
             }
             if pruned > from { return (nil, generation) }
-            return ((position, changes, count == batch, nil), generation)
+            return ((position, changes, count == FeedBatchRead.limit, nil), generation)
         }
         guard var batchRead = read else { return nil }
         if keysHandled && generation != knownGeneration {

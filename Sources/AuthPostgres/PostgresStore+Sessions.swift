@@ -113,21 +113,11 @@ extension PostgresStore {
     ) async throws -> UserSnapshot? {
         try await write(oneStatement: true) { [logger] connection, notes in
             var user: UserSnapshot?
-            for try await (id, email, role, active, createdAt) in try await connection.query(
-                """
-                WITH rotated AS (
-                    UPDATE sessions SET refresh_hash = \(ByteBuffer(bytes: next)), refresh_issued_at = \(now),
-                        refresh_expires_at = \(expiresAt), last_used_at = \(now), expires_at = \(expiresAt)
-                    WHERE id = \(sessionID) AND refresh_hash = \(ByteBuffer(bytes: presented))
-                        AND revoked_at IS NULL AND expires_at > \(now) AND refresh_expires_at > \(now)
-                        AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND users.active)
-                    RETURNING user_id
-                ), noted AS (
-                    INSERT INTO authd_changes (user_id, session_id) SELECT user_id, \(sessionID) FROM rotated
-                )
-                SELECT u.id, u.email, u.role, u.active, u.created_at FROM rotated JOIN users u ON u.id = rotated.user_id
-                """, logger: logger
-            ).decode((Int64, String, String, Bool, Int64).self) {
+            for try await (id, email, role, active, createdAt) in try await connection.execute(
+                RotateCurrentRefresh(
+                    sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt),
+                logger: logger)
+            {
                 user = UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)
             }
             if user != nil {

@@ -141,9 +141,12 @@ public final class PostgresStore: CredentialStore {
         pool = PostgresConnectionPool(configuration: configuration, size: options.poolSize, logger: logger)
         running = Locked([])
         // The feed has a connection of its own: writes queued for the pool
-        // never delay the reads that keep the view fresh.
+        // never delay the reads that keep the view fresh. Its one hot
+        // statement is prepared with a plan made once (`FeedBatchRead`).
+        var feedConfiguration = configuration
+        feedConfiguration.options.additionalStartupParameters.append(("plan_cache_mode", "force_generic_plan"))
         feed = ChangeFeed(
-            pool: PostgresConnectionPool(configuration: configuration, size: 1, logger: logger), view: view,
+            pool: PostgresConnectionPool(configuration: feedConfiguration, size: 1, logger: logger), view: view,
             logger: logger, start: 0, interval: options.feedInterval, timeout: options.timeout,
             clock: { Int64(time(nil)) })
         wakeup = FeedWakeup(configuration: configuration, logger: logger) { [feed] in feed.poke() }
