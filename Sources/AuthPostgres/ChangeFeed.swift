@@ -30,7 +30,11 @@ final class ChangeFeed: Sendable {
     private struct State {
         var cursor: FeedPosition
         /// Local writes waiting for a read that began after their commit.
-        var waiters: [(id: Int, after: ContinuousClock.Instant, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters:
+            [(
+                id: Int, after: ContinuousClock.Instant, continuation: CheckedContinuation<Void, Never>,
+                deadline: Deadlines.Registration
+            )] = []
         var nextWaiterID = 0
         var lastRead: ContinuousClock.Instant
         var sleeper: (id: Int, continuation: CheckedContinuation<Void, Never>)?
@@ -134,7 +138,10 @@ final class ChangeFeed: Sendable {
             for waiter in state.waiters { Self.requireRead(after: waiter.after, &state) }
             return state.waiters
         }
-        for waiter in waiters { waiter.continuation.resume() }
+        for waiter in waiters {
+            Deadlines.shared.remove(waiter.deadline)
+            waiter.continuation.resume()
+        }
     }
 
     func stop() {
@@ -171,19 +178,22 @@ final class ChangeFeed: Sendable {
                     return nil
                 }
                 state.nextWaiterID += 1
-                state.waiters.append((state.nextWaiterID, instant, continuation))
-                return state.nextWaiterID
-            }
-            guard let id else { return continuation.resume() }
-            poke()
-            timers.asyncAfter(deadline: .now() + PostgresStore.dispatchInterval(timeout)) { [self] in
-                let late = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                    Self.requireRead(after: instant, &state)
-                    return state.waiters.remove(at: index).continuation
+                let id = state.nextWaiterID
+                // Deadlines runs its actions outside its own lock, so taking
+                // it under this one cannot deadlock.
+                let deadline = Deadlines.shared.add(after: timeout) { [self] in
+                    let late = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                        Self.requireRead(after: instant, &state)
+                        return state.waiters.remove(at: index).continuation
+                    }
+                    late?.resume()
                 }
-                late?.resume()
+                state.waiters.append((id, instant, continuation, deadline))
+                return id
             }
+            guard id != nil else { return continuation.resume() }
+            poke()
         }
     }
 
@@ -269,6 +279,7 @@ final class ChangeFeed: Sendable {
             state.waiters.removeAll { waiter in
                 guard started > waiter.after else { return false }
                 ready.append(waiter.continuation)
+                Deadlines.shared.remove(waiter.deadline)
                 return true
             }
             return ready

@@ -248,24 +248,23 @@ public final class PostgresStore: CredentialStore {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 waiting.withLock { $0 = continuation }
+                let deadline = Deadlines.shared.add(after: timeout) {
+                    guard let late = takeWaiting() else { return }
+                    work.withLock { $0 }?.cancel()
+                    late.resume(throwing: StoreError.unavailable("no answer from the database within \(timeout)"))
+                }
                 let task = Task(executorPreference: StoreTaskExecutor.shared) {
                     let result: Result<Value, any Error>
                     do { result = .success(try await body()) } catch { result = .failure(error) }
+                    Deadlines.shared.remove(deadline)
                     takeWaiting()?.resume(with: result)
                 }
                 work.withLock { $0 = task }
-                deadlines.asyncAfter(deadline: .now() + dispatchInterval(timeout)) {
-                    guard let late = takeWaiting() else { return }
-                    task.cancel()
-                    late.resume(throwing: StoreError.unavailable("no answer from the database within \(timeout)"))
-                }
             }
         } onCancel: {
             work.withLock { $0 }?.cancel()
         }
     }
-
-    private static let deadlines = DispatchQueue(label: "authd.postgres.deadlines")
 
     static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
         let (seconds, attoseconds) = duration.components
