@@ -302,14 +302,14 @@ final class ChangeFeed: Sendable {
     private func readBatch(from: FeedPosition) async throws -> Batch? {
         let (keysHandled, knownGeneration) = state.withLock { ($0.keysHandler != nil, $0.keysGeneration) }
         let (read, generation) = try await pool.withConnection { [self] connection -> (Batch?, Int64) in
-            let rows = try await connection.execute(FeedBatchRead(from: from), logger: logger)
+            let rows = try await connection.rows(of: FeedBatchRead(from: from), logger: logger)
             var position = from
             var changes: [LiveView.Change] = []
             var usersSessionsRead = Set<Int64>()
             var count = 0
             var pruned: FeedPosition = 0
             var generation: Int64 = 0
-            for try await row in rows {
+            for row in rows {
                 (pruned, generation) = (row.0, row.1)
                 guard let rowPosition = row.2 else { continue }
                 count += 1

@@ -31,8 +31,16 @@ final class FeedWakeup: Sendable {
         var connectionID = 0
     }
 
+    /// How often the listening connection is asked a question: a
+    /// connection cut without a word (a dropped network) ends no
+    /// notification stream, and would otherwise go unnoticed for as long as
+    /// TCP takes to give up.
+    static let heartbeatInterval: Duration = .seconds(10)
+
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
+    /// What a statement on the connection may take.
+    private let timeout: Duration
     private let wake: @Sendable () -> Void
     private let state = Locked(State())
     /// This daemon's name in its notifications' payload: random, not
@@ -41,15 +49,19 @@ final class FeedWakeup: Sendable {
 
     /// `wake` is called for every notification and after every
     /// (re)connection.
-    init(configuration: PostgresConnection.Configuration, logger: Logger, wake: @escaping @Sendable () -> Void) {
+    init(
+        configuration: PostgresConnection.Configuration, timeout: Duration, logger: Logger,
+        wake: @escaping @Sendable () -> Void
+    ) {
         self.configuration = configuration
+        self.timeout = timeout
         self.logger = logger
         self.wake = wake
     }
 
     /// Listens until `stop()`, reconnecting after a loss.
     func run() async {
-        while !state.withLock({ $0.stopped }) {
+        while !state.withLock({ $0.stopped }) && !Task.isCancelled {
             do {
                 try await listenOnce()
             } catch {
@@ -60,6 +72,7 @@ final class FeedWakeup: Sendable {
         }
     }
 
+    /// One connection, until it fails, stops answering, or `stop()`.
     private func listenOnce() async throws {
         let id = state.withLock { state in
             state.connectionID += 1
@@ -75,14 +88,45 @@ final class FeedWakeup: Sendable {
             state.withLock { state in
                 if state.connection === connection { state.connection = nil }
             }
-            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            Self.close(connection)
         }
         guard kept else { return }
-        try await connection.listen(on: Self.channel) { [wake, sender] notifications in
-            // Listening from here: whatever committed before is read now.
-            wake()
-            for try await notification in notifications where notification.payload != sender { wake() }
+        // The first of the two to end ends the connection, without waiting
+        // for the other: a statement on a connection that died may never
+        // complete (see `PostgresConnectionPool.withConnection`).
+        let (ended, end) = AsyncStream<Void>.makeStream()
+        let listening = Task(executorPreference: StoreTaskExecutor.shared) { [wake, sender, logger] in
+            do {
+                try await connection.listen(on: Self.channel) { notifications in
+                    // Listening from here: whatever committed before is read now.
+                    wake()
+                    for try await notification in notifications where notification.payload != sender { wake() }
+                }
+            } catch {
+                logger.debug("listening for the feed ended", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            end.yield()
         }
+        let heartbeat = Task(executorPreference: StoreTaskExecutor.shared) { [timeout, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.heartbeatInterval)
+                if Task.isCancelled { return }
+                do {
+                    try await PostgresStore.within(timeout) {
+                        try await connection.query("SELECT 1", logger: logger).consume()
+                    }
+                } catch {
+                    logger.debug(
+                        "the feed's wake-up connection did not answer",
+                        metadata: ["error": "\(String(reflecting: error))"])
+                    end.yield()
+                    return
+                }
+            }
+        }
+        for await _ in ended { break }
+        heartbeat.cancel()
+        listening.cancel()
     }
 
     /// A commit of this daemon changed the feed: wake the others.
@@ -107,11 +151,16 @@ final class FeedWakeup: Sendable {
                 // No connection (reconnecting): the others' polls stand in.
                 if let connection {
                     do {
-                        try await connection.query(
-                            "NOTIFY \(unescaped: Self.channel), '\(unescaped: sender)'", logger: logger
-                        ).consume()
+                        try await PostgresStore.within(timeout) { [sender, logger] in
+                            try await connection.query(
+                                "NOTIFY \(unescaped: Self.channel), '\(unescaped: sender)'", logger: logger
+                            ).consume()
+                        }
                     } catch {
+                        // Never wait on that connection again: closed, it
+                        // ends the listening, and `run` opens another.
                         logger.debug("a feed wake-up was not sent", metadata: ["error": "\(String(reflecting: error))"])
+                        Self.close(connection)
                     }
                 }
                 // Commits from now until then share the next notification.
@@ -131,7 +180,13 @@ final class FeedWakeup: Sendable {
             state.stopped = true
             return state.connection
         }
-        connection?.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        if let connection { Self.close(connection) }
+    }
+
+    /// Closes a connection, keeping it alive until it is closed
+    /// (postgres-nio asserts that a connection is closed when it goes).
+    private static func close(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }
 

@@ -244,6 +244,7 @@ final class PostgresConnectionPool: Sendable {
             guard let inner = transaction.closureError ?? transaction.beginError else { return false }
             error = inner
         }
+        if error is PreparedStatementFailure { return false }
         if error is StoreError || error is PostgresDecodingError { return true }
         guard let psql = error as? PSQLError, psql.code == .server else { return false }
         // An error that ended the session (FATAL: the server is shutting

@@ -113,8 +113,8 @@ extension PostgresStore {
     ) async throws -> UserSnapshot? {
         try await write(oneStatement: true) { [logger] connection, notes in
             var user: UserSnapshot?
-            for try await (id, email, role, active, createdAt) in try await connection.execute(
-                RotateCurrentRefresh(
+            for (id, email, role, active, createdAt) in try await connection.rows(
+                of: RotateCurrentRefresh(
                     sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt),
                 logger: logger)
             {

@@ -149,7 +149,9 @@ public final class PostgresStore: CredentialStore {
             pool: PostgresConnectionPool(configuration: feedConfiguration, size: 1, logger: logger), view: view,
             logger: logger, start: 0, interval: options.feedInterval, timeout: options.timeout,
             clock: { Int64(time(nil)) })
-        wakeup = FeedWakeup(configuration: configuration, logger: logger) { [feed] in feed.poke() }
+        wakeup = FeedWakeup(configuration: configuration, timeout: options.timeout, logger: logger) { [feed] in
+            feed.poke()
+        }
     }
 
     private func start(now: Int64) async throws {
@@ -260,6 +262,9 @@ public final class PostgresStore: CredentialStore {
                     takeWaiting()?.resume(with: result)
                 }
                 work.withLock { $0 = task }
+                // A limit already past (a retry at its deadline) may have
+                // fired before `work` was set: the body is cancelled here.
+                if waiting.withLock({ $0 == nil }) { task.cancel() }
             }
         } onCancel: {
             work.withLock { $0 }?.cancel()
@@ -339,7 +344,10 @@ public final class PostgresStore: CredentialStore {
                     // A change that may have committed (its COMMIT was sent,
                     // and no answer came back): the view is not trusted
                     // until the feed has read past now.
-                    if committing.withLock({ $0 }) { feed.markPossiblyCommittedWrite() }
+                    if committing.withLock({ $0 }) {
+                        feed.markPossiblyCommittedWrite()
+                        wakeup.notifyOthers()
+                    }
                     throw error
                 }
             } catch {
@@ -370,8 +378,9 @@ public final class PostgresStore: CredentialStore {
 
     /// The error a transaction's closure threw, rather than the wrapper.
     static func unwrap(_ error: any Error) -> any Error {
+        if let prepared = error as? PreparedStatementFailure { return unwrap(prepared.underlying) }
         guard let wrapped = error as? PostgresTransactionError else { return error }
-        return wrapped.closureError ?? wrapped.beginError ?? wrapped.commitError ?? error
+        return unwrap(wrapped.closureError ?? wrapped.beginError ?? wrapped.commitError ?? error)
     }
 
     static func sqlState(_ error: any Error) -> String? {

@@ -142,6 +142,33 @@
             #expect(try await integers("SELECT id FROM t", pool).isEmpty)
         }
 
+        /// A statement prepared against a table not there yet fails; once
+        /// the table exists it must run. postgres-nio keeps a failed
+        /// preparation on its connection and repeats that error, so the
+        /// pool must not hand that connection out again.
+        @Test func aPreparationThatFailedIsNotRepeatedOnTheSameConnection() async throws {
+            let pool = try makePool(size: 1, name: "pool-prepared")
+            defer { pool.close() }
+            await #expect(throws: PreparedStatementFailure.self) {
+                _ = try await pool.withConnection { [logger] connection in
+                    try await connection.rows(of: CountLater(), logger: logger)
+                }
+            }
+            _ = try await integers("CREATE TABLE later (id int)", pool)
+            _ = try await integers("INSERT INTO later VALUES (1), (2)", pool)
+            let counted = try await pool.withConnection { [logger] connection in
+                try await connection.rows(of: CountLater(), logger: logger)
+            }
+            #expect(counted == [2])
+        }
+
+        struct CountLater: PostgresPreparedStatement {
+            static let sql = "SELECT count(*)::int FROM later"
+            typealias Row = Int
+            func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+            func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+        }
+
         @Test func aClosedPoolRefusesLeases() async throws {
             let pool = try makePool(size: 1, name: "pool-closed")
             pool.close()
