@@ -113,7 +113,8 @@ final class FeedWakeup: Sendable {
                 if Task.isCancelled { return }
                 do {
                     try await PostgresStore.within(timeout) {
-                        try await connection.query("SELECT 1", logger: logger).consume()
+                        // Named, so that it reads as what it is in pg_stat_activity.
+                        try await connection.query("SELECT 1 AS authd_feed_heartbeat", logger: logger).consume()
                     }
                 } catch {
                     logger.debug(

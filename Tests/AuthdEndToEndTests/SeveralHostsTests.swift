@@ -248,6 +248,48 @@ struct SeveralHostsTests {
         #expect(try a.result("sys.health").string("status") == "ok", log())
     }
 
+    /// The connection a daemon LISTENs on is cut without a word (packets
+    /// dropped): no notification stream ends, so only the daemon's
+    /// heartbeat on it can notice. It must give that connection up and
+    /// LISTEN on a new one once the link returns; without the heartbeat
+    /// the old one would simply carry on after the cut, deaf to whatever
+    /// was notified during it, and no new listener would appear.
+    @Test func aWakeUpConnectionCutSilentlyIsReplaced() throws {
+        let direct = try PostgresDatabases.create()
+        let parsed = try DatabaseURL.parse(direct)
+        let proxy = try TCPProxy(toLoopbackPort: parsed.endpoint.port)
+        defer { proxy.stop() }
+        let name = "authd_heartbeat_\(UUID().uuidString.prefix(8).lowercased())"
+        let viaProxy =
+            "postgresql://\(parsed.username)@127.0.0.1:\(proxy.port)/\(parsed.database)"
+            + "?sslmode=disable&application_name=\(name)"
+        let daemon = try DaemonProcess.started(flags: ["database-url": viaProxy, "database-timeout": "2"])
+        defer { daemon.tearDown() }
+        // The backends of this daemon's wake-up connection: LISTEN, then
+        // the heartbeat, are the only statements it runs.
+        let listeners = { () throws -> Set<String> in
+            let output = try PostgresDatabases.query(
+                """
+                SELECT pid FROM pg_stat_activity WHERE application_name = '\(name)'
+                AND (query LIKE 'LISTEN%' OR query LIKE '%authd_feed_heartbeat%')
+                """, url: parsed)
+            return Set(output.split(separator: "\n").map(String.init))
+        }
+        var before: Set<String> = []
+        #expect(
+            try eventually {
+                before = try listeners(); return before.count == 1
+            })
+        proxy.cut()
+        // Longer than the heartbeat's interval and its time limit.
+        sleep(14)
+        proxy.restore()
+        let log = { () -> Comment in "daemon stderr: \(daemon.stderr.suffix(3_000))" }
+        #expect(try eventually(within: 20) { !(try listeners().subtracting(before)).isEmpty }, log())
+        let rpc = try daemon.connect()
+        #expect(try eventually(within: 20) { try rpc.result("sys.health").string("status") == "ok" }, log())
+    }
+
     /// Whether, after the database came back, the daemon verifies again,
     /// takes a login, and reports itself healthy.
     func recovers(_ rpc: RPCConnection, _ access: String) throws -> (verify: Bool, login: Bool, healthy: Bool) {
