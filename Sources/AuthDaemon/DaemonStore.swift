@@ -57,7 +57,7 @@ enum DaemonStore {
             // The poll stands in for lost notifications, and an idle
             // daemon's age since its last read must stay under
             // max_staleness: a quarter of it, at most a second.
-            let poll = Duration.milliseconds(min(1_000, max(50, Int64(settings.maxStaleness) * 250)))
+            let poll = Duration.milliseconds(min(1_000, max(50, settings.maxStaleness * 250)))
             let options = PostgresStore.Options(
                 poolSize: settings.databasePoolSize, timeout: .seconds(settings.databaseTimeout), feedInterval: poll)
             do {

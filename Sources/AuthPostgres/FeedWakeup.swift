@@ -88,7 +88,7 @@ final class FeedWakeup: Sendable {
             state.withLock { state in
                 if state.connection === connection { state.connection = nil }
             }
-            Self.close(connection)
+            PostgresConnectionPool.discard(connection)
         }
         guard kept else { return }
         // The first of the two to end ends the connection, without waiting
@@ -161,7 +161,7 @@ final class FeedWakeup: Sendable {
                         // Never wait on that connection again: closed, it
                         // ends the listening, and `run` opens another.
                         logger.debug("a feed wake-up was not sent", metadata: ["error": "\(String(reflecting: error))"])
-                        Self.close(connection)
+                        PostgresConnectionPool.discard(connection)
                     }
                 }
                 // Commits from now until then share the next notification.
@@ -181,13 +181,7 @@ final class FeedWakeup: Sendable {
             state.stopped = true
             return state.connection
         }
-        if let connection { Self.close(connection) }
-    }
-
-    /// Closes a connection, keeping it alive until it is closed
-    /// (postgres-nio asserts that a connection is closed when it goes).
-    private static func close(_ connection: PostgresConnection) {
-        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        if let connection { PostgresConnectionPool.discard(connection) }
     }
 }
 

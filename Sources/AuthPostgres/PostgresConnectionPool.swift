@@ -229,7 +229,8 @@ final class PostgresConnectionPool: Sendable {
 
     /// Closes a connection, keeping it alive until it is closed
     /// (postgres-nio asserts that a connection is closed when it goes).
-    private static func discard(_ connection: PostgresConnection) {
+    /// Also for the connections authd keeps outside a pool (`FeedWakeup`).
+    static func discard(_ connection: PostgresConnection) {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 

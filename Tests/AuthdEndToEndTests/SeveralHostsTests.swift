@@ -186,11 +186,8 @@ struct SeveralHostsTests {
     /// host cut off must not hang, must fail closed once `max_staleness`
     /// has passed, and must apply the revocation when the link returns.
     @Test func aHostCutOffAloneFailsClosedWhileAnotherRevokes() throws {
-        let direct = try PostgresDatabases.create()
-        let parsed = try DatabaseURL.parse(direct)
-        let proxy = try TCPProxy(toLoopbackPort: parsed.endpoint.port)
+        let (direct, parsed, proxy, viaProxy) = try databaseBehindProxy()
         defer { proxy.stop() }
-        let viaProxy = "postgresql://\(parsed.username)@127.0.0.1:\(proxy.port)/\(parsed.database)?sslmode=disable"
         let flags = ["max-staleness": "2", "database-timeout": "2"]
         let cutOff = try DaemonProcess.started(
             flags: flags.merging(["database-url": viaProxy]) { $1 })
@@ -255,14 +252,9 @@ struct SeveralHostsTests {
     /// the old one would simply carry on after the cut, deaf to whatever
     /// was notified during it, and no new listener would appear.
     @Test func aWakeUpConnectionCutSilentlyIsReplaced() throws {
-        let direct = try PostgresDatabases.create()
-        let parsed = try DatabaseURL.parse(direct)
-        let proxy = try TCPProxy(toLoopbackPort: parsed.endpoint.port)
-        defer { proxy.stop() }
         let name = "authd_heartbeat_\(UUID().uuidString.prefix(8).lowercased())"
-        let viaProxy =
-            "postgresql://\(parsed.username)@127.0.0.1:\(proxy.port)/\(parsed.database)"
-            + "?sslmode=disable&application_name=\(name)"
+        let (_, parsed, proxy, viaProxy) = try databaseBehindProxy(applicationName: name)
+        defer { proxy.stop() }
         let daemon = try DaemonProcess.started(flags: ["database-url": viaProxy, "database-timeout": "2"])
         defer { daemon.tearDown() }
         // The backends of this daemon's wake-up connection: LISTEN, then
@@ -288,6 +280,19 @@ struct SeveralHostsTests {
         #expect(try eventually(within: 20) { !(try listeners().subtracting(before)).isEmpty }, log())
         let rpc = try daemon.connect()
         #expect(try eventually(within: 20) { try rpc.result("sys.health").string("status") == "ok" }, log())
+    }
+
+    /// A new database, its direct URL (parsed too), and a URL to it through
+    /// a `TCPProxy` the test can cut; the caller stops the proxy.
+    func databaseBehindProxy(applicationName: String? = nil) throws -> (
+        direct: String, parsed: DatabaseURL, proxy: TCPProxy, viaProxy: String
+    ) {
+        let direct = try PostgresDatabases.create()
+        let parsed = try DatabaseURL.parse(direct)
+        let proxy = try TCPProxy(toLoopbackPort: parsed.endpoint.port)
+        var viaProxy = "postgresql://\(parsed.username)@127.0.0.1:\(proxy.port)/\(parsed.database)?sslmode=disable"
+        if let applicationName { viaProxy += "&application_name=\(applicationName)" }
+        return (direct, parsed, proxy, viaProxy)
     }
 
     /// Whether, after the database came back, the daemon verifies again,
