@@ -9,7 +9,7 @@
 
     /// authd's connection pool against the real test server: its bound,
     /// its queue, and what it does with a connection after a failure.
-    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(2)))
+    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(5)))
     struct PostgresConnectionPoolTests {
         let logger = Logger(label: "authd.test.pool")
 

@@ -9,7 +9,7 @@
     /// Several daemons (stores) on one PostgreSQL database, with calls
     /// really in flight at once: what one does, the others see and cannot
     /// undo.
-    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(3)))
+    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(5)))
     struct PostgresInstancesTests {
         typealias Conformance = StoreConformanceTests
         static let t0 = StoreConformanceTests.t0

@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite(.timeLimit(.minutes(2))) struct AdminTests {
+@Suite(.timeLimit(.minutes(5))) struct AdminTests {
     static let adminMethods = [
         "user.create", "user.get", "user.list", "user.update", "user.set_password", "user.delete", "session.list",
         "session.revoke", "keys.rotate", "stats",

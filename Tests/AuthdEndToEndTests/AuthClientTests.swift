@@ -8,7 +8,7 @@ import Testing
 #endif
 
 /// AuthClient against the real daemon.
-@Suite(.timeLimit(.minutes(2))) struct AuthClientTests {
+@Suite(.timeLimit(.minutes(5))) struct AuthClientTests {
     @Test func everyPublicMethod() async throws {
         let daemon = try DaemonProcess.started()
         defer { daemon.tearDown() }

@@ -11,7 +11,7 @@ import Testing
 /// is made at a high cost and the daemon restarted at a low one, so a login
 /// checking the old password is still hashing when the admin's change
 /// (hashed at the low cost) has long been answered.
-@Suite(.timeLimit(.minutes(3))) struct CredentialRaceTests {
+@Suite(.timeLimit(.minutes(5))) struct CredentialRaceTests {
     /// A daemon whose user `email` has a cost-13 hash, restarted at cost 10.
     private func daemonWithSlowHash(_ email: String) throws -> DaemonProcess {
         let slow = try DaemonProcess.started(flags: ["bcrypt-cost": "13"])

@@ -7,7 +7,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite(.timeLimit(.minutes(2))) struct EdDSAEndToEndTests {
+@Suite(.timeLimit(.minutes(5))) struct EdDSAEndToEndTests {
     @Test func edDSAAccessTokensVerifyAndArePublishedInTheJWKS() throws {
         try withDaemon(flags: ["algorithm": "EdDSA"]) { daemon, rpc in
             try rpc.createUser("ed@example.com")

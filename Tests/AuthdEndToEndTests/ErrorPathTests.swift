@@ -2,7 +2,7 @@ import AuthCore
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct ErrorPathTests {
+@Suite(.timeLimit(.minutes(5))) struct ErrorPathTests {
     @Test func loginRefusalsAreAlikeWhateverTheCause() throws {
         try withDaemon { daemon, rpc in
             try rpc.createUser("alice@example.com")

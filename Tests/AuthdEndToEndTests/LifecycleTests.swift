@@ -8,7 +8,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite(.timeLimit(.minutes(3))) struct LifecycleTests {
+@Suite(.timeLimit(.minutes(5))) struct LifecycleTests {
     @Test func aRestartWithTheSameStateKeepsUsersSessionsAndKeys() throws {
         let daemon = try DaemonProcess.started()
         defer { daemon.tearDown() }

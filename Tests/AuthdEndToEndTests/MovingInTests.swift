@@ -4,7 +4,7 @@ import Testing
 
 /// `authd migrate --from-sqlite`: a real single-host state directory copied
 /// into an empty PostgreSQL database, then served by two daemons on it.
-@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(5)))
 struct MovingInTests {
     func migrate(_ stateDirectory: String, into database: String) throws -> (Int32, String) {
         try DaemonProcess.runToExit(

@@ -9,7 +9,7 @@ import Testing
 
 /// What one peer (another uid) can do to the others' budgets, the database
 /// and the security log, against the real daemon.
-@Suite(.timeLimit(.minutes(3))) struct PeerIsolationTests {
+@Suite(.timeLimit(.minutes(5))) struct PeerIsolationTests {
     private func wrongLogin(id: Int, email: String, client: String?) -> String {
         var params: JSONObject = ["email": .string(email), "password": .string("wrong guess \(id)")]
         if let client { params["client"] = .string(client) }
@@ -172,7 +172,7 @@ import Testing
 }
 
 /// A daemon started on a state directory or with keys it should not trust.
-@Suite(.timeLimit(.minutes(2))) struct StateTrustTests {
+@Suite(.timeLimit(.minutes(5))) struct StateTrustTests {
     @Test func filesFromAnOlderVersionAreTightenedAndNewOnesArePrivate() throws {
         let daemon = try DaemonProcess.started()
         defer { daemon.tearDown() }
@@ -284,7 +284,7 @@ import Testing
 
 /// Strings that stand for bytes are compared as bytes: Swift's `String ==`
 /// is canonical equivalence, under which other spellings would match.
-@Suite(.timeLimit(.minutes(2))) struct SpellingTests {
+@Suite(.timeLimit(.minutes(5))) struct SpellingTests {
     @Test func aRespelledCopyOfAVerifiedEdDSATokenIsRefused() throws {
         try withDaemon(flags: ["algorithm": "EdDSA"]) { _, rpc in
             try rpc.createUser("kelvin@example.com")
@@ -350,7 +350,7 @@ import Testing
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct ClaimArithmeticTests {
+@Suite(.timeLimit(.minutes(5))) struct ClaimArithmeticTests {
     /// A key holder's token with `exp` at `Int64.max` used to trap at
     /// `exp + leeway` and kill the daemon (SIGILL).
     @Test func aSignedTokenWithExpAtInt64MaxDoesNotCrashTheDaemon() throws {

@@ -2,7 +2,7 @@ import AuthCore
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct RateLimitTests {
+@Suite(.timeLimit(.minutes(5))) struct RateLimitTests {
     @Test func tenPipelinedWrongPasswordsGiveExactlyFiveFailuresAndFiveLimits() throws {
         try withDaemon { daemon, rpc in
             try rpc.createUser("target@example.com")

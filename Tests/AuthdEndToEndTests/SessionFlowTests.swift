@@ -2,7 +2,7 @@ import AuthCore
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct SessionFlowTests {
+@Suite(.timeLimit(.minutes(5))) struct SessionFlowTests {
     @Test func loginVerifyRefreshLogout() throws {
         try withDaemon { daemon, rpc in
             try rpc.createUser("Alice@Example.com", role: "editor")

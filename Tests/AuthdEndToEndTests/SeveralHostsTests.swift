@@ -5,7 +5,7 @@ import Testing
 /// Several real daemons on one PostgreSQL database (each on its own socket
 /// and state directory, as on several hosts), with requests in flight at
 /// once; and one daemon whose database goes away and comes back.
-@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(5)))
 struct SeveralHostsTests {
     func withDaemons<T>(
         _ count: Int, url: String? = nil, flags: [String: String] = [:], _ body: ([DaemonProcess]) throws -> T

@@ -5,7 +5,7 @@ import Testing
 /// The signing keys of daemons sharing one PostgreSQL database: generated
 /// once into it (sealed under the key-encryption key) or given to every
 /// host alike; a rotation on one host signs on all of them.
-@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: PostgresDatabases.isAvailable), .timeLimit(.minutes(5)))
 struct SharedKeysTests {
     static let givenSecrets = [
         "JWT_SECRET": "shared-keys-access-secret-0123456789abcdef",

@@ -2,7 +2,7 @@ import AuthCore
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(3))) struct TransportTests {
+@Suite(.timeLimit(.minutes(5))) struct TransportTests {
     @Test func hundredsOfPipelinedRequestsAreAllAnsweredAndMatchedByID() throws {
         try withDaemon { _, rpc in
             try rpc.createUser("p@example.com")
