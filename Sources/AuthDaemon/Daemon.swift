@@ -112,10 +112,23 @@ public final class Daemon: @unchecked Sendable {
             name: "hash", threads: settings.workers, capacity: settings.maxQueue,
             perPeerCapacity: settings.effectiveMaxQueuePerPeer, niceness: 10)
         // Database jobs are shared fairly too: one peer pipelining logouts
-        // cannot fill the queue that others' refreshes and admins' revocations need.
-        let storeQueue = WorkerPool(
-            name: "store", threads: 2, capacity: settings.maxQueue, perPeerCapacity: settings.effectiveMaxQueuePerPeer,
-            niceness: 0)
+        // cannot fill the queue that others' refreshes and admins' revocations
+        // need. SQLite's calls block, so they run on workers of their own;
+        // PostgreSQL's complete on the store's threads, and its queue only
+        // bounds and shares the calls in flight.
+        let storeQueue: any JobQueue =
+            switch store {
+            case .sqlite:
+                WorkerPool(
+                    name: "store", threads: 2, capacity: settings.maxQueue,
+                    perPeerCapacity: settings.effectiveMaxQueuePerPeer, niceness: 0)
+            #if canImport(AuthPostgres)
+                case .postgres:
+                    StoreAdmission(
+                        limit: settings.databasePoolSize * 4, capacity: settings.maxQueue,
+                        perPeerCapacity: settings.effectiveMaxQueuePerPeer)
+            #endif
+            }
         do {
             gate = try LoginGate(
                 limits: settings.throttleLimits, maximumWaiters: settings.maxQueue, store: database, log: operations,

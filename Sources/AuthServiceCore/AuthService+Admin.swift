@@ -170,7 +170,11 @@ extension AuthService {
     }
 
     func rotateKeys(_ context: CallContext) throws(AuthError) {
-        onStoreQueue(context) { [self] in
+        // On a worker that may block: the rotation writes the key files, or
+        // waits for the shared key's row in the database. The store queue
+        // of a store whose calls do not block starts jobs on threads that
+        // must not wait (`StoreAdmission`).
+        submit(to: hashQueue, context) { [self] in
             let settings = self.settings
             let kid: String
             do {

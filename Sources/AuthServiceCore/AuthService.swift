@@ -125,6 +125,7 @@ public final class AuthService: @unchecked Sendable {
         unanswered.enter()
         lock.withLock { inFlightCount += 1 }
         let method = RPCMethod(rawValue: request.method)
+        let ending = CallEnding()
         let finish: Responder = { [self] result in
             var failed = false
             if case .failure(let error) = result {
@@ -142,11 +143,14 @@ public final class AuthService: @unchecked Sendable {
             // on the event loop before shutdown can see nothing in flight and
             // queue the close behind it.
             respond(result)
-            lock.withLock {
+            let endings = lock.withLock {
                 inFlightCount -= 1
                 answeredCount += 1
+                defer { ending.actions = [] }
+                return ending.actions
             }
             unanswered.leave()
+            for action in endings { action() }
         }
         if isShuttingDown && !(method?.isServedWhileStopping ?? false) {
             finish(.failure(.shuttingDown))
@@ -156,7 +160,7 @@ public final class AuthService: @unchecked Sendable {
             finish(.failure(.methodNotFound))
             return
         }
-        let context = CallContext(peer: peer, params: request.params, isGone: isGone, respond: finish)
+        let context = CallContext(peer: peer, params: request.params, isGone: isGone, respond: finish, ending: ending)
         // Authorisation before any param is looked at, their shape included.
         if method.requiresAdmin {
             guard isAuthorizedAdmin(context) else {
@@ -202,6 +206,8 @@ public final class AuthService: @unchecked Sendable {
         let params: JSONObject
         let isGone: @Sendable () -> Bool
         let respond: Responder
+        /// Runs after the answer: frees the places of the call's jobs.
+        let ending: CallEnding
 
         func fail(_ error: AuthError) { respond(.failure(error)) }
 
@@ -249,7 +255,9 @@ public final class AuthService: @unchecked Sendable {
     }
 
     /// Runs `job` on the store queue, under the peer's uid: `job` makes the
-    /// store calls and answers the call from their completions.
+    /// store calls and answers the call from their completions. It must
+    /// not block: on a store whose calls do not block, it may start on the
+    /// caller's thread or on the one that answered another call.
     func onStoreQueue(_ context: CallContext, _ job: @escaping @Sendable () -> Void) {
         submit(to: storeQueue, context, job)
     }
@@ -261,8 +269,15 @@ public final class AuthService: @unchecked Sendable {
         to queue: any JobQueue, _ context: CallContext, dropped: @escaping @Sendable () -> Void = {},
         _ job: @escaping @Sendable () -> Void
     ) {
+        var run = job
+        if queue.holdsPlaceUntilAnswered {
+            run = { [self] in
+                lock.withLock { context.ending.actions.append { queue.jobAnswered() } }
+                job()
+            }
+        }
         let request = QueuedJob(
-            peer: context.peer.uid, isAbandoned: context.isGone, run: job,
+            peer: context.peer.uid, isAbandoned: context.isGone, run: run,
             dropped: {
                 dropped()
                 context.fail(.busy(retryAfter: 1))

@@ -1,8 +1,9 @@
 /// Where the service sends work that must not run on the caller's thread:
 /// password hashing, and the store's blocking calls. Jobs carry the peer
 /// that asked (the queue shares itself fairly between peers) and can be
-/// dropped unrun when their requester has gone. The daemon's is
-/// `WorkerPool`; tests may run jobs inline.
+/// dropped unrun when their requester has gone. The daemon's are
+/// `WorkerPool` and, for a store whose calls do not block,
+/// `StoreAdmission`; tests may run jobs inline.
 public protocol JobQueue: AnyObject, Sendable {
     /// Enqueues `job`, or says at once why not (the caller answers `busy`).
     func submit(_ job: QueuedJob) -> Result<Void, JobRefusal>
@@ -17,6 +18,18 @@ public protocol JobQueue: AnyObject, Sendable {
     /// Lets queued jobs finish, then stops; waits at most `timeout` seconds.
     @discardableResult
     func drainAndStop(timeout: Double) -> Bool
+    /// Whether a job keeps its place until its call is answered, not only
+    /// until `run` returns: the service then calls `jobAnswered` once the
+    /// call of every job that ran has been answered.
+    var holdsPlaceUntilAnswered: Bool { get }
+    /// The call of a job that ran has been answered: its place is free.
+    func jobAnswered()
+}
+
+extension JobQueue {
+    /// A job's place is its thread, free once `run` returns.
+    public var holdsPlaceUntilAnswered: Bool { false }
+    public func jobAnswered() {}
 }
 
 /// A job with who asked for it and how to tell it is no longer wanted.
