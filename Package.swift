@@ -112,6 +112,7 @@ var postgresTargets: [Target] {
                 "AuthCore", "AuthServiceCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         )

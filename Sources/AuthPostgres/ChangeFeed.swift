@@ -239,7 +239,10 @@ final class ChangeFeed: Sendable {
         if let result = result {
             view.apply(result.changes)
             if let keys = result.keys, let handler = state.withLock({ $0.keysHandler }) {
-                let adopted = handler(keys)
+                // The handler takes the key store's lock, which a rotation
+                // here holds across its own database call: waiting for it
+                // on an event loop could hold up that very call.
+                let adopted = await StoreTaskExecutor.offLoop { handler(keys) }
                 let firstRefusal = state.withLock { state -> Bool in
                     if adopted {
                         state.keysGeneration = keys.generation
@@ -264,7 +267,8 @@ final class ChangeFeed: Sendable {
             let snapshot = try await PostgresStore.within(limit) { [self] in
                 try await readSnapshot(now: now)
             }
-            apply(snapshot)
+            // A whole view (a million sessions) takes a while to build.
+            await StoreTaskExecutor.offLoop { [self] in apply(snapshot) }
             result = (snapshot.position, [], false, nil)
         }
         let (position, more) = (result!.position, result!.more)

@@ -120,6 +120,7 @@ public final class PostgresStore: CredentialStore {
     public static func openBlocking(
         url: DatabaseURL, password: String? = nil, options: Options = Options(), logger: Logger, now: Int64
     ) throws -> PostgresStore {
+        precondition(!StoreTaskExecutor.onEventLoop, "a blocking store call on an event loop could wait for itself")
         let result = Locked<Result<PostgresStore, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task(executorPreference: StoreTaskExecutor.shared) {
@@ -168,6 +169,7 @@ public final class PostgresStore: CredentialStore {
     /// Runs `body` on the store's executor and waits for it (callers that
     /// are not async: the daemon's sweeper).
     public func blocking<Value: Sendable>(_ body: @escaping @Sendable () async throws -> Value) throws -> Value {
+        precondition(!StoreTaskExecutor.onEventLoop, "a blocking store call on an event loop could wait for itself")
         let result = Locked<Result<Value, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task(executorPreference: executor) {
@@ -203,7 +205,8 @@ public final class PostgresStore: CredentialStore {
     /// holds everything up to.
     private func loadView(now: Int64) async throws -> FeedPosition {
         let snapshot = try await feed.readSnapshot(now: now)
-        feed.apply(snapshot)
+        // Off the event loop: a million sessions take seconds to build.
+        await StoreTaskExecutor.offLoop { [feed] in feed.apply(snapshot) }
         return snapshot.position
     }
 

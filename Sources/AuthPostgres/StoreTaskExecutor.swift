@@ -1,50 +1,50 @@
-import Foundation
+import Dispatch
+import NIOCore
+import NIOPosix
+import PostgresNIO
 
-/// Runs the store's tasks on threads of its own instead of Swift's
-/// cooperative pool or Dispatch's global one. Callers may block a thread
-/// while they wait for a store call (a semaphore, a bcrypt job): the
-/// cooperative pool has one thread per core, and Dispatch's pool is shared
-/// and bounded, so with enough callers blocked either could starve the very
-/// task that answers them (seen: the test suite's callers exhausting
-/// Dispatch's threads, and store calls never running).
+/// Runs the store's tasks on the event loops of postgres-nio's connections
+/// (`PostgresConnection.defaultEventLoopGroup`). A job enqueued on one of
+/// those loops, or on any other NIO loop (the socket server's, where a
+/// call starts), runs on that loop; from any other thread it goes to the
+/// next loop of the group. So a task that awaits a statement goes on where
+/// the answer arrives, with no thread hand-off, and a call that starts on
+/// the socket server's loop starts there.
+///
+/// The store's tasks had four threads of their own before: under a refresh
+/// load those threads, their one queue lock and the hand-offs to and from
+/// the connections' loops took most of the daemon's time (`perf`: context
+/// switches 40 %, the queue lock contended on every resumption).
+///
+/// Nothing on a loop may block: a store task never waits on a lock held
+/// across a database call, nor on a semaphore (`PostgresStore.blocking`
+/// refuses to run on a loop), and the few things that may take long, such
+/// as adopting a whole reloaded view or another host's signing keys, go to
+/// a Dispatch thread first (`offLoop`).
 final class StoreTaskExecutor: TaskExecutor, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []
-    private var head = 0
+    /// The one every store in the process uses.
+    static let shared = StoreTaskExecutor(group: PostgresConnection.defaultEventLoopGroup)
 
-    /// One for every store in the process (the daemon has one store, the
-    /// tests a few dozen): store tasks never block, so a few threads do.
-    static let shared = StoreTaskExecutor(label: "authd.postgres", threads: 4)
+    private let group: any EventLoopGroup
 
-    init(label: String, threads: Int) {
-        for index in 0..<threads {
-            let thread = Thread { [self] in work() }
-            thread.name = "\(label).\(index)"
-            thread.start()
-        }
+    init(group: any EventLoopGroup) {
+        self.group = group
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.any()
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 
-    /// The threads live as long as the process.
-    private func work() {
-        while true {
-            condition.lock()
-            while head == jobs.count { condition.wait() }
-            let job = jobs[head]
-            head += 1
-            if head == jobs.count {
-                jobs.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            condition.unlock()
-            job.runSynchronously(on: asUnownedTaskExecutor())
+    /// Whether the calling thread is an event loop's, where nothing may block.
+    static var onEventLoop: Bool { MultiThreadedEventLoopGroup.currentEventLoop != nil }
+
+    /// Runs `body`, which may block or take long, on a Dispatch thread, and
+    /// awaits its result with the loop free meanwhile.
+    static func offLoop<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body()) }
         }
     }
 }

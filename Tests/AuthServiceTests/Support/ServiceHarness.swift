@@ -6,6 +6,10 @@ import Foundation
 import GRDB
 import Testing
 
+#if canImport(AuthPostgres)
+    @testable import AuthPostgres
+#endif
+
 /// The stores the service tests run against: the in-memory fake (inline
 /// or completing later on another thread), the real SQLite store, and the
 /// real PostgreSQL store on a fresh database of the test server that
@@ -33,7 +37,10 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 }
 
 /// Runs jobs at once on the submitting thread, refusing past `capacity`
-/// jobs in flight (so `busy` is testable without timing).
+/// jobs in flight (so `busy` is testable without timing). Except on an
+/// event loop (a PostgreSQL store's completion submitting the next job):
+/// a job may wait for a store call there, which needs that very loop, so
+/// it runs on a Dispatch thread, as on the daemon's worker pools.
 final class InlineJobQueue: JobQueue {
     let capacity: Int
     private let running = Guarded(0)
@@ -51,9 +58,24 @@ final class InlineJobQueue: JobQueue {
             return .success(())
         }
         running.withLock { $0 += 1 }
+        if Self.onEventLoop {
+            DispatchQueue.global().async { [running] in
+                job.run()
+                running.withLock { $0 -= 1 }
+            }
+            return .success(())
+        }
         job.run()
         running.withLock { $0 -= 1 }
         return .success(())
+    }
+
+    private static var onEventLoop: Bool {
+        #if canImport(AuthPostgres)
+            StoreTaskExecutor.onEventLoop
+        #else
+            false
+        #endif
     }
 
     var depth: Int { 0 }
