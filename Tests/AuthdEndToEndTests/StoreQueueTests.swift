@@ -25,7 +25,9 @@ struct StoreQueueTests {
             let tokens = try root.login("flood@example.com")
             // The session's row is locked until the flood has had its
             // refusals: every logout with its token waits in the database
-            // meanwhile, so no place frees before they are all in.
+            // meanwhile, so no place frees before they are all in. Only
+            // this test's database counts: other suites sleep on the same
+            // server at the same time (CI once saw two sleepers here).
             let holder = Thread {
                 _ = try? PostgresDatabases.query(
                     "BEGIN; SELECT 1 FROM sessions FOR UPDATE; SELECT pg_sleep(60); COMMIT", url: url)
@@ -34,7 +36,10 @@ struct StoreQueueTests {
             #expect(
                 try eventually {
                     try PostgresDatabases.query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'", url: url
+                        """
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND wait_event = 'PgSleep'
+                        """, url: url
                     ).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
                 })
             let line = RPCConnection.requestLine(
@@ -48,7 +53,10 @@ struct StoreQueueTests {
                         uid: 65534, socketPath: daemon.socketPath, lines: Array(repeating: line, count: 300),
                         expecting: 292)) ?? [])
                 _ = try? PostgresDatabases.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep'", url: url)
+                    """
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event = 'PgSleep'
+                    """, url: url)
             }
             flooding.start()
             // Root's call, sent while the flood waits: queued in its own
