@@ -21,13 +21,15 @@ import PostgresNIO
 /// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version = 2
+    static let version = 3
 
     /// For each version, the oldest schema version that can still use a
     /// database migrated to it.
     /// Version 2 moves the signing keys into the database: a daemon that
     /// knows only version 1 would keep signing with keys of its own.
-    static let oldestReader: [Int: Int] = [1: 1, 2: 2]
+    /// Version 3 changes only indexes and adds a generated column: a
+    /// version-2 daemon reads and writes it as before (its sweep scans).
+    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -154,10 +156,32 @@ enum PostgresSchema {
             "CREATE TABLE authd_checks (name text PRIMARY KEY, value text NOT NULL)",
             "ALTER TABLE authd_feed ADD COLUMN keys_generation bigint NOT NULL DEFAULT 0",
         ],
+        // A refresh rewrites a session's row, and while it changed an
+        // indexed column (`refresh_hash`, `expires_at`) every rewrite put
+        // new entries into all four of the table's indexes. Now a refresh
+        // changes no indexed column, so PostgreSQL updates the row in place
+        // on its page (a HOT update) and touches no index:
+        // - nothing looks a session up by its refresh hash (always by id,
+        //   then compares the hash), so its unique index goes;
+        // - the sweeper finds expired sessions by the hour they expire in,
+        //   a generated column that a refresh changes at most once an hour
+        //   (a HOT update needs the indexed values unchanged, not the
+        //   columns they come from), then checks `expires_at` itself;
+        // - pages keep a fifth free, so the new version fits beside the
+        //   old. Adding the stored column rewrites the table once, and the
+        //   rewrite lays the pages out with that room.
+        3: [
+            "ALTER TABLE sessions DROP CONSTRAINT IF EXISTS sessions_refresh_hash_key",
+            "DROP INDEX IF EXISTS sessions_expiry",
+            "ALTER TABLE sessions SET (fillfactor = 80)",
+            "ALTER TABLE sessions ADD COLUMN expiry_hour bigint GENERATED ALWAYS AS (expires_at / 3600) STORED",
+            "CREATE INDEX sessions_expiry_hour ON sessions (expiry_hour)",
+        ],
     ]
 
-    /// Brings the database to `version`, once, whoever else is starting.
-    static func migrate(_ pool: PostgresConnectionPool, logger: Logger) async throws {
+    /// Brings the database to `target` (this build's `version`; tests
+    /// stop earlier to upgrade from there), once, whoever else is starting.
+    static func migrate(_ pool: PostgresConnectionPool, through target: Int = version, logger: Logger) async throws {
         let authdVersion = AuthService.version
         try await pool.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
@@ -183,7 +207,7 @@ enum PostgresSchema {
                     metadata: ["schema": "\(current)", "known": "\(version)"])
                 return
             }
-            for next in (current + 1)..<(version + 1) {
+            for next in (current + 1)..<(max(target, current) + 1) {
                 for statement in migrations[next] ?? [] { try await connection.query(statement, logger: logger) }
                 try await connection.query(
                     """

@@ -10,7 +10,8 @@ extension PostgresStore {
         public var feedRows = 0
     }
 
-    /// Deletes expired sessions (in batches, each a transaction), failure
+    /// Deletes expired sessions (in batches, each a transaction; found
+    /// through the index of the hour they expire in, schema 3), failure
     /// counters whose window ended, and change rows older than
     /// `feedRetention` seconds. One daemon sweeps at a time: nil when
     /// another holds the sweep lock (transaction-level, so a daemon that
@@ -26,7 +27,8 @@ extension PostgresStore {
                 for try await (id, userID) in try await connection.query(
                     """
                     DELETE FROM sessions WHERE id IN (
-                        SELECT id FROM sessions WHERE expires_at <= \(now) LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
+                        SELECT id FROM sessions WHERE expiry_hour <= \(now / 3_600) AND expires_at <= \(now)
+                        LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
                     RETURNING id, user_id
                     """, logger: logger
                 ).decode((String, Int64).self) {

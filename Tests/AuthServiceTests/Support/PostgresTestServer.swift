@@ -52,6 +52,12 @@ enum PostgresTestServer {
         /// Runs one statement with psql (CREATE DATABASE cannot run in a
         /// transaction, and the tests need no second client library).
         static func run(_ sql: String, on server: DatabaseURL) throws {
+            _ = try value(sql, on: server)
+        }
+
+        /// Runs one statement with psql and returns what it printed:
+        /// unaligned, without headers, trimmed.
+        static func value(_ sql: String, on server: DatabaseURL) throws -> String {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
             var components = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", server.username, "-d", server.database]
@@ -59,15 +65,19 @@ enum PostgresTestServer {
             case .socket(let directory, let port): components += ["-h", directory, "-p", String(port)]
             case .tcp(let host, let port): components += ["-h", host, "-p", String(port)]
             }
-            process.arguments = components + ["-c", sql]
+            process.arguments = components + ["-A", "-t", "-c", sql]
             let errors = Pipe()
+            let output = Pipe()
             process.standardError = errors
+            process.standardOutput = output
             try process.run()
+            let printed = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
                 let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 throw TestServerMissing(message: "psql failed: \(message)")
             }
+            return String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
     #else
         static var isAvailable: Bool { false }

@@ -1,0 +1,157 @@
+#if canImport(AuthPostgres)
+    import AuthCore
+    @testable import AuthPostgres
+    import AuthServiceCore
+    import Foundation
+    import Logging
+    import Testing
+
+    /// What the PostgreSQL schema does with a session's row (schema 3): a
+    /// refresh rewrites it in place, and the sweeper still finds it by the
+    /// hour it expires in.
+    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(5)))
+    struct PostgresSessionRowsTests {
+        typealias Conformance = StoreConformanceTests
+        static let t0 = StoreConformanceTests.t0
+
+        /// Waits (up to 10 s) until `condition` holds.
+        func eventually(_ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(5_000)
+            }
+            return condition()
+        }
+
+        func openSession(_ store: PostgresStore, _ id: String, user: Int64, token: UInt8, expiresAt: Int64) throws {
+            _ = try Conformance.value {
+                store.createSession(
+                    id: id, userID: user, refreshHash: Conformance.hash(token), now: Self.t0, expiresAt: expiresAt,
+                    guard: .none, $0)
+            }
+        }
+
+        /// A refresh changes no indexed column, so every rotation is a HOT
+        /// update: the row is rewritten on its own page and no index gets
+        /// an entry (before schema 3, none was: each rotation put a new
+        /// entry into all four of the table's indexes).
+        @Test func everyRefreshRewritesTheRowInPlace() throws {
+            let database = try PostgresTestServer.makeDatabase()
+            let store = try PostgresStore.openBlocking(
+                url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)),
+                logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            let user = try Conformance.value {
+                store.createUser(
+                    email: "hot@example.com", passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
+            }
+            try openSession(store, "hot", user: user.id, token: 0, expiresAt: Self.t0 + 1_000)
+            for round in 0..<20 {
+                // The one-statement path (the token is the current one).
+                let outcome = Conformance.wait {
+                    store.rotateRefreshToken(
+                        sessionID: "hot", presented: Conformance.hash(UInt8(round)), presentedIssuedAt: nil,
+                        next: Conformance.hash(UInt8(round + 1)), now: Self.t0 + Int64(round) + 1,
+                        expiresAt: Self.t0 + 1_001 + Int64(round), $0)
+                }
+                #expect(outcome == .success(.rotated(user.snapshot)))
+            }
+            // A backend reports its table counts as it exits at the latest.
+            store.shutdown()
+            let counts = "SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sessions'"
+            var seen = ""
+            #expect(
+                eventually {
+                    seen = (try? PostgresTestServer.value(counts, on: database)) ?? ""
+                    return seen == "20 20"
+                }, "updates, HOT updates: \(seen)")
+        }
+
+        /// A rolling upgrade from schema 2: the sessions already there get
+        /// their expiry hour, stay in the view, rotate in place and are
+        /// swept; a daemon that knows only schema 2 could still use it.
+        @Test func aSchema2DatabaseIsUpgradedWithItsSessions() async throws {
+            let database = try PostgresTestServer.makeDatabase()
+            let logger = Logger(label: "authd.test.postgres")
+            let pool = PostgresConnectionPool(
+                configuration: try PostgresStore.connectionConfiguration(
+                    url: database, password: nil, timeout: .seconds(5)),
+                size: 1, logger: logger)
+            try await PostgresSchema.migrate(pool, through: 2, logger: logger)
+            pool.close()
+            try PostgresTestServer.run(
+                """
+                INSERT INTO users (id, email, password_hash, role, active, created_at, updated_at)
+                    VALUES (7, 'old@example.com', 'h', 'user', true, \(Self.t0), \(Self.t0));
+                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, refresh_hash,
+                    refresh_issued_at, refresh_expires_at)
+                    VALUES ('old', 7, \(Self.t0), \(Self.t0), \(Self.t0 + 1_000), '\\x\(String(repeating: "05", count: 32))',
+                        \(Self.t0), \(Self.t0 + 1_000))
+                """, on: database)
+            #expect(try PostgresTestServer.value("SELECT max(version) FROM authd_schema", on: database) == "2")
+
+            let store = try PostgresStore.openBlocking(
+                url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)), logger: logger, now: Self.t0)
+            defer { store.shutdown() }
+            #expect(
+                try PostgresTestServer.value(
+                    "SELECT version || ' ' || oldest_reader FROM authd_schema ORDER BY version DESC LIMIT 1",
+                    on: database) == "3 2")
+            #expect(
+                try PostgresTestServer.value("SELECT expiry_hour FROM sessions WHERE id = 'old'", on: database)
+                    == String((Self.t0 + 1_000) / 3_600))
+            #expect(store.view.session(id: "old") != nil)
+            let rotated = Conformance.wait {
+                store.rotateRefreshToken(
+                    sessionID: "old", presented: Conformance.hash(5), presentedIssuedAt: nil,
+                    next: Conformance.hash(6), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001, $0)
+            }
+            let user = UserSnapshot(id: 7, email: "old@example.com", role: "user", active: true, createdAt: Self.t0)
+            #expect(rotated == .success(.rotated(user)))
+            let swept = try await store.sweep(now: Self.t0 + 1_001, loginWindow: 60)
+            #expect(swept?.sessions == 1)
+            #expect(eventually { store.view.session(id: "old") == nil })
+        }
+
+        /// The sweeper finds expired sessions through the index of the hour
+        /// they expire in, and checks the second itself: sessions that
+        /// ended (this hour or before) are deleted and leave every daemon's
+        /// view; one ending later in the same hour, and one in the next
+        /// hour, stay.
+        @Test func theSweeperDeletesExactlyTheSessionsThatEnded() async throws {
+            let database = try PostgresTestServer.makeDatabase()
+            let stores = try (0..<2).map { _ in
+                try PostgresStore.openBlocking(
+                    url: database, options: .init(poolSize: 2, feedInterval: .milliseconds(20)),
+                    logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            }
+            defer { for store in stores { store.shutdown() } }
+            let user = try Conformance.value {
+                stores[0].createUser(
+                    email: "swept@example.com", passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
+            }
+            let hour = Self.t0 / 3_600 * 3_600 + 3_600
+            let sessions: [(String, Int64)] = [
+                ("before", hour - 100), ("ended", hour + 10), ("at-now", hour + 15), ("later", hour + 20),
+                ("next-hour", hour + 3_605),
+            ]
+            for (index, (id, expiresAt)) in sessions.enumerated() {
+                try openSession(stores[0], id, user: user.id, token: UInt8(index), expiresAt: expiresAt)
+            }
+            for store in stores { #expect(eventually { store.view.session(id: "next-hour") != nil }) }
+
+            let result = try await stores[1].sweep(now: hour + 15, loginWindow: 60)
+            #expect(result?.sessions == 3)
+            let left = try PostgresTestServer.value(
+                "SELECT string_agg(id, ',' ORDER BY id) FROM sessions", on: database)
+            #expect(left == "later,next-hour")
+            for store in stores {
+                #expect(
+                    eventually {
+                        ["before", "ended", "at-now"].allSatisfy { store.view.session(id: $0) == nil }
+                            && store.view.session(id: "later") != nil && store.view.session(id: "next-hour") != nil
+                    })
+            }
+        }
+    }
+#endif
