@@ -176,15 +176,50 @@ enum PostgresSchema {
             "ALTER TABLE sessions SET (fillfactor = 80)",
             "ALTER TABLE sessions ADD COLUMN expiry_hour bigint GENERATED ALWAYS AS (expires_at / 3600) STORED",
             "CREATE INDEX sessions_expiry_hour ON sessions (expiry_hour)",
+            // The new column's statistics, so the sweep's plan uses its
+            // index from the first sweep on.
+            "ANALYZE sessions",
         ],
     ]
 
+    /// How long a migration's statement waits for a table's lock before
+    /// the migration steps back and tries again, and how often it tries.
+    static let migrationLockWait = "2s"
+    static let migrationAttempts = 15
+
     /// Brings the database to `target` (this build's `version`; tests
     /// stop earlier to upgrade from there), once, whoever else is starting.
+    ///
+    /// A migration may rewrite a large table (schema 3: 3.2 s for a million
+    /// sessions), so it runs without the statement limit. Its table locks
+    /// are taken with a short wait instead: while an ALTER waits for a lock
+    /// (another host's long read of the table), every other host's queries
+    /// on that table queue behind it, so it gives up after
+    /// `migrationLockWait`, lets them through, and tries again.
     static func migrate(_ pool: PostgresConnectionPool, through target: Int = version, logger: Logger) async throws {
+        precondition(target <= version, "no migration to schema \(target) in this build")
+        var attempt = 1
+        while true {
+            do {
+                return try await migrateOnce(pool, through: target, logger: logger)
+            } catch let error where PostgresStore.sqlState(error) == "55P03" && attempt < migrationAttempts {
+                logger.notice(
+                    "a table the schema migration changes is in use; trying again",
+                    metadata: ["attempt": "\(attempt)"])
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(250 * min(attempt, 8)))
+            }
+        }
+    }
+
+    private static func migrateOnce(_ pool: PostgresConnectionPool, through target: Int, logger: Logger) async throws {
         let authdVersion = AuthService.version
         try await pool.withTransaction(logger: logger) { connection in
+            // Another host migrating holds this lock as long as it takes.
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            try await connection.query(
+                "SELECT set_config('lock_timeout', \(migrationLockWait), true)", logger: logger)
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS authd_schema (

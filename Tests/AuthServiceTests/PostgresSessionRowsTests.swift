@@ -46,6 +46,8 @@
                     email: "hot@example.com", passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
             }
             try openSession(store, "hot", user: user.id, token: 0, expiresAt: Self.t0 + 1_000)
+            // Every expiry below falls in one hour: the indexed hour stays.
+            #expect(Self.t0 % 3_600 + 1_020 < 3_600)
             for round in 0..<20 {
                 // The one-statement path (the token is the current one).
                 let outcome = Conformance.wait {
@@ -67,9 +69,10 @@
                 }, "updates, HOT updates: \(seen)")
         }
 
-        /// A rolling upgrade from schema 2: the sessions already there get
-        /// their expiry hour, stay in the view, rotate in place and are
-        /// swept; a daemon that knows only schema 2 could still use it.
+        /// A rolling upgrade from schema 2, while another host holds the
+        /// table: the sessions already there get their expiry hour, stay in
+        /// the view, rotate in place and are swept; a daemon that knows
+        /// only schema 2 could still use the database.
         @Test func aSchema2DatabaseIsUpgradedWithItsSessions() async throws {
             let database = try PostgresTestServer.makeDatabase()
             let logger = Logger(label: "authd.test.postgres")
@@ -89,6 +92,20 @@
                         \(Self.t0), \(Self.t0 + 1_000))
                 """, on: database)
             #expect(try PostgresTestServer.value("SELECT max(version) FROM authd_schema", on: database) == "2")
+            // Another host reads the table for longer than the upgrade waits
+            // for its lock: the upgrade steps back, tries again, and is in
+            // once the read ends.
+            let reader = Thread {
+                _ = try? PostgresTestServer.run(
+                    "BEGIN; LOCK TABLE sessions IN ACCESS SHARE MODE; SELECT pg_sleep(4); COMMIT", on: database)
+            }
+            reader.start()
+            let reading = """
+                SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND c.relname = 'sessions' AND l.mode = 'AccessShareLock' AND l.granted
+                """
+            #expect(eventually { (try? PostgresTestServer.value(reading, on: database)) == "1" })
 
             let store = try PostgresStore.openBlocking(
                 url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)), logger: logger, now: Self.t0)
