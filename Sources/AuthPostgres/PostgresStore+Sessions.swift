@@ -122,13 +122,9 @@ extension PostgresStore {
             }
             if user != nil {
                 notes.insertedByStatement()
-                // The statement's implicit transaction commits at the
-                // protocol's Sync, after the rows came back; an error at
-                // commit (the feed trigger, a backend ended) arrives after
-                // them and closes the connection without reaching this
-                // query. The next statement on the connection runs only
-                // after the commit's answer, so it fails if the commit did.
-                _ = try await connection.query("SELECT 1", logger: logger)
+                // An error at commit (the feed trigger, a backend ended)
+                // arrives after the rows; this fails if there was one.
+                _ = try await connection.rows(of: CommitConfirmation(), logger: logger)
             }
             return user
         }

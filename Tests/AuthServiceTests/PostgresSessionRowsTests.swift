@@ -69,6 +69,49 @@
                 }, "updates, HOT updates: \(seen)")
         }
 
+        /// A refresh whose commit fails after its statement returned rows
+        /// (here a deferred trigger refuses it; in life the backend ends at
+        /// that moment) is not answered as rotated: the caller is never
+        /// given a token the database does not hold, and the session keeps
+        /// its current token. Once commits succeed again, it rotates.
+        @Test func aRefreshWhoseCommitFailsIsNotAnsweredAsRotated() throws {
+            let database = try PostgresTestServer.makeDatabase()
+            let store = try PostgresStore.openBlocking(
+                url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)),
+                logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            defer { store.shutdown() }
+            let user = try Conformance.value {
+                store.createUser(
+                    email: "commit@example.com", passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
+            }
+            try openSession(store, "commit", user: user.id, token: 1, expiresAt: Self.t0 + 1_000)
+            try PostgresTestServer.run(
+                """
+                CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+                CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON authd_changes
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit();
+                """, on: database)
+            let refused = Conformance.wait {
+                store.rotateRefreshToken(
+                    sessionID: "commit", presented: Conformance.hash(1), presentedIssuedAt: nil,
+                    next: Conformance.hash(2), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001, $0)
+            }
+            #expect((try? refused.get()) == nil, "\(refused)")
+            #expect(
+                try PostgresTestServer.value(
+                    "SELECT encode(refresh_hash, 'hex') FROM sessions WHERE id = 'commit'", on: database)
+                    == String(repeating: "01", count: 32))
+
+            try PostgresTestServer.run("DROP TRIGGER refuse_commit ON authd_changes", on: database)
+            let rotated = Conformance.wait {
+                store.rotateRefreshToken(
+                    sessionID: "commit", presented: Conformance.hash(1), presentedIssuedAt: nil,
+                    next: Conformance.hash(2), now: Self.t0 + 2, expiresAt: Self.t0 + 1_002, $0)
+            }
+            #expect(rotated == .success(.rotated(user.snapshot)))
+        }
+
         /// A rolling upgrade from schema 2, while another host holds the
         /// table: the sessions already there get their expiry hour, stay in
         /// the view, rotate in place and are swept; a daemon that knows
