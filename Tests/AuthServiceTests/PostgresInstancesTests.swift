@@ -14,17 +14,6 @@
         typealias Conformance = StoreConformanceTests
         static let t0 = StoreConformanceTests.t0
 
-        /// Waits (up to 10 s) until `condition` holds; the feed is
-        /// asynchronous, and how fast it is belongs in BENCHMARKS.md.
-        func eventually(_ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                if condition() { return true }
-                usleep(2_000)
-            }
-            return condition()
-        }
-
         func createUser(_ store: PostgresStore, _ email: String) throws -> UserRecord {
             try Conformance.value {
                 store.createUser(email: email, passwordHash: "h", role: "user", active: true, now: Self.t0, $0)

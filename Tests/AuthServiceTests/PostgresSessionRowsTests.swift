@@ -14,14 +14,12 @@
         typealias Conformance = StoreConformanceTests
         static let t0 = StoreConformanceTests.t0
 
-        /// Waits (up to 10 s) until `condition` holds.
-        func eventually(_ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                if condition() { return true }
-                usleep(5_000)
-            }
-            return condition()
+        /// A store (daemon) on `database`; `feedInterval` is how often it
+        /// looks for other stores' changes when not woken.
+        func openStore(_ database: DatabaseURL, feedInterval: Duration = .seconds(600)) throws -> PostgresStore {
+            try PostgresStore.openBlocking(
+                url: database, options: .init(poolSize: 2, feedInterval: feedInterval),
+                logger: Logger(label: "authd.test.postgres"), now: Self.t0)
         }
 
         func openSession(_ store: PostgresStore, _ id: String, user: Int64, token: UInt8, expiresAt: Int64) throws {
@@ -38,9 +36,7 @@
         /// entry into all four of the table's indexes).
         @Test func everyRefreshRewritesTheRowInPlace() throws {
             let database = try PostgresTestServer.makeDatabase()
-            let store = try PostgresStore.openBlocking(
-                url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)),
-                logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            let store = try openStore(database)
             let user = try Conformance.value {
                 store.createUser(
                     email: "hot@example.com", passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
@@ -76,9 +72,7 @@
         /// its current token. Once commits succeed again, it rotates.
         @Test func aRefreshWhoseCommitFailsIsNotAnsweredAsRotated() throws {
             let database = try PostgresTestServer.makeDatabase()
-            let store = try PostgresStore.openBlocking(
-                url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)),
-                logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            let store = try openStore(database)
             defer { store.shutdown() }
             let user = try Conformance.value {
                 store.createUser(
@@ -150,8 +144,7 @@
                 """
             #expect(eventually { (try? PostgresTestServer.value(reading, on: database)) == "1" })
 
-            let store = try PostgresStore.openBlocking(
-                url: database, options: .init(poolSize: 2, feedInterval: .seconds(600)), logger: logger, now: Self.t0)
+            let store = try openStore(database)
             defer { store.shutdown() }
             #expect(
                 try PostgresTestServer.value(
@@ -181,9 +174,7 @@
         @Test func theSweeperDeletesExactlyTheSessionsThatEnded() async throws {
             let database = try PostgresTestServer.makeDatabase()
             let stores = try (0..<2).map { _ in
-                try PostgresStore.openBlocking(
-                    url: database, options: .init(poolSize: 2, feedInterval: .milliseconds(20)),
-                    logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+                try openStore(database, feedInterval: .milliseconds(20))
             }
             defer { for store in stores { store.shutdown() } }
             let user = try Conformance.value {
