@@ -45,7 +45,11 @@ let package = Package(
         // SQLite adapter: the CredentialStore of one host.
         .target(
             name: "AuthStore",
-            dependencies: ["AuthCore", "AuthServiceCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "AuthCore", "AuthServiceCore", .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API, for the view's load straight from rows.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The daemon: socket server, jobs, journal, systemd.
         .target(

@@ -403,9 +403,9 @@ final class ChangeFeed: Sendable {
 
     /// Replaces the view by `snapshot`.
     func apply(_ snapshot: Snapshot) {
-        view.load(userCount: snapshot.users.count, sessionCount: snapshot.sessions.count) { addUser, addSession in
-            for user in snapshot.users { addUser(user) }
-            for (id, session) in snapshot.sessions { addSession(id, session) }
+        view.load(userCount: snapshot.users.count, sessionCount: snapshot.sessions.count) { loader in
+            for user in snapshot.users { loader.addUser(user) }
+            for (id, session) in snapshot.sessions { loader.addSession(id: id, session) }
         }
     }
 

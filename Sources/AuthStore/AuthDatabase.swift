@@ -1,6 +1,7 @@
 import AuthCore
 import AuthServiceCore
 import GRDB
+import GRDBSQLite
 
 /// The SQLite store (WAL mode), and the owner of the in-memory `LiveView`.
 /// Each public method is one transaction that keeps the invariants; the
@@ -41,31 +42,61 @@ public final class AuthDatabase: Sendable {
         return configuration
     }
 
-    /// Fills the in-memory view from the database (at start-up), streaming
-    /// rows through cursors so no intermediate arrays are built.
+    /// Fills the in-memory view from the database (at start-up), stepping
+    /// SQLite's statements itself: each email and role goes from the row's
+    /// bytes into the view's, with no `String` or GRDB row in between (a
+    /// million users load in a fraction of the time).
     public func loadView(now: Int64) throws {
         try pool.read { db in
+            // Pages mapped, not copied by a read each, for this scan only:
+            // mapped pages count as the process's memory while mapped.
+            try db.execute(sql: "PRAGMA mmap_size = 4294967296")
+            defer { try? db.execute(sql: "PRAGMA mmap_size = 0") }
             let userCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") ?? 0
+            // Counted on the partial index (half the time of a count with
+            // the expiry): the sessions the sweeper has yet to delete are
+            // a few more slots.
             let sessionCount =
-                try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?",
-                    arguments: [now]) ?? 0
-            try view.load(userCount: userCount, sessionCount: sessionCount) { addUser, addSession in
-                let users = try Row.fetchCursor(db, sql: "SELECT id, email, role, active, created_at FROM users")
-                while let row = try users.next() {
-                    addUser(
-                        UserSnapshot(
-                            id: row[0], email: row[1], role: row[2], active: row[3], createdAt: row[4]))
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL") ?? 0
+            let live = "FROM sessions WHERE revoked_at IS NULL AND expires_at > ?"
+            let users = try db.makeStatement(sql: "SELECT id, email, role, active, created_at FROM users")
+            let sessions = try db.makeStatement(sql: "SELECT id, user_id, expires_at \(live)")
+            try sessions.setArguments([now])
+            try view.load(userCount: userCount, sessionCount: sessionCount) { loader in
+                try Self.step(users, db) { row in
+                    loader.addUser(
+                        id: sqlite3_column_int64(row, 0), email: Self.text(row, 1), role: Self.text(row, 2),
+                        active: sqlite3_column_int64(row, 3) != 0, createdAt: sqlite3_column_int64(row, 4))
                 }
-                let sessions = try Row.fetchCursor(
-                    db,
-                    sql: "SELECT id, user_id, expires_at FROM sessions WHERE revoked_at IS NULL AND expires_at > ?",
-                    arguments: [now])
-                while let row = try sessions.next() {
-                    addSession(row[0], SessionSnapshot(userID: row[1], expiresAt: row[2]))
+                try Self.step(sessions, db) { row in
+                    loader.addSession(
+                        id: Self.text(row, 0),
+                        SessionSnapshot(userID: sqlite3_column_int64(row, 1), expiresAt: sqlite3_column_int64(row, 2)))
                 }
             }
         }
+    }
+
+    /// Steps `statement` to its end, calling `row` on each row.
+    private static func step(_ statement: Statement, _ db: Database, _ row: (OpaquePointer) throws -> Void) throws {
+        let handle = statement.sqliteStatement
+        while true {
+            switch sqlite3_step(handle) {
+            case SQLITE_ROW: try row(handle)
+            case SQLITE_DONE: return
+            case let code:
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                    sql: statement.sql)
+            }
+        }
+    }
+
+    /// A text column's bytes, valid until the row is stepped past.
+    private static func text(_ row: OpaquePointer, _ column: Int32) -> UnsafeBufferPointer<UInt8> {
+        guard let bytes = sqlite3_column_text(row, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(row, column)))
     }
 
     /// Runs `body` in one write transaction and applies the view changes it

@@ -94,8 +94,9 @@ final class DaemonUnderTest {
         try database.importSessions(
             (0..<sessions).map { index in
                 // A distinct, never-issued refresh hash per session.
+                // Ids shaped as the daemon's own (11 random bytes, base64url).
                 AuthDatabase.ImportedSession(
-                    id: "seed-\(tag)-\(index)", userID: ids[index % ids.count],
+                    id: SecureRandom.identifier(byteCount: 11), userID: ids[index % ids.count],
                     refreshHash: Digest.sha256(Array("seed-\(tag)-\(index)".utf8)))
             }, now: now, expiresAt: sessionExpiry)
     }

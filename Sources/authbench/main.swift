@@ -31,6 +31,9 @@ struct AuthBench: ParsableCommand {
     @Option(help: "A PostgreSQL server: verify and refresh also run on it (a new database each), beside SQLite.")
     var databaseServer: String?
 
+    @Option(help: "Users, each with one live session, in the memory scenario (default 100,000).")
+    var users: Int?
+
     @Flag(help: "The daemon is an older build without the per-peer and session settings (for before figures).")
     var baseline = false
 
@@ -49,6 +52,7 @@ struct AuthBench: ParsableCommand {
         scenarios.baseline = baseline
         scenarios.databaseURL = databaseURL
         scenarios.databaseServer = databaseServer
+        scenarios.users = users
         let all = [
             "transport", "verify", "login", "fairness", "refresh", "cold-start", "memory", "sweeper", "revocation",
         ]
