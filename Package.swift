@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(
             name: "AuthStoreTests",
             dependencies: [
-                "AuthStore", "AuthCore", "AuthServiceCore", .product(name: "GRDB", package: "GRDB.swift"),
+                "AuthStore", "AuthCore", "AuthCrypto", "AuthServiceCore", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // The service in process, on the in-memory fake and on SQLite; the store conformance suite.

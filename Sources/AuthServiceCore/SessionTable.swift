@@ -89,8 +89,9 @@ struct SessionTable {
         var isEmpty: Bool { lowAndFlag & Self.occupied == 0 }
         var key: Key { Key(high: high, low: lowAndFlag & ~Self.occupied) }
         static func hash(_ key: Key) -> UInt64 {
-            // The bits are random already; mixed anyway, as ids may be imported.
-            ProbingHash.mix(key.high ^ UInt64(key.low) &* 0x9e37_79b9_7f4a_7c15)
+            // The bits are random already; both halves mixed with the seed
+            // anyway, as ids may be imported.
+            ProbingHash.mix(key.high ^ ProbingHash.mix(UInt64(key.low)))
         }
 
         var snapshot: SessionSnapshot { SessionSnapshot(userID: userID, expiresAt: Int64(expiresAt)) }
@@ -135,6 +136,7 @@ struct SessionTable {
     }
 
     mutating func finishLoading() {
+        guard !pending.isEmpty else { return }
         pending.withUnsafeBufferPointer { table.insert(batch: $0) }
         pending.removeAll(keepingCapacity: true)
     }

@@ -106,17 +106,27 @@ struct UserTable {
         id: Int64, email: UnsafeBufferPointer<UInt8>, role: UnsafeBufferPointer<UInt8>, active: Bool, createdAt: Int64
     ) {
         guard email.count <= UInt16.max, role.count <= UInt8.max else {
+            // `upsert` must see every entry loaded so far.
+            finishLoading()
             return upsert(id: id, email: email, role: role, active: active, createdAt: createdAt)
         }
+        if !oversized.isEmpty { oversized[id] = nil }
+        // Before the entry joins `pending`: appending may compact, which
+        // empties it first.
+        let offset = append(email, role)
         if pending.isEmpty { pending.reserveCapacity(SessionTable.batch) }
         pending.append(
             Entry(
-                id: id, createdAt: createdAt, textOffset: append(email, role), emailLength: UInt16(email.count),
+                id: id, createdAt: createdAt, textOffset: offset, emailLength: UInt16(email.count),
                 roleLength: UInt8(role.count), flags: Entry.occupied | (active ? Entry.active : 0)))
         if pending.count == SessionTable.batch { finishLoading() }
     }
 
+    /// Moves the loaded entries waiting into the table. (Ids are unique in
+    /// a load; a repeated one replaces the first, whose text is then
+    /// unused without being counted as such.)
     mutating func finishLoading() {
+        guard !pending.isEmpty else { return }
         pending.withUnsafeBufferPointer { table.insert(batch: $0) }
         pending.removeAll(keepingCapacity: true)
     }
@@ -171,6 +181,8 @@ struct UserTable {
     }
 
     private mutating func compact() {
+        // Entries of a load still waiting point into `text` too.
+        finishLoading()
         var compacted: [UInt8] = []
         compacted.reserveCapacity(text.count - unused)
         let old = text

@@ -190,4 +190,83 @@ import Testing
         #expect(view.session(id: id)?.expiresAt == 0)
         #expect(view.counts == (2, 2))
     }
+
+    @Test func batchInsertsAgreeWithADictionaryAcrossBatchesDuplicatesAndGrowth() {
+        var generator = SystemRandomNumberGenerator()
+        var table = ProbingTable<Crowded>(expected: 4)
+        var model: [Int64: Int64] = [:]
+        for round in 0..<40 {
+            // Batches of up to 100 with repeated keys, into a table that must grow.
+            let batch = (0..<Int.random(in: 1...100, using: &generator)).map { _ in
+                Crowded(key: Int64.random(in: 0..<2_000, using: &generator), value: Int64(round))
+            }
+            batch.withUnsafeBufferPointer { table.insert(batch: $0) }
+            for entry in batch { model[entry.key] = entry.value }
+            for key in model.keys.shuffled().prefix(10) {
+                #expect(table.remove(key)?.value == model.removeValue(forKey: key))
+            }
+        }
+        #expect(table.count == model.count)
+        for key in Int64(0)..<2_000 {
+            #expect(table.index(of: key).map { table.entry(at: $0).value } == model[key])
+        }
+    }
+
+    @Test func aLoadLargerThanItsCountsFillsEveryBatchAndStaysConsistentAfter() {
+        let view = LiveView()
+        let ids = (0..<5_000).map { _ in SecureRandom.identifier(byteCount: 11) }
+        // Counts far too small: the tables grow while batches go in.
+        view.load(userCount: 10, sessionCount: 10) { loader in
+            for user in Int64(1)...3_001 {
+                loader.addUser(
+                    UserSnapshot(id: user, email: "l\(user)@example.com", role: "user", active: true, createdAt: user))
+            }
+            for (index, id) in ids.enumerated() {
+                loader.addSession(id: id, SessionSnapshot(userID: Int64(index % 3_001 + 1), expiresAt: Int64(index)))
+            }
+        }
+        #expect(view.counts == (3_001, 5_000))
+        view.apply(ids.prefix(2_500).map { .removeSession(id: $0) })
+        view.apply([.extendSession(id: ids[4_999], expiresAt: Int64(UInt32.max) + 10)])
+        view.apply([.removeSessions(userID: 1, keeping: nil), .deleteUser(2)])
+        for (index, id) in ids.enumerated() {
+            let user = Int64(index % 3_001 + 1)
+            let expected: SessionSnapshot? =
+                index < 2_500 || user == 1 || user == 2
+                ? nil
+                : SessionSnapshot(userID: user, expiresAt: index == 4_999 ? Int64(UInt32.max) : Int64(index))
+            #expect(view.session(id: id) == expected)
+        }
+        #expect(view.user(id: 2) == nil)
+        #expect(view.user(id: 3_001)?.email == "l3001@example.com")
+    }
+
+    @Test func aUserLoadedTwiceInEitherLayoutIsTheLastOneLoaded() {
+        let huge = String(repeating: "h", count: 70_000) + "@example.com"
+        for (first, second) in [("a@example.com", huge), (huge, "a@example.com")] {
+            let view = LiveView()
+            view.load(userCount: 1, sessionCount: 0) { loader in
+                loader.addUser(UserSnapshot(id: 1, email: first, role: "user", active: true, createdAt: 1))
+                loader.addUser(UserSnapshot(id: 1, email: second, role: "user", active: true, createdAt: 2))
+            }
+            // Compared apart: a failure would print 70,000 bytes.
+            let isSecond = view.user(id: 1)?.email == second
+            #expect(isSecond)
+            #expect(view.user(id: 1)?.createdAt == 2)
+            #expect(view.counts.users == 1)
+            view.apply([.deleteUser(1)])
+            #expect(view.user(id: 1) == nil)
+            #expect(view.counts.users == 0)
+        }
+    }
+
+    @Test func idsWithBytesOutsideBase64URLAreNotPacked() {
+        for id in ["AAAAAAAAAAAAA=A", "AAAAAAAAAAAAA.A", "AAAAAAAAAAAA\u{e9}A", "AAAAAAAAAAAAA A"] {
+            #expect(SessionTable.Key(id) == nil, "\(id)")
+        }
+        let view = LiveView()
+        view.apply([.addSession(id: "AAAAAAAAAAAAA=A", SessionSnapshot(userID: 1, expiresAt: 5))])
+        #expect(view.session(id: "AAAAAAAAAAAAA=A") == SessionSnapshot(userID: 1, expiresAt: 5))
+        #expect(view.session(id: "AAAAAAAAAAAAAAA") == nil)
+    }
 }

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthCrypto
 import AuthServiceCore
 import AuthStore
 import Foundation
@@ -231,5 +232,31 @@ import Testing
         #expect(reopened.view.session(id: "live")?.expiresAt == 500)
         #expect(reopened.view.session(id: "gone") == nil)
         #expect(try reopened.integrityCheck() == "ok")
+    }
+
+    /// The load reads row bytes straight into the view's tables: ids shaped
+    /// as the daemon makes them, revoked and expired ones left out.
+    @Test func aReopenedDatabaseLoadsDaemonMadeSessionIds() throws {
+        let user = try database.createUser(
+            email: "d@example.com", passwordHash: "h", role: "user", active: true, now: 3)
+        var ids = (0..<300).map { _ in SecureRandom.identifier(byteCount: 11) }
+        // One starting with "-" too (the daemon avoids them; the view need not).
+        ids[0] = "-" + ids[0].dropFirst()
+        for (index, id) in ids.enumerated() {
+            try database.createSession(
+                id: id, userID: user.id, refreshHash: Digest.sha256(Array(id.utf8)), now: 0,
+                expiresAt: index % 3 == 0 ? 1 : 500)
+        }
+        for id in ids[100..<150] { _ = try database.revokeSession(id: id, reason: "test", now: 1) }
+        try database.close()
+        try FileManager.default.copyItem(
+            atPath: directory + "/authd.sqlite3", toPath: directory + "/reopened.sqlite3")
+        let reopened = try AuthDatabase(path: directory + "/reopened.sqlite3")
+        try reopened.loadView(now: 2)
+        for (index, id) in ids.enumerated() {
+            let live = index % 3 != 0 && !(100..<150).contains(index)
+            #expect(reopened.view.session(id: id) == (live ? SessionSnapshot(userID: user.id, expiresAt: 500) : nil))
+        }
+        #expect(reopened.view.user(id: user.id) == user.snapshot)
     }
 }
