@@ -25,6 +25,9 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     private var idleTimer: RepeatedTask?
     private var inReadBurst = false
     private var needsFlush = false
+    /// Answers made inline during a read burst, written as one buffer when
+    /// the burst ends (no buffer and no write of their own each).
+    private var burstAnswers: [UInt8] = []
     private var draining = false
 
     init(service: AuthService, maximumInFlight: Int, idleTimeout: Int64, connections: ConnectionRegistry) {
@@ -84,6 +87,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
+        writeBurstAnswers(context: context)
         if needsFlush {
             needsFlush = false
             context.flush()
@@ -134,7 +138,9 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         let decoded = line.withUnsafeReadableBytes { RPCRequest.decode(line: $0) }
         switch decoded {
         case .failure(let rejection):
-            if rejection.answer { send(RPCResponse.failure(id: rejection.id ?? .null, error: rejection.error)) }
+            if rejection.answer {
+                send { RPCResponse.appendFailure(id: rejection.id ?? .null, error: rejection.error, to: &$0) }
+            }
         case .success(let request):
             state.requestStarted()
             let loop = context.eventLoop
@@ -154,8 +160,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         state.requestCompleted(now: RPCConnectionHandler.now())
         if let id {
             switch result {
-            case .success(let value): send(RPCResponse.success(id: id, result: value))
-            case .failure(let error): send(RPCResponse.failure(id: id, error: error))
+            case .success(let value): send { RPCResponse.appendSuccess(id: id, result: value, to: &$0) }
+            case .failure(let error): send { RPCResponse.appendFailure(id: id, error: error, to: &$0) }
             }
         }
         guard let context else { return }
@@ -177,6 +183,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
 
     private func closeIfDone(context: ChannelHandlerContext) {
         guard state.shouldCloseWhenDone(now: RPCConnectionHandler.now()) else { return }
+        writeBurstAnswers(context: context)
         // Closed only once every answer is written: a close fails whatever
         // is still queued behind a slow reader. Writes complete in order, so
         // an empty write's completion means all before it are out.
@@ -187,23 +194,45 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private func writeThenClose(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        writeBurstAnswers(context: context)
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Writes an answer; flushed at the end of the read burst when the
-    /// answer was produced inline, else at once.
-    private func send(_ bytes: [UInt8]) {
+    /// Writes an answer (`append` writes its line): one of a read burst's
+    /// goes with the others when the burst ends, any other is written and
+    /// flushed at once.
+    private func send(_ append: (inout [UInt8]) -> Void) {
         guard let context, context.channel.isActive else { return }
+        if inReadBurst {
+            append(&burstAnswers)
+            needsFlush = true
+            return
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        append(&bytes)
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        if inReadBurst {
-            context.write(wrapOutboundOut(buffer), promise: nil)
-            needsFlush = true
-        } else {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
+
+    /// Writes the read burst's answers (not flushed).
+    private func writeBurstAnswers(context: ChannelHandlerContext) {
+        guard !burstAnswers.isEmpty else { return }
+        var buffer = context.channel.allocator.buffer(capacity: burstAnswers.count)
+        buffer.writeBytes(burstAnswers)
+        // Kept for the next burst unless one burst made it large: an idle
+        // connection holds at most a few KiB.
+        if burstAnswers.capacity > Self.keptAnswerBytes {
+            burstAnswers = []
+        } else {
+            burstAnswers.removeAll(keepingCapacity: true)
+        }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private static let keptAnswerBytes = 8_192
 }

@@ -162,12 +162,37 @@ public struct JSONParser {
     @inline(__always)
     private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
+    private static let lowBits: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any byte of `word` is `"`, `\\` or below 0x20 (a byte with
+    /// a zero, after the XOR, or below 0x20 sets its high bit here; bytes of
+    /// 0x80 and up never do, as `~word` clears it).
+    @inline(__always)
+    private static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let quote = word ^ (lowBits &* 0x22)
+        let backslash = word ^ (lowBits &* 0x5C)
+        let zeroQuote = (quote &- lowBits) & ~quote
+        let zeroBackslash = (backslash &- lowBits) & ~backslash
+        let control = (word &- lowBits &* 0x20) & ~word
+        return (zeroQuote | zeroBackslash | control) & highBits != 0
+    }
+
     private mutating func parseString() throws(Failure) -> String {
         index += 1  // opening quote
         let start = index
         // Fast path: no escapes, plain ASCII or valid UTF-8 copied in one go.
         var hasEscape = false
         var hasNonASCII = false
+        // Eight bytes at a time while none is a quote, a backslash or a
+        // control character (a token is a few hundred plain bytes); the
+        // loop below finds which byte stopped it.
+        while index + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            if Self.hasSpecialByte(word) { break }
+            if word & Self.highBits != 0 { hasNonASCII = true }
+            index += 8
+        }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { break }

@@ -15,6 +15,15 @@ public struct JSONWriter {
         return writer.bytes
     }
 
+    /// Writes after the end of `bytes` (a buffer reused from one answer to
+    /// the next, so an answer costs no allocation of its own).
+    public static func appending(to bytes: inout [UInt8], _ body: (inout JSONWriter) -> Void) {
+        var writer = JSONWriter(capacity: 0)
+        swap(&writer.bytes, &bytes)
+        body(&writer)
+        swap(&writer.bytes, &bytes)
+    }
+
     public static func encodeString(_ value: JSONValue) -> String {
         String(decoding: encode(value), as: UTF8.self)
     }
@@ -59,8 +68,17 @@ public struct JSONWriter {
         var text = text
         text.withUTF8 { utf8 in
             var index = 0
+            // Runs of bytes that need no escape are copied whole.
+            var run = 0
             while index < utf8.count {
                 let byte = utf8[index]
+                if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != 0x7F
+                    && byte != 0xE2
+                {
+                    index += 1
+                    continue
+                }
+                if run < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index])) }
                 switch byte {
                 case UInt8(ascii: "\""): appendASCII("\\\"")
                 case UInt8(ascii: "\\"): appendASCII("\\\\")
@@ -80,7 +98,9 @@ public struct JSONWriter {
                 default: bytes.append(byte)
                 }
                 index += 1
+                run = index
             }
+            if run < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
         }
         bytes.append(UInt8(ascii: "\""))
     }

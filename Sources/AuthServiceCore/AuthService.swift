@@ -337,13 +337,16 @@ public final class AuthService: @unchecked Sendable {
         let claims: AccessClaims
         do {
             let accessKeys = keys.accessKeys
-            let cacheable = accessKeys.algorithm == .eddsa
-            if cacheable, let cached = verifiedTokens.claims(for: token) {
+            // A token checked before skips its signature and claims parse
+            // (with either algorithm: the cache's lookup, allocation-free,
+            // costs less than an HMAC and a parse); the claims are validated
+            // below on every call.
+            if let cached = verifiedTokens.claims(for: token) {
                 claimsObject = cached
             } else {
                 claimsObject = try JWSCodec.verify(
                     token, kind: .access, keys: accessKeys, maximumBytes: settings.tokenPolicy.maximumTokenBytes)
-                if cacheable { verifiedTokens.insert(token, claims: claimsObject) }
+                verifiedTokens.insert(token, claims: claimsObject)
             }
             claims = try ClaimsValidator.access(claimsObject, policy: settings.tokenPolicy, now: now)
         } catch {

@@ -33,6 +33,25 @@ import Testing
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
     }
 
+    /// The string scanner reads eight bytes at a time: a byte that needs
+    /// attention is found at every offset, in the first word and later ones.
+    @Test func findsEveryEscapeAndControlByteAtEveryOffset() throws {
+        for offset in 0..<26 {
+            for special in ["\"", "\\", "\n", "\u{01}", "\u{7F}", "é", "\u{2028}", "😀"] {
+                let text = String(repeating: "a", count: offset) + special + String(repeating: "b", count: 25 - offset)
+                let line = JSONWriter.encode(.object(["k": .string(text)]))
+                let parsed = try JSONParser.parse(line)
+                #expect(parsed.objectValue?["k"]?.stringValue == text, "offset \(offset)")
+            }
+            // Raw, a control byte is refused and a quote ends the string.
+            let prefix = Array(#"{"k":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: offset)
+            let suffix = Array(repeating: UInt8(ascii: "b"), count: 25 - offset) + Array(#""}"#.utf8)
+            #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x0A] + suffix) }
+            #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x22] + suffix) }
+            #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0xFF] + suffix) }
+        }
+    }
+
     @Test func limitsNestingDepth() throws {
         let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }
