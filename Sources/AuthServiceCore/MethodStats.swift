@@ -20,10 +20,15 @@ public final class MethodStats: @unchecked Sendable {
     public func record(method: String, microseconds: Int, failed: Bool) {
         let bucket = MethodStats.bucket(for: microseconds)
         lock.withLock {
-            entries[method, default: Entry()].count += 1
-            if failed { entries[method]!.errors += 1 }
-            entries[method]!.buckets[bucket] += 1
+            // One lookup, the entry changed in place.
+            Self.count(&entries[method, default: Entry()], bucket: bucket, failed: failed)
         }
+    }
+
+    private static func count(_ entry: inout Entry, bucket: Int, failed: Bool) {
+        entry.count += 1
+        if failed { entry.errors += 1 }
+        entry.buckets[bucket] += 1
     }
 
     public func snapshot() -> JSONValue {
