@@ -368,11 +368,13 @@ public final class Daemon: @unchecked Sendable {
                 throw StartupError("database_url cannot change on reload; restart authd to change the store")
             }
             try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
+            // The token policy changed even if the keys fail to reload:
+            // no token is served from a check under the old one.
+            defer { service.keysChanged() }
             server?.connections.updateLimits(settings.connectionLimits)
             try keys.reload(
                 now: WallClock.unixSeconds(), retention: settings.accessTTL + settings.clockLeeway,
                 algorithm: settings.algorithm)
-            service.keysChanged()
             logger.info("configuration and keys reloaded")
         } catch {
             logger.error("reload failed; keeping the previous configuration", metadata: ["cause": "\(error)"])

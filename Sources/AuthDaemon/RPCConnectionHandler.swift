@@ -117,6 +117,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // This connection fails alone; the server goes on.
+        inReadBurst = false
+        burstAnswers = []
         context.close(promise: nil)
     }
 
@@ -209,6 +211,10 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         if inReadBurst {
             append(&burstAnswers)
             needsFlush = true
+            // A burst of many small lines (64 KiB of "1\n" is 32,768 error
+            // answers) goes out in parts: the write buffer's limits, which
+            // pause reading, then see it as before.
+            if burstAnswers.count >= Self.burstWriteBytes { writeBurstAnswers(context: context) }
             return
         }
         var bytes: [UInt8] = []
@@ -225,7 +231,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(capacity: burstAnswers.count)
         buffer.writeBytes(burstAnswers)
         // Kept for the next burst unless one burst made it large: an idle
-        // connection holds at most a few KiB.
+        // connection holds at most 8 KiB.
         if burstAnswers.capacity > Self.keptAnswerBytes {
             burstAnswers = []
         } else {
@@ -235,4 +241,5 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private static let keptAnswerBytes = 8_192
+    private static let burstWriteBytes = 65_536
 }

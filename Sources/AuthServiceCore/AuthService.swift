@@ -336,6 +336,8 @@ public final class AuthService: @unchecked Sendable {
         let claimsObject: JSONObject
         let claims: AccessClaims
         do {
+            // Before the keys: a reload between the two makes the insert below a no-op.
+            let cacheGeneration = verifiedTokens.generation
             let accessKeys = keys.accessKeys
             // A token checked before skips its signature and claims parse
             // (with either algorithm: the cache's lookup, allocation-free,
@@ -346,7 +348,7 @@ public final class AuthService: @unchecked Sendable {
             } else {
                 claimsObject = try JWSCodec.verify(
                     token, kind: .access, keys: accessKeys, maximumBytes: settings.tokenPolicy.maximumTokenBytes)
-                verifiedTokens.insert(token, claims: claimsObject)
+                verifiedTokens.insert(token, claims: claimsObject, generation: cacheGeneration)
             }
             claims = try ClaimsValidator.access(claimsObject, policy: settings.tokenPolicy, now: now)
         } catch {

@@ -26,6 +26,9 @@ final class VerifiedTokenCache: @unchecked Sendable {
     private let lock = ServiceLock()
     private var entries: [Key: JSONObject] = [:]
     private let capacity: Int
+    /// Counts `removeAll`s: a check that began before one (with the keys
+    /// of then) must not insert after it.
+    private var emptied = 0
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -36,15 +39,25 @@ final class VerifiedTokenCache: @unchecked Sendable {
         return lock.withLock { entries[key] }
     }
 
-    func insert(_ token: String, claims: JSONObject) {
+    /// What `insert` is given: read before the keys a check uses.
+    var generation: Int { lock.withLock { emptied } }
+
+    /// Caches `claims`, unless the cache was emptied (a key reload or
+    /// rotation) since `generation` was read: the token was then checked
+    /// with keys that may be gone.
+    func insert(_ token: String, claims: JSONObject, generation: Int) {
         let key = Key(token: token)
         lock.withLock {
+            guard generation == emptied else { return }
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = claims
         }
     }
 
     func removeAll() {
-        lock.withLock { entries.removeAll() }
+        lock.withLock {
+            emptied += 1
+            entries.removeAll()
+        }
     }
 }

@@ -49,6 +49,20 @@ import Testing
             #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x0A] + suffix) }
             #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x22] + suffix) }
             #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0xFF] + suffix) }
+            #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x00] + suffix) }
+            #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x1F] + suffix) }
+            // The bounds: a space is plain, a raw backslash starts an escape.
+            let a = String(repeating: "a", count: offset)
+            let rest = 25 - offset
+            let space = try JSONParser.parse(prefix + [0x20] + suffix)
+            #expect(space.objectValue?["k"]?.stringValue == a + " " + String(repeating: "b", count: rest))
+            if rest > 0 {
+                let escape = try JSONParser.parse(prefix + [0x5C] + suffix)
+                #expect(escape.objectValue?["k"]?.stringValue == a + "\u{08}" + String(repeating: "b", count: rest - 1))
+            } else {
+                // The backslash escapes the closing quote: unterminated.
+                #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(prefix + [0x5C] + suffix) }
+            }
         }
     }
 

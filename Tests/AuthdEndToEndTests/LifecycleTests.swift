@@ -221,6 +221,29 @@ import Testing
         }
     }
 
+    /// A token checked (and cached) under the old access key is refused
+    /// once the key is replaced and reloaded: the cache of checked tokens
+    /// goes with the keys.
+    @Test func aReplacedAccessKeyRefusesItsTokensAfterSighupEvenCachedOnes() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keyFile = URL(fileURLWithPath: directory + "/access-key")
+        try Data("leaked-access-key-0123456789abcdefghijklmn".utf8).write(to: keyFile)
+        try Data("credential-refresh-key-0123456789abcdefghij".utf8).write(
+            to: URL(fileURLWithPath: directory + "/refresh-key"))
+        try withDaemon(environment: ["CREDENTIALS_DIRECTORY": directory]) { daemon, rpc in
+            try rpc.createUser("rotate@example.com")
+            let old = try rpc.login("rotate@example.com").access
+            for _ in 0..<3 { #expect(try rpc.verify(old)["result"] != nil) }
+            try Data("replacement-access-key-0123456789abcdefghij".utf8).write(to: keyFile)
+            kill(daemon.pid, SIGHUP)
+            #expect(eventually { (try? rpc.verify(old))?.errorReason == "token_invalid" })
+            let new = try rpc.login("rotate@example.com").access
+            #expect(try rpc.verify(new)["result"] != nil)
+            #expect(try rpc.verify(old).errorReason == "token_invalid")
+        }
+    }
+
     @Test func keysFromCredentialsAreTheOnesUsed() throws {
         let directory = DaemonProcess.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -125,6 +125,42 @@ import Testing
         }
     }
 
+    /// Answers made in one read are written together at its end: an
+    /// over-long line after good ones in the same write still gets every
+    /// answer out first, then its own refusal, then the close.
+    @Test func goodLinesThenAnOverlongOneInOneWriteAreAllAnsweredBeforeTheClose() throws {
+        try withDaemon { _, rpc in
+            var lines = ""
+            for index in 1...5 {
+                lines += RPCConnection.requestLine(id: .int(index), method: "sys.health", params: nil)
+            }
+            lines += "{\"pad\":\"" + String(repeating: "a", count: 70_000) + "\"}\n"
+            try? rpc.send(lines)
+            var ids: [Int64] = []
+            for _ in 1...5 { ids.append(try rpc.readResponse()["id"]?.int64Value ?? 0) }
+            #expect(ids.sorted() == [1, 2, 3, 4, 5])
+            #expect(try rpc.readResponse().errorReason == "line_too_long")
+            #expect(try rpc.readLine() == nil)
+        }
+    }
+
+    /// Tens of thousands of tiny lines in a few reads (each answered inline
+    /// with an error) are all answered, in parts, and the daemon serves on.
+    @Test func aFloodOfTinyLinesInOneWriteIsAnsweredInFull() throws {
+        try withDaemon { daemon, rpc in
+            let count = 40_000
+            let sender = Thread { try? rpc.send(String(repeating: "1\n", count: count)) }
+            sender.start()
+            var answered = 0
+            while answered < count, let line = try rpc.readLine() {
+                #expect(line.contains("invalid_request") || line.contains("-32600"))
+                answered += 1
+            }
+            #expect(answered == count)
+            #expect(try daemon.connect().result("sys.health").string("status") == "ok")
+        }
+    }
+
     @Test func anOverlongLineIsRefusedOnceAndTheConnectionClosed() throws {
         try withDaemon { daemon, rpc in
             let big =
