@@ -336,19 +336,20 @@ public final class AuthService: @unchecked Sendable {
         let claimsObject: JSONObject
         let claims: AccessClaims
         do {
-            // Before the keys: a reload between the two makes the insert below a no-op.
-            let cacheGeneration = verifiedTokens.generation
-            let accessKeys = keys.accessKeys
             // A token checked before skips its signature and claims parse
             // (with either algorithm: the cache's lookup, allocation-free,
-            // costs less than an HMAC and a parse); the claims are validated
-            // below on every call.
-            if let cached = verifiedTokens.claims(for: token) {
+            // costs less than an HMAC and a parse) and the keys' lock; the
+            // claims are validated below on every call. A miss carries the
+            // cache's count from before the keys are read: a reload between
+            // the two makes the insert a no-op.
+            switch verifiedTokens.lookup(token) {
+            case .success(let cached):
                 claimsObject = cached
-            } else {
+            case .failure(let miss):
                 claimsObject = try JWSCodec.verify(
-                    token, kind: .access, keys: accessKeys, maximumBytes: settings.tokenPolicy.maximumTokenBytes)
-                verifiedTokens.insert(token, claims: claimsObject, generation: cacheGeneration)
+                    token, kind: .access, keys: keys.accessKeys,
+                    maximumBytes: settings.tokenPolicy.maximumTokenBytes)
+                verifiedTokens.insert(token, claims: claimsObject, generation: miss.generation)
             }
             claims = try ClaimsValidator.access(claimsObject, policy: settings.tokenPolicy, now: now)
         } catch {

@@ -51,11 +51,8 @@ public final class LiveView: Sendable {
         fileprivate var contents: Contents
 
         public mutating func addUser(_ user: UserSnapshot) {
-            var (email, role) = (user.email, user.role)
-            email.withUTF8 { email in
-                role.withUTF8 { role in
-                    addUser(id: user.id, email: email, role: role, active: user.active, createdAt: user.createdAt)
-                }
+            UserTable.withText(of: user) {
+                addUser(id: user.id, email: $0, role: $1, active: user.active, createdAt: user.createdAt)
             }
         }
 

@@ -53,16 +53,18 @@ struct UserTable {
         return snapshot(table.entry(at: index))
     }
 
-    func contains(id: Int64) -> Bool { table.index(of: id) != nil || oversized[id] != nil }
-
     mutating func upsert(_ user: UserSnapshot) {
-        var email = user.email
-        var role = user.role
-        email.withUTF8 { email in
-            role.withUTF8 { role in
-                upsert(id: user.id, email: email, role: role, active: user.active, createdAt: user.createdAt)
-            }
+        Self.withText(of: user) {
+            upsert(id: user.id, email: $0, role: $1, active: user.active, createdAt: user.createdAt)
         }
+    }
+
+    /// `user`'s email and role as UTF-8 bytes, for the byte-taking calls.
+    static func withText<Result>(
+        of user: UserSnapshot, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        var (email, role) = (user.email, user.role)
+        return email.withUTF8 { email in role.withUTF8 { role in body(email, role) } }
     }
 
     /// Stores a user from its email's and role's UTF-8 bytes (a load

@@ -34,13 +34,17 @@ final class VerifiedTokenCache: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    func claims(for token: String) -> JSONObject? {
+    /// The cached claims of `token`, or the count `insert` is to be given
+    /// after checking it: one lock for both, and read before the keys the
+    /// check uses.
+    func lookup(_ token: String) -> Result<JSONObject, Miss> {
         let key = Key(token: token)
-        return lock.withLock { entries[key] }
+        return lock.withLock { entries[key].map { .success($0) } ?? .failure(Miss(generation: emptied)) }
     }
 
-    /// What `insert` is given: read before the keys a check uses.
-    var generation: Int { lock.withLock { emptied } }
+    struct Miss: Error {
+        let generation: Int
+    }
 
     /// Caches `claims`, unless the cache was emptied (a key reload or
     /// rotation) since `generation` was read: the token was then checked
