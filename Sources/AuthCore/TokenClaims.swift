@@ -59,7 +59,16 @@ public enum ClaimsValidator {
     public static func access(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure)
         -> AccessClaims
     {
-        try checkTimes(claims, policy: policy, now: now)
+        try checkedAccess(claims, policy: policy, now: now).claims
+    }
+
+    /// `access`'s checks, with what a later check of the same claims needs:
+    /// only their times depend on the moment (`CheckedAccessClaims.check`).
+    public static func checkedAccess(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure)
+        -> CheckedAccessClaims
+    {
+        let times = try TokenTimes(claims)
+        try times.check(now: now, leeway: policy.leeway)
         guard isString(claims["iss"], policy.issuer) else { throw .badClaims("iss") }
         guard audienceMatches(claims["aud"], policy.audience) else { throw .badClaims("aud") }
         guard case .string(let sub)? = claims["sub"], let userID = Int64(sub) else { throw .badClaims("sub") }
@@ -67,9 +76,11 @@ public enum ClaimsValidator {
         guard case .string(let email)? = claims["email"] else { throw .badClaims("email") }
         guard case .string(let role)? = claims["role"] else { throw .badClaims("role") }
         let jti = claims["jti"]?.stringValue ?? ""
-        return AccessClaims(
-            userID: userID, email: email, role: role, sessionID: sid, tokenID: jti,
-            issuedAt: seconds(claims["iat"]) ?? 0, expiresAt: seconds(claims["exp"])!)
+        return CheckedAccessClaims(
+            claims: AccessClaims(
+                userID: userID, email: email, role: role, sessionID: sid, tokenID: jti,
+                issuedAt: times.issuedAt ?? 0, expiresAt: times.expiresAt),
+            times: times, issuer: policy.issuer, audience: policy.audience)
     }
 
     public static func refresh(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure)
@@ -85,22 +96,8 @@ public enum ClaimsValidator {
             expiresAt: seconds(claims["exp"])!)
     }
 
-    /// `exp` is required; `iat` and `nbf`, when present, may not lie in the
-    /// future beyond the leeway. Claims can hold any Int64 (a key holder can
-    /// sign `exp` near `Int64.max`), so no sum here may overflow: the
-    /// comparisons saturate.
     private static func checkTimes(_ claims: JSONObject, policy: TokenPolicy, now: Int64) throws(TokenFailure) {
-        guard let exp = seconds(claims["exp"]) else { throw .badClaims("exp missing") }
-        let latestAcceptable = now.saturatingAdd(policy.leeway)
-        if let iat = claims["iat"] {
-            guard let issued = seconds(iat) else { throw .badClaims("iat") }
-            if issued > latestAcceptable { throw .badClaims("iat in the future") }
-        }
-        if let nbf = claims["nbf"] {
-            guard let notBefore = seconds(nbf) else { throw .badClaims("nbf") }
-            if notBefore > latestAcceptable { throw .badClaims("not yet valid") }
-        }
-        if now >= exp.saturatingAdd(policy.leeway) { throw .expired }
+        try TokenTimes(claims).check(now: now, leeway: policy.leeway)
     }
 
     /// Claims are compared by their bytes: `String ==` is canonical
@@ -136,7 +133,7 @@ public enum ClaimsValidator {
     }
 
     /// A NumericDate: an integer, or a decimal number rounded down.
-    static func seconds(_ value: JSONValue?) -> Int64? {
+    public static func seconds(_ value: JSONValue?) -> Int64? {
         guard case .number(let text)? = value else { return nil }
         if let int = Int64(text) { return int }
         guard let double = Double(text), double.isFinite, abs(double) < 1e15 else { return nil }
@@ -150,5 +147,53 @@ extension Int64 {
         let (sum, overflow) = addingReportingOverflow(other)
         if !overflow { return sum }
         return other > 0 ? .max : .min
+    }
+}
+
+/// A token's time claims, read once: `exp` is required; `iat` and `nbf`,
+/// when present, must be NumericDates.
+public struct TokenTimes: Sendable, Equatable {
+    public var expiresAt: Int64
+    public var issuedAt: Int64?
+    public var notBefore: Int64?
+
+    init(_ claims: JSONObject) throws(TokenFailure) {
+        guard let exp = ClaimsValidator.seconds(claims["exp"]) else { throw .badClaims("exp missing") }
+        expiresAt = exp
+        if let iat = claims["iat"] {
+            guard let issued = ClaimsValidator.seconds(iat) else { throw .badClaims("iat") }
+            issuedAt = issued
+        }
+        if let nbf = claims["nbf"] {
+            guard let notBefore = ClaimsValidator.seconds(nbf) else { throw .badClaims("nbf") }
+            self.notBefore = notBefore
+        }
+    }
+
+    /// `iat` and `nbf` may not lie in the future beyond the leeway, and
+    /// `exp` must not have passed. Claims can hold any Int64 (a key holder
+    /// can sign `exp` near `Int64.max`), so no sum here may overflow: the
+    /// comparisons saturate.
+    public func check(now: Int64, leeway: Int64) throws(TokenFailure) {
+        let latestAcceptable = now.saturatingAdd(leeway)
+        if let issuedAt, issuedAt > latestAcceptable { throw .badClaims("iat in the future") }
+        if let notBefore, notBefore > latestAcceptable { throw .badClaims("not yet valid") }
+        if now >= expiresAt.saturatingAdd(leeway) { throw .expired }
+    }
+}
+
+/// Access claims that passed every check, with the policy they were
+/// checked under: a later check of the same token repeats only the time
+/// checks, under the same issuer and audience.
+public struct CheckedAccessClaims: Sendable {
+    public let claims: AccessClaims
+    public let times: TokenTimes
+    let issuer: String
+    let audience: String
+
+    /// Whether these were checked under `policy`'s issuer and audience
+    /// (the strings a reload may change).
+    public func wereChecked(under policy: TokenPolicy) -> Bool {
+        issuer.utf8.elementsEqual(policy.issuer.utf8) && audience.utf8.elementsEqual(policy.audience.utf8)
     }
 }

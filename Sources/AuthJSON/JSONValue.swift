@@ -43,7 +43,13 @@ public struct JSONMember: Sendable, Equatable {
 /// A JSON object: ordered members, looked up by a linear scan (objects on
 /// this protocol are small). With duplicate keys the last one wins.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    public var members: [JSONMember]
+    public var members: [JSONMember] {
+        didSet { encoding = nil }
+    }
+    /// The object's bytes as `JSONWriter` writes them, when made in advance
+    /// (`withEncoding`) for an object written many times; any change to the
+    /// members drops them.
+    private(set) var encoding: [UInt8]?
 
     public init(_ members: [JSONMember] = []) {
         self.members = members
@@ -69,5 +75,18 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     }
 
     public var keys: [String] { members.map(\.key) }
+
+    /// This object, carrying its encoding: `JSONWriter` then copies the
+    /// bytes instead of walking the members.
+    public func withEncoding() -> JSONObject {
+        var copy = self
+        copy.encoding = JSONWriter.encode(.object(self))
+        return copy
+    }
+
+    /// Equal members; a made encoding does not count.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.members == rhs.members
+    }
 
 }

@@ -42,6 +42,10 @@ public struct JSONWriter {
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let object):
+            if let encoding = object.encoding {
+                bytes.append(contentsOf: encoding)
+                return
+            }
             bytes.append(UInt8(ascii: "{"))
             for (offset, member) in object.members.enumerated() {
                 if offset > 0 { bytes.append(UInt8(ascii: ",")) }

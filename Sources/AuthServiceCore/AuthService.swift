@@ -333,29 +333,29 @@ public final class AuthService: @unchecked Sendable {
     func authenticate(_ token: String, peer: PeerCredentials) throws(AuthError) -> Authenticated {
         let now = clock()
         let settings = self.settings
-        let claimsObject: JSONObject
-        let claims: AccessClaims
+        let verified: VerifiedAccessToken
         do {
-            // A token checked before skips its signature and claims parse
-            // (with either algorithm: the cache's lookup, allocation-free,
-            // costs less than an HMAC and a parse) and the keys' lock; the
-            // claims are validated below on every call. A miss carries the
-            // cache's count from before the keys are read: a reload between
-            // the two makes the insert a no-op.
+            // A token checked before skips its signature check, its claims'
+            // parse and every check but the times (with either algorithm:
+            // the cache's lookup, allocation-free, costs less than an HMAC
+            // and a parse) and the keys' lock. A miss carries the cache's
+            // count from before the keys are read: a reload between the two
+            // makes the insert a no-op.
             switch verifiedTokens.lookup(token) {
-            case .success(let cached):
-                claimsObject = cached
+            case .success(let cached) where cached.checked.wereChecked(under: settings.tokenPolicy):
+                try cached.checked.times.check(now: now, leeway: settings.tokenPolicy.leeway)
+                verified = cached
+            case .success:
+                verified = try checkAccessToken(token, settings: settings, now: now)
             case .failure(let miss):
-                claimsObject = try JWSCodec.verify(
-                    token, kind: .access, keys: keys.accessKeys,
-                    maximumBytes: settings.tokenPolicy.maximumTokenBytes)
-                verifiedTokens.insert(token, claims: claimsObject, generation: miss.generation)
+                verified = try checkAccessToken(token, settings: settings, now: now)
+                verifiedTokens.insert(token, verified, generation: miss.generation)
             }
-            claims = try ClaimsValidator.access(claimsObject, policy: settings.tokenPolicy, now: now)
         } catch {
             event(.tokenInvalid, "Access token refused", peer, reason: error.logReason)
             throw error.accessError
         }
+        let claims = verified.checked.claims
         // Fail closed: a daemon cut off from a shared database for longer
         // than max_staleness may be missing revocations made elsewhere.
         if let age = store.secondsSinceSync, age > Double(settings.maxStaleness) {
@@ -377,7 +377,18 @@ public final class AuthService: @unchecked Sendable {
             event(.tokenInvalid, "Access token of a revoked session", peer, userID: user.id, reason: "session_revoked")
             throw .sessionRevoked
         }
-        return Authenticated(claims: claims, claimsObject: claimsObject, user: user)
+        return Authenticated(claims: claims, claimsObject: verified.claimsObject, user: user)
+    }
+
+    /// The signature and claims of an access token, checked in full; the
+    /// claims' encoding is made here, once per cached token.
+    private func checkAccessToken(_ token: String, settings: Settings, now: Int64) throws(TokenFailure)
+        -> VerifiedAccessToken
+    {
+        let claimsObject = try JWSCodec.verify(
+            token, kind: .access, keys: keys.accessKeys, maximumBytes: settings.tokenPolicy.maximumTokenBytes)
+        let checked = try ClaimsValidator.checkedAccess(claimsObject, policy: settings.tokenPolicy, now: now)
+        return VerifiedAccessToken(claimsObject: claimsObject.withEncoding(), checked: checked)
     }
 
     /// Whether the peer's credentials alone make it an admin: uid 0, a

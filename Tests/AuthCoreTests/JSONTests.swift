@@ -105,6 +105,31 @@ import Testing
 @Suite struct WireShapeTests {
     let user = UserSnapshot(id: 42, email: "a@example.com", role: "editor", active: false, createdAt: 1_800_000_000)
 
+    /// An object carrying its encoding is written as those bytes; a change
+    /// to its members drops them, so it is never written stale.
+    @Test func aMadeEncodingIsWrittenUntilTheObjectChanges() throws {
+        let object: JSONObject = [
+            "a": .string("x\ny"), "b": .array([.int(1), .null]), "c": .object(["d": .bool(true)]),
+        ]
+        let encoded = object.withEncoding()
+        #expect(JSONWriter.encode(.object(encoded)) == JSONWriter.encode(.object(object)))
+        #expect(
+            JSONWriter.encode(.object(["outer": .object(encoded)]))
+                == Array(#"{"outer":{"a":"x\ny","b":[1,null],"c":{"d":true}}}"#.utf8))
+        #expect(encoded == object)
+
+        var changed = encoded
+        changed["a"] = .string("z")
+        #expect(JSONWriter.encode(.object(changed)) == Array(#"{"b":[1,null],"c":{"d":true},"a":"z"}"#.utf8))
+        var appended = encoded
+        appended.members.append(JSONMember(key: "e", value: .null))
+        #expect(
+            JSONWriter.encode(.object(appended)) == Array(#"{"a":"x\ny","b":[1,null],"c":{"d":true},"e":null}"#.utf8))
+        var edited = encoded
+        edited.members[0].value = .int(2)
+        #expect(JSONWriter.encode(.object(edited)) == Array(#"{"a":2,"b":[1,null],"c":{"d":true}}"#.utf8))
+    }
+
     @Test func theBriefUserHasIdEmailAndRoleWithTheIdAsAString() {
         #expect(JSONWriter.encodeString(user.briefJSON) == #"{"id":"42","email":"a@example.com","role":"editor"}"#)
     }

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthCrypto
 import AuthServiceCore
 import Foundation
 import Testing
@@ -240,6 +241,50 @@ import Testing
         #expect(harness.call("token.verify", ["token": .string(before.access)]).object != nil)
         let after = try harness.login("alice@example.com")
         #expect(harness.call("token.verify", ["token": .string(after.access)]).object != nil)
+    }
+
+    /// A token served from the verified-token cache is still checked for
+    /// everything that can change after its first check: the time, the
+    /// issuer and audience (a reload), and its exact bytes (a forgery that
+    /// keeps the signature, and with it the cache's hash, is refused).
+    @Test func aCachedTokenCheckRepeatsWhatCanChange() throws {
+        let harness = try ServiceHarness(.memory)
+        try harness.createUser("alice@example.com", role: "editor")
+        let tokens = try harness.login("alice@example.com")
+        let verify = { (token: String) in harness.call("token.verify", ["token": .string(token)]) }
+
+        let first = try #require(verify(tokens.access).object)
+        let second = try #require(verify(tokens.access).object)
+        #expect(first == second)
+        // The cached claims are written from their made encoding: the same
+        // bytes as the token's payload parsed and written again.
+        let payload = try #require(tokens.access.split(separator: ".").dropFirst().first)
+        let signedClaims = try JSONParser.parse(Array(try #require(Base64URL.decode(String(payload)))))
+        #expect(second["claims"] == signedClaims)
+        let written = RPCResponse.success(id: .int(1), result: .object(second))
+        #expect(try JSONParser.parse(written).objectValue?["result"] == .object(second))
+        #expect(second["user"]?.objectValue?["role"] == .string("editor"))
+
+        // One payload byte changed, signature (and so the cache's hash) kept.
+        var forged = Array(tokens.access.utf8)
+        let dot = try #require(forged.firstIndex(of: UInt8(ascii: ".")))
+        forged[dot + 5] = forged[dot + 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(verify(String(decoding: forged, as: UTF8.self)).reason == "token_invalid")
+        #expect(verify(tokens.access).object != nil)
+
+        // Another issuer after a reload: the entry checked under the old
+        // one is not used, whether or not the cache was emptied.
+        var reloaded = harness.service.settings
+        reloaded.issuer = "another-issuer"
+        try harness.service.apply(settings: reloaded, adminGIDs: [])
+        #expect(verify(tokens.access).reason == "token_invalid")
+        reloaded.issuer = "authd"
+        try harness.service.apply(settings: reloaded, adminGIDs: [])
+        #expect(verify(tokens.access).object != nil)
+
+        // Expiry is checked on every call, cached or not.
+        harness.clock.advance(reloaded.accessTTL + reloaded.clockLeeway)
+        #expect(verify(tokens.access).reason == "token_expired")
     }
 
     /// A view the store cannot vouch for is not trusted: past
