@@ -194,6 +194,13 @@ public struct CheckedAccessClaims: Sendable {
     /// Whether these were checked under `policy`'s issuer and audience
     /// (the strings a reload may change).
     public func wereChecked(under policy: TokenPolicy) -> Bool {
-        issuer.utf8.elementsEqual(policy.issuer.utf8) && audience.utf8.elementsEqual(policy.audience.utf8)
+        Self.sameBytes(issuer, policy.issuer) && Self.sameBytes(audience, policy.audience)
+    }
+
+    /// Byte equality over contiguous UTF-8 (a `UTF8View` compared element
+    /// by element costs more than the rest of a cached check).
+    private static func sameBytes(_ left: String, _ right: String) -> Bool {
+        var (left, right) = (left, right)
+        return left.withUTF8 { left in right.withUTF8 { left.elementsEqual($0) } }
     }
 }

@@ -17,7 +17,12 @@ public struct UserSnapshot: Sendable, Equatable {
 
     /// `{"id","email","role"}` as in login and verify results.
     public var briefJSON: JSONValue {
-        .object(["id": .string(String(id)), "email": .string(email), "role": .string(role)])
+        // Members built directly: a dictionary literal allocates its list twice.
+        .object(
+            JSONObject([
+                JSONMember(key: "id", value: .string(String(id))), JSONMember(key: "email", value: .string(email)),
+                JSONMember(key: "role", value: .string(role)),
+            ]))
     }
 
     /// The full public user (`user.me`, admin methods).

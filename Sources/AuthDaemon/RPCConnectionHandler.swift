@@ -24,6 +24,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var idleTimer: RepeatedTask?
     private var inReadBurst = false
+    private var burstTime: Int64?
     private var needsFlush = false
     /// Answers made inline during a read burst, written as one buffer when
     /// the burst ends (no buffer and no write of their own each).
@@ -39,6 +40,16 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
 
     /// Monotonic seconds: idle times must not jump with the wall clock.
     private static func now() -> Int64 { Int64(MonotonicClock.microseconds() / 1_000_000) }
+
+    /// `now()`, read once per read burst (the rules count whole seconds;
+    /// a burst's lines and inline answers take microseconds).
+    private func burstNow() -> Int64 {
+        guard inReadBurst else { return RPCConnectionHandler.now() }
+        if let burstTime { return burstTime }
+        let now = RPCConnectionHandler.now()
+        burstTime = now
+        return now
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -81,12 +92,13 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             writeThenClose(RPCResponse.failure(id: .null, error: .lineTooLong), context: context)
         case .line(let line):
             inReadBurst = true
-            if let ready = state.lineArrived(line, now: RPCConnectionHandler.now()) { process(ready, context: context) }
+            if let ready = state.lineArrived(line, now: burstNow()) { process(ready, context: context) }
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
+        burstTime = nil
         writeBurstAnswers(context: context)
         if needsFlush {
             needsFlush = false
@@ -118,6 +130,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // This connection fails alone; the server goes on.
         inReadBurst = false
+        burstTime = nil
         burstAnswers = []
         context.close(promise: nil)
     }
@@ -159,7 +172,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private func complete(id: JSONValue?, result: Result<JSONValue, AuthError>) {
-        state.requestCompleted(now: RPCConnectionHandler.now())
+        state.requestCompleted(now: burstNow())
         if let id {
             switch result {
             case .success(let value): send { RPCResponse.appendSuccess(id: id, result: value, to: &$0) }
@@ -184,7 +197,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private func closeIfDone(context: ChannelHandlerContext) {
-        guard state.shouldCloseWhenDone(now: RPCConnectionHandler.now()) else { return }
+        guard state.shouldCloseWhenDone(now: burstNow()) else { return }
         writeBurstAnswers(context: context)
         // Closed only once every answer is written: a close fails whatever
         // is still queued behind a slow reader. Writes complete in order, so

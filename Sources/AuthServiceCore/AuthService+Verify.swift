@@ -19,10 +19,12 @@ extension AuthService {
             }
             context.respond(
                 .success(
-                    .object([
-                        "user": authenticated.user.briefJSON, "claims": .object(authenticated.claimsObject),
-                        "expires_at": .int(authenticated.claims.expiresAt),
-                    ])))
+                    .object(
+                        JSONObject([
+                            JSONMember(key: "user", value: authenticated.user.briefJSON),
+                            JSONMember(key: "claims", value: .object(authenticated.claimsObject)),
+                            JSONMember(key: "expires_at", value: .int(authenticated.claims.expiresAt)),
+                        ]))))
         } catch {
             context.fail(error)
         }
