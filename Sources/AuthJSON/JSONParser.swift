@@ -80,6 +80,9 @@ public struct JSONParser {
             index += 1
             return .object(JSONObject(members))
         }
+        // Room for a request's members (jsonrpc, id, method, params) at
+        // once: growing from one would allocate three times.
+        members.reserveCapacity(4)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
