@@ -341,15 +341,13 @@ public final class AuthService: @unchecked Sendable {
             // and a parse) and the keys' lock. A miss carries the cache's
             // count from before the keys are read: a reload between the two
             // makes the insert a no-op.
-            switch verifiedTokens.lookup(token) {
-            case .success(let cached) where cached.checked.wereChecked(under: settings.tokenPolicy):
+            let (cached, generation) = verifiedTokens.lookup(token)
+            if let cached, cached.checked.wereChecked(under: settings.tokenPolicy) {
                 try cached.checked.times.check(now: now, leeway: settings.tokenPolicy.leeway)
                 verified = cached
-            case .success:
+            } else {
                 verified = try checkAccessToken(token, settings: settings, now: now)
-            case .failure(let miss):
-                verified = try checkAccessToken(token, settings: settings, now: now)
-                verifiedTokens.insert(token, verified, generation: miss.generation)
+                verifiedTokens.insert(token, verified, generation: generation)
             }
         } catch {
             event(.tokenInvalid, "Access token refused", peer, reason: error.logReason)

@@ -54,21 +54,18 @@ final class VerifiedTokenCache: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    /// The cached check of `token`, or the count `insert` is to be given
-    /// after checking it: one lock for both, and read before the keys the
-    /// check uses.
-    func lookup(_ token: String) -> Result<VerifiedAccessToken, Miss> {
+    /// The cached check of `token` (nil on a miss), and the count `insert`
+    /// is to be given after checking it: one lock for both, and read
+    /// before the keys the check uses.
+    func lookup(_ token: String) -> (cached: VerifiedAccessToken?, generation: Int) {
         let key = Key(token: token)
-        return lock.withLock { entries[key].map { .success($0) } ?? .failure(Miss(generation: emptied)) }
+        return lock.withLock { (entries[key], emptied) }
     }
 
-    struct Miss: Error {
-        let generation: Int
-    }
-
-    /// Caches `verified`, unless the cache was emptied (a key reload or
-    /// rotation) since `generation` was read: the token was then checked
-    /// with keys that may be gone.
+    /// Caches `verified` (replacing an entry checked under another policy),
+    /// unless the cache was emptied (a key reload or rotation) since
+    /// `generation` was read: the token was then checked with keys that
+    /// may be gone.
     func insert(_ token: String, _ verified: VerifiedAccessToken, generation: Int) {
         let key = Key(token: token)
         lock.withLock {
