@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CXCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
 
         // The JSON model and codec, shared by the daemon and the client.
         .target(name: "AuthJSON"),
@@ -39,7 +40,7 @@ let package = Package(
         // The client library for local services: sockets and JSON only.
         .target(name: "AuthClient", dependencies: ["AuthJSON", "AuthProtocol"]),
         // Cryptographic primitives over OpenSSL libcrypto and libxcrypt.
-        .target(name: "AuthCrypto", dependencies: ["CCrypto", "CXCrypt"]),
+        .target(name: "AuthCrypto", dependencies: ["CCrypto", "CXCrypt", "CArgon2"]),
         // The request logic with ports at its edges: no NIO, GRDB, CSystemd or Foundation.
         .target(name: "AuthServiceCore", dependencies: ["AuthCore", "AuthCrypto"]),
         // SQLite adapter: the CredentialStore of one host.
@@ -85,7 +86,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "authd-gate", dependencies: ["AuthClient"], path: "Examples/AuthGate"),
-        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto"]),
+        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "AuthCrypto", "CArgon2"]),
         .testTarget(name: "AuthClientTests", dependencies: ["AuthClient", "AuthProtocol"]),
         .testTarget(
             name: "AuthStoreTests",

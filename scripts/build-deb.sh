@@ -11,7 +11,7 @@ trap 'rm -rf "$root"' EXIT
 
 make -s install-files DESTDIR="$root" PREFIX=/usr >/dev/null
 mkdir -p "$root/DEBIAN"
-depends=$(dpkg-query -W -f='${Package} (>= ${Version})' libsystemd0 libssl3 libcrypt1 libsqlite3-0 2>/dev/null |
+depends=$(dpkg-query -W -f='${Package} (>= ${Version})' libsystemd0 libssl3 libcrypt1 libargon2-1 libsqlite3-0 2>/dev/null |
     sed 's/)lib/), lib/g')
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: authd

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Extra packages come as arguments (scripts/test.sh adds postgresql).
-packages=(pkg-config libsystemd-dev libssl-dev libcrypt-dev libsqlite3-dev python3-venv socat "$@")
+packages=(pkg-config libsystemd-dev libssl-dev libcrypt-dev libargon2-dev libsqlite3-dev python3-venv socat "$@")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
