@@ -1,3 +1,5 @@
+import AuthCrypto
+
 /// Every setting of the daemon, with the contract's defaults.
 public struct Settings: Sendable, Equatable {
     public var bcryptCost = 12
@@ -56,6 +58,12 @@ public struct Settings: Sendable, Equatable {
 
     public init(cores: Int) {
         workers = max(1, cores)
+    }
+
+    /// How new passwords are hashed (bcrypt at `bcrypt_cost`; argon2id
+    /// comes with its settings).
+    public var passwordHashing: PasswordHashing {
+        PasswordHashing(scheme: .bcrypt, bcryptCost: bcryptCost)
     }
 
     public var tokenPolicy: TokenPolicy {

@@ -99,7 +99,7 @@ extension AuthService {
         let usable = PasswordPolicy.isUsableAtLogin(password)
         let matched: Bool
         if let user, usable {
-            matched = Bcrypt.verify(bytes, hash: user.passwordHash)
+            matched = PasswordHashing.verify(bytes, against: user.passwordHash)
         } else {
             _ = Bcrypt.verify(Array(bytes.prefix(PasswordPolicy.maximumBytes)), hash: dummyPasswordHash)
             matched = false
@@ -142,13 +142,13 @@ extension AuthService {
         }
     }
 
-    /// A hash below the configured cost is upgraded now that the password
-    /// is known: a compare-and-swap on the hash just verified, which leaves
+    /// A hash in another scheme, below the configured bcrypt cost or with
+    /// other argon2id parameters is replaced now that the password is
+    /// known: a compare-and-swap on the hash just verified, which leaves
     /// the credential generation alone (it is the same password).
     private func upgradeHashIfCheap(_ user: UserRecord, password: [UInt8], settings: Settings) {
-        guard let cost = Bcrypt.cost(of: user.passwordHash), cost < settings.bcryptCost,
-            let upgraded = try? Bcrypt.hash(password, cost: settings.bcryptCost)
-        else { return }
+        let hashing = settings.passwordHashing
+        guard hashing.shouldReplace(user.passwordHash), let upgraded = try? hashing.hash(password) else { return }
         store.upgradePasswordHash(userID: user.id, from: user.passwordHash, to: upgraded) { [self] result in
             if case .failure(let error) = result {
                 log.log(.warning, "could not upgrade a password hash", metadata: ["cause": "\(error)"])

@@ -47,7 +47,8 @@ extension AuthService {
         case .success(nil): return done(.abandoned, .failure(.userNotFound))
         case .success(let record?): user = record
         }
-        guard PasswordPolicy.isUsableAtLogin(current), Bcrypt.verify(Array(current.utf8), hash: user.passwordHash)
+        guard PasswordPolicy.isUsableAtLogin(current),
+            PasswordHashing.verify(Array(current.utf8), against: user.passwordHash)
         else {
             event(
                 .loginFail, "Password change refused: wrong current password", peer, userID: user.id,

@@ -300,13 +300,14 @@ public final class AuthService: @unchecked Sendable {
         }
     }
 
-    /// A new hash of `password` at the configured cost, or the answer to
-    /// give when hashing failed (a libxcrypt failure: internal).
+    /// A new hash of `password` in the configured scheme, or the answer to
+    /// give when hashing failed (a library failure: internal).
     func newPasswordHash(_ password: String) -> Result<String, AuthError> {
+        let hashing = settings.passwordHashing
         do {
-            return .success(try Bcrypt.hash(Array(password.utf8), cost: settings.bcryptCost))
+            return .success(try hashing.hash(Array(password.utf8)))
         } catch {
-            return .failure(.internalError("bcrypt: \(error)"))
+            return .failure(.internalError("\(hashing.scheme.rawValue): \(error)"))
         }
     }
 

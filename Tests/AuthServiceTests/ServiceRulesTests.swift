@@ -243,6 +243,38 @@ import Testing
         #expect(harness.call("token.verify", ["token": .string(after.access)]).object != nil)
     }
 
+    /// A stored hash logs in whichever scheme made it, and a login moves it
+    /// to the configured scheme (compare-and-swap): an account hashed with
+    /// argon2id moves to bcrypt; a wrong password moves nothing.
+    @Test(arguments: StoreKind.allCases) func aHashInAnotherSchemeLogsInAndIsReplaced(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        let id = try harness.createUser("alice@example.com")
+        let stored = { try StoreConformanceTests.value { harness.store.user(id: id, $0) }!.passwordHash }
+        let argon2 = try PasswordHashing(
+            scheme: .argon2id, argon2: .init(memoryKiB: 64, iterations: 1, parallelism: 1)
+        ).hash(Array(ServiceHarness.password.utf8))
+        let bcrypt = try stored()
+        try StoreConformanceTests.value { harness.store.upgradePasswordHash(userID: id, from: bcrypt, to: argon2, $0) }
+        #expect(try stored() == argon2)
+
+        #expect(
+            harness.call("auth.login", ["email": .string("alice@example.com"), "password": .string("wrong password")])
+                .reason
+                == "invalid_credentials")
+        #expect(try stored() == argon2)
+        _ = try harness.login("alice@example.com")
+        // The replacement runs after the answer, on the login's worker.
+        var replaced = try stored()
+        for _ in 0..<500 where replaced == argon2 {
+            Thread.sleep(forTimeInterval: 0.01)
+            replaced = try stored()
+        }
+        #expect(PasswordHashing.scheme(of: replaced) == .bcrypt)
+        #expect(Bcrypt.cost(of: replaced) == harness.service.settings.bcryptCost)
+        _ = try harness.login("alice@example.com")
+        #expect(try stored() == replaced)
+    }
+
     /// A token served from the verified-token cache is still checked for
     /// everything that can change after its first check: the time, the
     /// issuer and audience (a reload), and its exact bytes (a forgery that
