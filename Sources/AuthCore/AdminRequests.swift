@@ -10,11 +10,12 @@ public struct CreateUserRequest: Sendable, Equatable {
     public let role: String
     public let active: Bool
 
-    public init(params: JSONObject) throws(AuthError) {
+    /// `scheme`: the configured one, which the password will be hashed in.
+    public init(params: JSONObject, scheme: PasswordHashing.Scheme = .bcrypt) throws(AuthError) {
         guard let email = EmailRule.normalize(try params.requiredString("email")) else { throw .invalidEmail() }
         self.email = email
         password = try params.requiredString("password")
-        try PasswordPolicy.validateNew(password, field: "password")
+        try PasswordPolicy.validateNew(password, field: "password", scheme: scheme)
         role = try params.optionalString("role") ?? "user"
         guard RoleRule.isValid(role) else { throw .invalidParams(field: "role", "Invalid role name") }
         active = try params.optionalBool("active") ?? true
@@ -82,10 +83,10 @@ public struct SetPasswordRequest: Sendable, Equatable {
     public let id: Int64
     public let password: String
 
-    public init(params: JSONObject) throws(AuthError) {
+    public init(params: JSONObject, scheme: PasswordHashing.Scheme = .bcrypt) throws(AuthError) {
         id = try params.requiredID("id")
         password = try params.requiredString("password")
-        try PasswordPolicy.validateNew(password, field: "password")
+        try PasswordPolicy.validateNew(password, field: "password", scheme: scheme)
     }
 }
 

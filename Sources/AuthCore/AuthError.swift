@@ -53,10 +53,11 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
             code: -32602, reason: .weakPassword, message: "Password must be at least 8 characters",
             field: field)
     }
+    /// The limit is the configured scheme's (`Scheme.maximumPasswordBytes`).
     public static func passwordTooLong(field: String) -> AuthError {
         AuthError(
-            code: -32602, reason: .passwordTooLong, message: "Password must be at most 72 bytes",
-            field: field)
+            code: -32602, reason: .passwordTooLong,
+            message: "Password must be at most 72 bytes with bcrypt, 1024 with argon2id", field: field)
     }
     public static func internalError(_ detail: String) -> AuthError {
         var error = AuthError(code: -32603, reason: .internalError, message: "Internal error")

@@ -1,3 +1,5 @@
+import AuthCrypto
+
 /// The contract's input rules for emails and passwords.
 public enum EmailRule {
     public static let maximumBytes = 254
@@ -56,8 +58,8 @@ public enum EmailRule {
 
 public enum PasswordPolicy {
     public static let minimumCharacters = 8
-    /// bcrypt reads at most 72 bytes.
-    public static let maximumBytes = 72
+    /// bcrypt's limit, the default scheme's (`Scheme.maximumPasswordBytes`).
+    public static let maximumBytes = PasswordHashing.Scheme.bcrypt.maximumPasswordBytes
 
     /// A password with a NUL byte is a params error wherever one is given
     /// (bcrypt would stop reading at it); `field` names the param.
@@ -65,18 +67,22 @@ public enum PasswordPolicy {
         if password.utf8.contains(0) { throw .invalidParams(field: field, "Password must not contain NUL") }
     }
 
-    /// Checks a new password; `field` names the param in the error.
-    public static func validateNew(_ password: String, field: String) throws(AuthError) {
+    /// Checks a new password, to be hashed in `scheme`; `field` names the
+    /// param in the error.
+    public static func validateNew(_ password: String, field: String, scheme: PasswordHashing.Scheme)
+        throws(AuthError)
+    {
         let bytes = password.utf8
         try refuseNUL(password, field: field)
         if password.unicodeScalars.count < minimumCharacters { throw .weakPassword(field: field) }
-        if bytes.count > maximumBytes { throw .passwordTooLong(field: field) }
+        if bytes.count > scheme.maximumPasswordBytes { throw .passwordTooLong(field: field) }
     }
 
-    /// At login a NUL is a params error; an over-long password is simply
-    /// wrong (it cannot match any stored hash), after a hash all the same.
-    public static func isUsableAtLogin(_ password: String) -> Bool {
-        password.utf8.count <= maximumBytes
+    /// At login a NUL is a params error; a password longer than the stored
+    /// hash's scheme takes is simply wrong (no hash in that scheme can match
+    /// it), after a hash all the same.
+    public static func isUsableAtLogin(_ password: String, scheme: PasswordHashing.Scheme) -> Bool {
+        password.utf8.count <= scheme.maximumPasswordBytes
     }
 }
 

@@ -1,3 +1,5 @@
+import AuthCrypto
+
 /// The params of the public methods, decoded in pure code: each init reads
 /// exactly what its method needs and throws the protocol's error for the
 /// first param that is missing, of the wrong type, or against the rules.
@@ -54,10 +56,10 @@ public struct ChangePasswordRequest: Sendable, Equatable {
     public let currentPassword: String
     public let newPassword: String
 
-    public init(params: JSONObject) throws(AuthError) {
+    public init(params: JSONObject, scheme: PasswordHashing.Scheme = .bcrypt) throws(AuthError) {
         currentPassword = try params.requiredString("current_password")
         newPassword = try params.requiredString("new_password")
         try PasswordPolicy.refuseNUL(currentPassword, field: "current_password")
-        try PasswordPolicy.validateNew(newPassword, field: "new_password")
+        try PasswordPolicy.validateNew(newPassword, field: "new_password", scheme: scheme)
     }
 }

@@ -3,6 +3,15 @@ import AuthCrypto
 /// Every setting of the daemon, with the contract's defaults.
 public struct Settings: Sendable, Equatable {
     public var bcryptCost = 12
+    /// The scheme of new password hashes; stored hashes of the other one
+    /// keep verifying and move to this one at their next login.
+    public var passwordScheme = PasswordHashing.Scheme.bcrypt
+    public var argon2MemoryKiB = 19_456
+    public var argon2Iterations = 2
+    public var argon2Parallelism = 1
+    /// Bound on what the hashing workers may hold at once with argon2id:
+    /// `workers` x `argon2_memory_kib` must fit under it.
+    public var maxHashMemoryMiB = 512
     public var accessTTL: Int64 = 900
     public var refreshTTL: Int64 = 604_800
     public var issuer = "authd"
@@ -60,10 +69,11 @@ public struct Settings: Sendable, Equatable {
         workers = max(1, cores)
     }
 
-    /// How new passwords are hashed (bcrypt at `bcrypt_cost`; argon2id
-    /// comes with its settings).
+    /// How new passwords are hashed.
     public var passwordHashing: PasswordHashing {
-        PasswordHashing(scheme: .bcrypt, bcryptCost: bcryptCost)
+        PasswordHashing(
+            scheme: passwordScheme, bcryptCost: bcryptCost,
+            argon2: .init(memoryKiB: argon2MemoryKiB, iterations: argon2Iterations, parallelism: argon2Parallelism))
     }
 
     public var tokenPolicy: TokenPolicy {
@@ -130,6 +140,16 @@ public enum SettingsResolver {
     /// Every setting, in the order the documentation lists them.
     public static let definitions: [SettingDefinition] = [
         .integer("bcrypt_cost", 10...31) { $0.bcryptCost = Int($1) },
+        SettingDefinition(name: "password_scheme") { value, source, _, settings throws(SettingsError) in
+            guard let scheme = PasswordHashing.Scheme(rawValue: value.trimmingWhitespace()) else {
+                throw SettingsError("\(source): password_scheme must be bcrypt or argon2id")
+            }
+            settings.passwordScheme = scheme
+        },
+        .integer("argon2_memory_kib", 8_192...1_048_576) { $0.argon2MemoryKiB = Int($1) },
+        .integer("argon2_iterations", 1...10) { $0.argon2Iterations = Int($1) },
+        .integer("argon2_parallelism", 1...8) { $0.argon2Parallelism = Int($1) },
+        .integer("max_hash_memory_mib", 8...1_048_576) { $0.maxHashMemoryMiB = Int($1) },
         .integer("access_ttl", 1...86_400) { $0.accessTTL = $1 },
         .integer("refresh_ttl", 1...31_536_000) { $0.refreshTTL = $1 },
         .text("issuer") { $0.issuer = $1 },
@@ -231,6 +251,14 @@ public enum SettingsResolver {
         }
         if settings.adminReservedConnections >= settings.maxConnections {
             throw SettingsError("admin_reserved_connections must be less than max_connections")
+        }
+        // Every worker may run an argon2id hash at once, each holding its
+        // memory: refused here rather than found out by the OOM killer.
+        let hashMemoryKiB = settings.workers * settings.argon2MemoryKiB
+        if settings.passwordScheme == .argon2id && hashMemoryKiB > settings.maxHashMemoryMiB * 1024 {
+            throw SettingsError(
+                "workers (\(settings.workers)) x argon2_memory_kib (\(settings.argon2MemoryKiB)) is \(hashMemoryKiB / 1024) MiB, over max_hash_memory_mib (\(settings.maxHashMemoryMiB)): lower one of the first two or raise the last"
+            )
         }
         return settings
     }

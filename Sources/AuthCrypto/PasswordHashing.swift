@@ -7,6 +7,26 @@ public struct PasswordHashing: Sendable, Equatable {
     public enum Scheme: String, Sendable, CaseIterable {
         case bcrypt
         case argon2id
+
+        /// The longest password a hash in this scheme takes: bcrypt reads
+        /// at most 72 bytes (a longer one would be cut, silently, so it is
+        /// refused); argon2id reads all of it, and 1024 bytes is room for
+        /// any passphrase.
+        /// How every hash of this scheme begins (bcrypt's `$2a$`, `$2b$` and
+        /// `$2y$` alike).
+        public var hashPrefix: String {
+            switch self {
+            case .bcrypt: "$2"
+            case .argon2id: "$argon2id$"
+            }
+        }
+
+        public var maximumPasswordBytes: Int {
+            switch self {
+            case .bcrypt: 72
+            case .argon2id: 1024
+            }
+        }
     }
 
     public var scheme: Scheme

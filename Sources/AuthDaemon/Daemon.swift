@@ -171,6 +171,8 @@ public final class Daemon: @unchecked Sendable {
             "listening",
             metadata: ["socket": "\(options.listenPath ?? "systemd socket")", "state_dir": "\(options.stateDirectory)"])
         Systemd.notify("READY=1\nSTATUS=Serving: \(counts.users) users, \(counts.sessions) live sessions")
+        // After READY: with no hash of a scheme, its count reads every user.
+        controlQueue.async { [service] in service.countStoredPasswordSchemes() }
     }
 
     /// Rows whose emails became one address under NFC normalisation are
@@ -340,6 +342,9 @@ public final class Daemon: @unchecked Sendable {
     /// (on a shared database, only one daemon at a time does).
     public func sweep() {
         let settings = service.settings
+        // Which schemes stored hashes are in, for the logins' timing: a
+        // migration's last old hash may have been replaced since.
+        service.countStoredPasswordSchemes()
         do {
             gate.pruneExpired()
             guard let result = try store.sweep(now: WallClock.unixSeconds(), loginWindow: settings.loginWindow)

@@ -121,6 +121,20 @@ extension PostgresStore {
         }
     }
 
+    public func hasPasswordHash(prefix: String, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { [self] in
+            try await read { [logger] connection in
+                var found = false
+                for try await exists in try await connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE starts_with(password_hash, \(prefix)))", logger: logger
+                ).decode(Bool.self) {
+                    found = exists
+                }
+                return found
+            }
+        }
+    }
+
     public func upgradePasswordHash(
         userID: Int64, from old: String, to new: String, _ done: @escaping StoreCompletion<Void>
     ) {

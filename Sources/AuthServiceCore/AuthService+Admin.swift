@@ -4,7 +4,7 @@ import AuthCrypto
 /// The admin methods; `handle` has already authorised the caller.
 extension AuthService {
     func createUser(_ context: CallContext) throws(AuthError) {
-        let request = try CreateUserRequest(params: context.params)
+        let request = try CreateUserRequest(params: context.params, scheme: settings.passwordScheme)
         submit(to: hashQueue, context) { [self] in
             // Checked before the hash (a taken email costs no hash), and
             // again by the store at its insert.
@@ -80,7 +80,7 @@ extension AuthService {
     }
 
     func setPassword(_ context: CallContext) throws(AuthError) {
-        let request = try SetPasswordRequest(params: context.params)
+        let request = try SetPasswordRequest(params: context.params, scheme: settings.passwordScheme)
         let (id, password) = (request.id, request.password)
         submit(to: hashQueue, context) { [self] in
             guard store.view.user(id: id) != nil else { return context.fail(.notFound) }

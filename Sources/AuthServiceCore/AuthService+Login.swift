@@ -96,14 +96,10 @@ extension AuthService {
     ) {
         let settings = self.settings
         let bytes = Array(password.utf8)
-        let usable = PasswordPolicy.isUsableAtLogin(password)
-        let matched: Bool
-        if let user, usable {
-            matched = PasswordHashing.verify(bytes, against: user.passwordHash)
-        } else {
-            _ = Bcrypt.verify(Array(bytes.prefix(PasswordPolicy.maximumBytes)), hash: dummyPasswordHash)
-            matched = false
-        }
+        let (hashing, storedSchemes) = loginHashing
+        let usable = PasswordPolicy.isUsableAtLogin(password, scheme: hashing.scheme(of: user?.passwordHash))
+        let matched = hashing.check(
+            bytes, against: user?.passwordHash, usable: usable, storedSchemes: storedSchemes)
         guard let user, matched, user.active else {
             let reason = LoginFailure.reason(
                 emailValid: email != nil, userFound: user != nil, passwordUsable: usable, matched: matched)
@@ -148,7 +144,12 @@ extension AuthService {
     /// the credential generation alone (it is the same password).
     private func upgradeHashIfCheap(_ user: UserRecord, password: [UInt8], settings: Settings) {
         let hashing = settings.passwordHashing
-        guard hashing.shouldReplace(user.passwordHash), let upgraded = try? hashing.hash(password) else { return }
+        // A password longer than the configured scheme takes keeps its hash:
+        // bcrypt would cut it at 72 bytes, and the account would no longer
+        // log in with it.
+        guard hashing.shouldReplace(user.passwordHash), password.count <= hashing.scheme.maximumPasswordBytes,
+            let upgraded = try? hashing.hash(password)
+        else { return }
         store.upgradePasswordHash(userID: user.id, from: user.passwordHash, to: upgraded) { [self] result in
             if case .failure(let error) = result {
                 log.log(.warning, "could not upgrade a password hash", metadata: ["cause": "\(error)"])

@@ -13,7 +13,7 @@ extension AuthService {
             // The token first, then the passwords (the contract's order).
             authenticated = try authenticate(
                 try AccessTokenRequest(params: context.params).accessToken, peer: context.peer)
-            let request = try ChangePasswordRequest(params: context.params)
+            let request = try ChangePasswordRequest(params: context.params, scheme: settings.passwordScheme)
             (current, new) = (request.currentPassword, request.newPassword)
         } catch {
             context.fail(error)
@@ -47,7 +47,8 @@ extension AuthService {
         case .success(nil): return done(.abandoned, .failure(.userNotFound))
         case .success(let record?): user = record
         }
-        guard PasswordPolicy.isUsableAtLogin(current),
+        let scheme = PasswordHashing.scheme(of: user.passwordHash) ?? settings.passwordScheme
+        guard PasswordPolicy.isUsableAtLogin(current, scheme: scheme),
             PasswordHashing.verify(Array(current.utf8), against: user.passwordHash)
         else {
             event(

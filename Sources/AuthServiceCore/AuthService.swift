@@ -32,9 +32,12 @@ public final class AuthService: @unchecked Sendable {
     private let lock = ServiceLock()
     private var currentSettings: Settings
     private var adminGIDs: Set<UInt32>
-    /// A bcrypt setting at the configured cost; checking a password against
-    /// it costs one full hash and never matches (unknown-email path).
-    private var dummyHash: String
+    /// The unmatchable hashes a login checks besides (or instead of) the
+    /// account's, at the configured parameters.
+    private var hashingForLogins: LoginHashing
+    /// The schemes stored hashes are in, as last counted; nil until then
+    /// (a login then pads with every scheme).
+    private var storedSchemes: Set<PasswordHashing.Scheme>?
     private var refreshLimiter: RefreshRateLimiter
     private var shuttingDownFlag = false
     private var inFlightCount = 0
@@ -61,7 +64,7 @@ public final class AuthService: @unchecked Sendable {
         self.microseconds = clock.microseconds
         self.startedAt = clock.now()
         self.refreshLimiter = RefreshRateLimiter(limit: settings.refreshRateLimit)
-        self.dummyHash = try AuthService.makeDummyHash(cost: settings.bcryptCost)
+        self.hashingForLogins = try LoginHashing(hashing: settings.passwordHashing)
     }
 
     public var settings: Settings { lock.withLock { currentSettings } }
@@ -75,11 +78,11 @@ public final class AuthService: @unchecked Sendable {
 
     /// Applies reloadable settings (SIGHUP). Pool sizes stay as started.
     public func apply(settings: Settings, adminGIDs: Set<UInt32>) throws {
-        let dummy = try AuthService.makeDummyHash(cost: settings.bcryptCost)
+        let hashing = try LoginHashing(hashing: settings.passwordHashing)
         lock.withLock {
             currentSettings = settings
             self.adminGIDs = adminGIDs
-            dummyHash = dummy
+            hashingForLogins = hashing
             refreshLimiter.limit = settings.refreshRateLimit
         }
         gate.updateLimits(settings.throttleLimits)
@@ -101,11 +104,41 @@ public final class AuthService: @unchecked Sendable {
         storeQueue.drainAndStop(timeout: timeout)
     }
 
-    static func makeDummyHash(cost: Int) throws -> String {
-        try Bcrypt.unmatchableSetting(cost: cost)
+    /// What a login hashes, and the schemes stored hashes are in.
+    var loginHashing: (LoginHashing, Set<PasswordHashing.Scheme>?) {
+        lock.withLock { (hashingForLogins, storedSchemes) }
     }
 
-    var dummyPasswordHash: String { lock.withLock { dummyHash } }
+    /// Counts which schemes stored password hashes are in (the daemon calls
+    /// it after start and after each sweep), so that logins pad their time
+    /// with exactly those. A scheme found stays counted until the next
+    /// count; a failed count leaves the last one.
+    public func countStoredPasswordSchemes(_ done: @escaping @Sendable () -> Void = {}) {
+        let found = Locked<Set<PasswordHashing.Scheme>>([])
+        let remaining = Locked(PasswordHashing.Scheme.allCases.count)
+        let failed = Locked(false)
+        for scheme in PasswordHashing.Scheme.allCases {
+            store.hasPasswordHash(prefix: scheme.hashPrefix) { [self] result in
+                switch result {
+                case .success(true): found.withLock { _ = $0.insert(scheme) }
+                case .success(false): break
+                case .failure(let error):
+                    failed.withLock { $0 = true }
+                    log.log(.warning, "could not count password hash schemes", metadata: ["cause": "\(error)"])
+                }
+                guard
+                    remaining.withLock({
+                        $0 -= 1; return $0
+                    }) == 0
+                else { return }
+                if !failed.withLock({ $0 }) {
+                    let schemes = found.withLock { $0 }
+                    lock.withLock { storedSchemes = schemes }
+                }
+                done()
+            }
+        }
+    }
 
     func admitRefresh(sessionID: String) -> RefreshRateLimiter.Decision {
         let now = clock()

@@ -52,6 +52,10 @@ public protocol CredentialStore: AnyObject, Sendable {
     func upgradePasswordHash(userID: Int64, from old: String, to new: String, _ done: @escaping StoreCompletion<Void>)
     /// Deletes a user with its sessions; `notFound`.
     func deleteUser(id: Int64, _ done: @escaping StoreCompletion<Void>)
+    /// Whether any user's password hash starts with `prefix`: which schemes
+    /// stored hashes are still in. Stops at the first match; without one,
+    /// it reads every user.
+    func hasPasswordHash(prefix: String, _ done: @escaping StoreCompletion<Bool>)
 
     // MARK: Sessions
 

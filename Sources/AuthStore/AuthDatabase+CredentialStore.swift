@@ -62,6 +62,10 @@ extension AuthDatabase: CredentialStore {
         complete(done) { try upgradePasswordHash(userID: userID, from: old, to: new) }
     }
 
+    public func hasPasswordHash(prefix: String, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { try hasPasswordHash(prefix: prefix) }
+    }
+
     public func deleteUser(id: Int64, _ done: @escaping StoreCompletion<Void>) {
         complete(done) { try deleteUser(id: id) }
     }

@@ -114,6 +114,15 @@ extension AuthDatabase {
         }
     }
 
+    public func hasPasswordHash(prefix: String) throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM users WHERE substr(password_hash, 1, ?) = ?)",
+                arguments: [prefix.count, prefix]) ?? false
+        }
+    }
+
     public func deleteUser(id: Int64) throws {
         try write { db, changes in
             try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])

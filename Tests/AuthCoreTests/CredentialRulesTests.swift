@@ -54,28 +54,39 @@ import Testing
 
     @Test func passwordRules() {
         #expect(throws: AuthError.weakPassword(field: "password")) {
-            try PasswordPolicy.validateNew("short", field: "password")
+            try PasswordPolicy.validateNew("short", field: "password", scheme: .bcrypt)
         }
         // Eight scalars of two bytes each: long enough, 16 bytes.
-        #expect(throws: Never.self) { try PasswordPolicy.validateNew("éééééééé", field: "password") }
+        #expect(throws: Never.self) { try PasswordPolicy.validateNew("éééééééé", field: "password", scheme: .bcrypt) }
         #expect(throws: AuthError.weakPassword(field: "new_password")) {
-            try PasswordPolicy.validateNew("ééééééé", field: "new_password")
+            try PasswordPolicy.validateNew("ééééééé", field: "new_password", scheme: .bcrypt)
         }
         #expect(throws: Never.self) {
-            try PasswordPolicy.validateNew(String(repeating: "a", count: 72), field: "password")
+            try PasswordPolicy.validateNew(String(repeating: "a", count: 72), field: "password", scheme: .bcrypt)
         }
         #expect(throws: AuthError.passwordTooLong(field: "password")) {
-            try PasswordPolicy.validateNew(String(repeating: "a", count: 73), field: "password")
+            try PasswordPolicy.validateNew(String(repeating: "a", count: 73), field: "password", scheme: .bcrypt)
         }
+        // argon2id reads every byte: up to 1024 of them.
+        #expect(throws: Never.self) {
+            try PasswordPolicy.validateNew(String(repeating: "€", count: 36), field: "password", scheme: .argon2id)
+        }
+        #expect(throws: Never.self) {
+            try PasswordPolicy.validateNew(String(repeating: "a", count: 1024), field: "password", scheme: .argon2id)
+        }
+        #expect(throws: AuthError.passwordTooLong(field: "password")) {
+            try PasswordPolicy.validateNew(String(repeating: "a", count: 1025), field: "password", scheme: .argon2id)
+        }
+        #expect(PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 72), scheme: .bcrypt))
+        #expect(!PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 73), scheme: .bcrypt))
+        #expect(PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 73), scheme: .argon2id))
         // 36 three-byte scalars: 108 bytes.
         #expect(throws: AuthError.passwordTooLong(field: "password")) {
-            try PasswordPolicy.validateNew(String(repeating: "€", count: 36), field: "password")
+            try PasswordPolicy.validateNew(String(repeating: "€", count: 36), field: "password", scheme: .bcrypt)
         }
         #expect(throws: AuthError.invalidParams(field: "password")) {
-            try PasswordPolicy.validateNew("abcdefgh\u{0}ij", field: "password")
+            try PasswordPolicy.validateNew("abcdefgh\u{0}ij", field: "password", scheme: .bcrypt)
         }
-        #expect(PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 72)))
-        #expect(!PasswordPolicy.isUsableAtLogin(String(repeating: "a", count: 73)))
     }
 
     @Test func roleNames() {

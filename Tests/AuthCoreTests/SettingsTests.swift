@@ -46,6 +46,9 @@ import Testing
             ("bcrypt_cost", "9"), ("bcrypt_cost", "32"), ("clock_leeway", "301"), ("access_ttl", "abc"),
             ("algorithm", "RS256"), ("admin_uids", "root"), ("workers", "257"),
             ("instance_name", "host a"), ("instance_name", "a:b"), ("instance_name", String(repeating: "x", count: 65)),
+            ("password_scheme", "scrypt"), ("password_scheme", "Argon2id"), ("argon2_memory_kib", "8191"),
+            ("argon2_memory_kib", "1048577"), ("argon2_iterations", "0"), ("argon2_iterations", "11"),
+            ("argon2_parallelism", "0"), ("argon2_parallelism", "9"), ("max_hash_memory_mib", "7"),
         ]
         for (name, value) in cases {
             do {
@@ -55,6 +58,33 @@ import Testing
                 #expect(error.description.contains(name))
             }
         }
+    }
+
+    /// Every hashing worker may hold an argon2id hash's memory at once:
+    /// more than `max_hash_memory_mib` in all is refused, naming the three
+    /// settings; with bcrypt the argon2 settings bound nothing.
+    @Test func argon2MemoryIsBoundedAcrossTheWorkers() throws {
+        let argon2 = ["password_scheme": "argon2id", "argon2_memory_kib": "65536", "workers": "9"]
+        do {
+            _ = try SettingsResolver.resolve(flags: argon2, environment: [:], file: nil, cores: 2)
+            Issue.record("9 x 64 MiB was accepted under 512 MiB")
+        } catch {
+            for name in ["workers", "argon2_memory_kib", "max_hash_memory_mib"] {
+                #expect(error.description.contains(name))
+            }
+        }
+        var fits = argon2
+        fits["max_hash_memory_mib"] = "512"
+        fits["workers"] = "4"
+        let settings = try SettingsResolver.resolve(flags: fits, environment: [:], file: nil, cores: 2)
+        #expect(settings.passwordHashing.scheme == .argon2id)
+        #expect(settings.passwordHashing.argon2 == .init(memoryKiB: 65_536, iterations: 2, parallelism: 1))
+        var bcrypt = argon2
+        bcrypt["password_scheme"] = "bcrypt"
+        #expect(try SettingsResolver.resolve(flags: bcrypt, environment: [:], file: nil, cores: 2).workers == 9)
+        let defaults = Settings(cores: 2).passwordHashing
+        #expect(defaults.scheme == .bcrypt && defaults.bcryptCost == 12)
+        #expect(defaults.argon2 == .init(memoryKiB: 19_456, iterations: 2, parallelism: 1))
     }
 
     @Test func anInstanceNameIsKeptAsGiven() throws {

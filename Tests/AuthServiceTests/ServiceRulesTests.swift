@@ -1,8 +1,9 @@
 import AuthCore
 import AuthCrypto
-import AuthServiceCore
 import Foundation
 import Testing
+
+@testable import AuthServiceCore
 
 /// Every method's rules and error order, in process: the service on each
 /// store (the fake, the fake completing later on another thread, SQLite),
@@ -273,6 +274,110 @@ import Testing
         #expect(Bcrypt.cost(of: replaced) == harness.service.settings.bcryptCost)
         _ = try harness.login("alice@example.com")
         #expect(try stored() == replaced)
+    }
+
+    /// With argon2id configured: new hashes are argon2id, a bcrypt-hashed
+    /// account logs in and moves to argon2id, and a password is refused as
+    /// too long at its scheme's limit, 72 bytes for bcrypt, 1024 for argon2id
+    /// (at login, over the stored hash's limit it is simply wrong).
+    @Test(arguments: StoreKind.allCases) func argon2idConfiguredHashesNewPasswordsAndMovesOldOnes(_ kind: StoreKind)
+        throws
+    {
+        let bcryptHarness = try ServiceHarness(kind)
+        let oldID = try bcryptHarness.createUser("old@example.com")
+        let stored = { (harness: ServiceHarness, id: Int64) in
+            try StoreConformanceTests.value { harness.store.user(id: id, $0) }!.passwordHash
+        }
+        let bcryptHash = try stored(bcryptHarness, oldID)
+        #expect(PasswordHashing.scheme(of: bcryptHash) == .bcrypt)
+        let long = String(repeating: "p", count: 100)
+        #expect(
+            bcryptHarness.call(
+                "user.create", ["email": .string("long@example.com"), "password": .string(long)]
+            ).reason == "password_too_long")
+
+        let harness = try ServiceHarness(kind) {
+            $0.passwordScheme = .argon2id
+            $0.argon2MemoryKiB = 8_192
+            $0.argon2Iterations = 1
+        }
+        let newID = try harness.createUser("new@example.com")
+        let newHash = try stored(harness, newID)
+        #expect(newHash.hasPrefix("$argon2id$v=19$m=8192,t=1,p=1$"))
+        _ = try harness.login("new@example.com")
+        let longID = try harness.createUser("long@example.com", password: long)
+        #expect(try stored(harness, longID).hasPrefix("$argon2id$"))
+        _ = try harness.login("long@example.com", password: long)
+        #expect(
+            harness.call(
+                "user.create",
+                ["email": .string("longer@example.com"), "password": .string(String(repeating: "p", count: 1025))]
+            ).reason == "password_too_long")
+
+        // A bcrypt hash in this store (as an older configuration left it).
+        let migratingID = try harness.createUser("migrating@example.com")
+        let argon2Hash = try stored(harness, migratingID)
+        try StoreConformanceTests.value {
+            harness.store.upgradePasswordHash(userID: migratingID, from: argon2Hash, to: bcryptHash, $0)
+        }
+        // Over bcrypt's 72 bytes: wrong for that account, and nothing moves.
+        #expect(
+            harness.call("auth.login", ["email": .string("migrating@example.com"), "password": .string(long)]).reason
+                == "invalid_credentials")
+        #expect(harness.sinks.reasons(of: .loginFail).last == "password_too_long")
+        #expect(try stored(harness, migratingID) == bcryptHash)
+        _ = try harness.login("migrating@example.com")
+        var moved = try stored(harness, migratingID)
+        for _ in 0..<500 where moved == bcryptHash {
+            Thread.sleep(forTimeInterval: 0.01)
+            moved = try stored(harness, migratingID)
+        }
+        #expect(moved.hasPrefix("$argon2id$v=19$m=8192,t=1,p=1$"))
+
+        // Back to bcrypt: an account whose password is over 72 bytes keeps
+        // its argon2id hash (bcrypt would cut the password) and logs in.
+        let backHarness = try ServiceHarness(kind)
+        let longAgain = try backHarness.createUser("long@example.com", password: "short password")
+        let shortHash = try stored(backHarness, longAgain)
+        let longHash = try stored(harness, longID)
+        try StoreConformanceTests.value {
+            backHarness.store.upgradePasswordHash(userID: longAgain, from: shortHash, to: longHash, $0)
+        }
+        _ = try backHarness.login("long@example.com", password: long)
+        Thread.sleep(forTimeInterval: 0.05)
+        _ = try backHarness.login("long@example.com", password: long)
+        #expect(try stored(backHarness, longAgain).hasPrefix("$argon2id$"))
+    }
+
+    /// The schemes a login pads with follow what the store holds: counted
+    /// on demand, and every scheme until the first count.
+    @Test(arguments: StoreKind.allCases) func loginsPadWithTheSchemesStoredHashesAreIn(_ kind: StoreKind) throws {
+        let harness = try ServiceHarness(kind)
+        #expect(harness.service.loginHashing.1 == nil)
+        let id = try harness.createUser("alice@example.com")
+        let count = {
+            let done = DispatchSemaphore(value: 0)
+            harness.service.countStoredPasswordSchemes { done.signal() }
+            done.wait()
+            return harness.service.loginHashing.1
+        }
+        #expect(count() == [.bcrypt])
+        let bcrypt = try StoreConformanceTests.value { harness.store.user(id: id, $0) }!.passwordHash
+        let argon2 = try PasswordHashing(scheme: .argon2id, argon2: .init(memoryKiB: 64, iterations: 1, parallelism: 1))
+            .hash(Array(ServiceHarness.password.utf8))
+        try harness.createUser("bob@example.com")
+        try StoreConformanceTests.value { harness.store.upgradePasswordHash(userID: id, from: bcrypt, to: argon2, $0) }
+        #expect(count() == [.bcrypt, .argon2id])
+
+        // Who pads with what: every scheme in play but the one checked.
+        #expect(LoginHashing.padding(checked: .bcrypt, configured: .bcrypt, stored: [.bcrypt]) == [])
+        #expect(
+            LoginHashing.padding(checked: .bcrypt, configured: .bcrypt, stored: [.bcrypt, .argon2id]) == [.argon2id])
+        #expect(
+            LoginHashing.padding(checked: .argon2id, configured: .bcrypt, stored: [.bcrypt, .argon2id]) == [.bcrypt])
+        #expect(LoginHashing.padding(checked: .bcrypt, configured: .argon2id, stored: [.bcrypt]) == [.argon2id])
+        #expect(LoginHashing.padding(checked: .argon2id, configured: .argon2id, stored: [.argon2id]) == [])
+        #expect(LoginHashing.padding(checked: .bcrypt, configured: .bcrypt, stored: nil) == [.argon2id])
     }
 
     /// A token served from the verified-token cache is still checked for

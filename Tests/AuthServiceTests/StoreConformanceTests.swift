@@ -162,6 +162,27 @@ import Testing
         #expect(after?.credentialGeneration == alice.credentialGeneration)
     }
 
+    /// Which schemes stored hashes are in: a prefix match on the whole
+    /// hash, never a pattern (`_` and `%` are plain characters here).
+    @Test(arguments: StoreKind.allCases) func storedHashesAreFoundByTheirPrefix(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let has = { (prefix: String) in try Self.value { store.hasPasswordHash(prefix: prefix, $0) } }
+        #expect(try !has("$2"))
+        let alice = try Self.value {
+            store.createUser(
+                email: "alice@example.com", passwordHash: "$2b$12$abc", role: "user", active: true, now: Self.t0, $0)
+        }
+        #expect(try has("$2"))
+        #expect(try has("$2b$12$abc"))
+        #expect(try !has("$argon2id$"))
+        #expect(try !has("$2b$12$abcd"))
+        #expect(try !has("_2"))
+        #expect(try !has("%"))
+        try Self.value { store.upgradePasswordHash(userID: alice.id, from: "$2b$12$abc", to: "$argon2id$v=19$x", $0) }
+        #expect(try has("$argon2id$"))
+        #expect(try !has("$2"))
+    }
+
     @Test(arguments: StoreKind.allCases) func aSessionOpensOnlyAtTheGenerationItWasCheckedAt(_ kind: StoreKind) throws {
         let store = try kind.make()
         let alice = try user(store, "alice@example.com")

@@ -148,6 +148,12 @@ import Testing
                 ["JWT_SECRET": "short", "JWT_REFRESH_SECRET": secret], "shorter than 32 bytes"
             ),
             (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--bcrypt-cost", "9"], [:], "bcrypt_cost"),
+            (
+                [
+                    "--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--password-scheme", "argon2id",
+                    "--workers", "4", "--argon2-memory-kib", "262144",
+                ], [:], "max_hash_memory_mib"
+            ),
             (["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s"], ["AUTHD_CLOCK_LEEWAY": "301"], "clock_leeway"),
             (
                 ["--listen", "$DIR/a.sock", "--state-dir", "$DIR/s", "--config", "/nonexistent.json"], [:],
@@ -303,6 +309,45 @@ import Testing
         }
         #expect(cost == 11)
         _ = try upgraded.connect().login("up@example.com")
+    }
+
+    /// A switch to argon2id and back, on the real daemon and SQLite file:
+    /// each account moves to the configured scheme at its next login, and
+    /// one whose password is longer than bcrypt takes keeps argon2id.
+    @Test func passwordsMoveToTheConfiguredSchemeAtLogin() throws {
+        let daemon = try DaemonProcess.started()
+        defer { daemon.tearDown() }
+        try daemon.connect().createUser("early@example.com")
+        daemon.stop()
+        let argon2Flags = ["password-scheme": "argon2id", "argon2-memory-kib": "8192", "argon2-iterations": "1"]
+        let argon2 = DaemonProcess(flags: argon2Flags, directory: daemon.directory)
+        try argon2.start()
+        let rpc = try argon2.connect()
+        let long = String(repeating: "long passphrase ", count: 8)
+        try rpc.createUser("long@example.com", password: long)
+        _ = try rpc.login("early@example.com")
+        let database = try AuthDatabase(path: daemon.stateDirectory + "/authd.sqlite3")
+        let hash = { (email: String) in try database.user(email: email)?.passwordHash ?? "" }
+        var early = try hash("early@example.com")
+        for _ in 0..<100 where !early.hasPrefix("$argon2id$") {
+            usleep(20_000)
+            early = try hash("early@example.com")
+        }
+        #expect(early.hasPrefix("$argon2id$v=19$m=8192,t=1,p=1$"))
+        #expect(try hash("long@example.com").hasPrefix("$argon2id$v=19$m=8192,t=1,p=1$"))
+        argon2.stop()
+
+        let back = DaemonProcess(directory: daemon.directory)
+        try back.start()
+        defer { back.stop() }
+        let again = try back.connect()
+        _ = try again.login("early@example.com")
+        _ = try again.login("long@example.com", password: long)
+        for _ in 0..<100 where try hash("early@example.com").hasPrefix("$argon2id$") { usleep(20_000) }
+        #expect(try Bcrypt.cost(of: hash("early@example.com")) == 10)
+        _ = try again.login("early@example.com")
+        _ = try again.login("long@example.com", password: long)
+        #expect(try hash("long@example.com").hasPrefix("$argon2id$"))
     }
 
     @Test func securityEventsCarryPeerFieldsAndNoSecrets() throws {

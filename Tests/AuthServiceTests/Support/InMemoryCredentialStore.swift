@@ -170,6 +170,10 @@ final class InMemoryCredentialStore: CredentialStore {
         }
     }
 
+    func hasPasswordHash(prefix: String, _ done: @escaping StoreCompletion<Bool>) {
+        read(done) { contents in contents.users.values.contains { $0.passwordHash.hasPrefix(prefix) } }
+    }
+
     func deleteUser(id: Int64, _ done: @escaping StoreCompletion<Void>) {
         write(done) { contents, changes throws(StoreError) in
             guard contents.users.removeValue(forKey: id) != nil else { throw .notFound }
