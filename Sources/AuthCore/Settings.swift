@@ -69,6 +69,18 @@ public struct Settings: Sendable, Equatable {
         workers = max(1, cores)
     }
 
+    /// With argon2id, every worker may run a hash at once, each holding its
+    /// memory: a configuration over `max_hash_memory_mib` is refused here
+    /// rather than found out by the OOM killer (the budget of
+    /// `HashMemoryBudget` bounds every other case: padding, stored hashes).
+    public func checkHashMemory() throws(SettingsError) {
+        let needKiB = workers * argon2MemoryKiB
+        guard passwordScheme == .argon2id, needKiB > maxHashMemoryMiB * 1024 else { return }
+        throw SettingsError(
+            "workers (\(workers)) x argon2_memory_kib (\(argon2MemoryKiB)) is \(needKiB) KiB, over max_hash_memory_mib (\(maxHashMemoryMiB) MiB = \(maxHashMemoryMiB * 1024) KiB): lower one of the first two or raise the last"
+        )
+    }
+
     /// How new passwords are hashed.
     public var passwordHashing: PasswordHashing {
         PasswordHashing(
@@ -252,14 +264,7 @@ public enum SettingsResolver {
         if settings.adminReservedConnections >= settings.maxConnections {
             throw SettingsError("admin_reserved_connections must be less than max_connections")
         }
-        // Every worker may run an argon2id hash at once, each holding its
-        // memory: refused here rather than found out by the OOM killer.
-        let hashMemoryKiB = settings.workers * settings.argon2MemoryKiB
-        if settings.passwordScheme == .argon2id && hashMemoryKiB > settings.maxHashMemoryMiB * 1024 {
-            throw SettingsError(
-                "workers (\(settings.workers)) x argon2_memory_kib (\(settings.argon2MemoryKiB)) is \(hashMemoryKiB / 1024) MiB, over max_hash_memory_mib (\(settings.maxHashMemoryMiB)): lower one of the first two or raise the last"
-            )
-        }
+        try settings.checkHashMemory()
         return settings
     }
 

@@ -68,6 +68,14 @@ public enum Argon2id {
         return Digest.constantTimeEquals(computed, decoded.tag)
     }
 
+    /// Whether `encoded` is a hash `verify` computes (it parses, its
+    /// parameters are within the limits and fit the memory budget): any
+    /// other matches nothing at once, without a hash's time.
+    public static func isVerifiable(_ encoded: String, budget: HashMemoryBudget = .shared) -> Bool {
+        guard let parameters = decode(encoded)?.parameters else { return false }
+        return parameters.isWithinLimits && budget.admits(kib: parameters.memoryKiB)
+    }
+
     /// The parameters of a `$argon2id$v=19$…` hash, or nil if it is not one.
     public static func parameters(of encoded: String) -> Parameters? {
         decode(encoded)?.parameters
@@ -75,9 +83,21 @@ public enum Argon2id {
 
     /// The tag itself, with the optional secret and associated data of RFC
     /// 9106 (its test vectors use both; authd's hashes use neither).
+    /// Holds `parameters.memoryKiB` of `budget` while it runs.
     public static func raw(
         password: [UInt8], salt: [UInt8], secret: [UInt8] = [], associatedData: [UInt8] = [],
-        parameters: Parameters, tagBytes: Int
+        parameters: Parameters, tagBytes: Int, budget: HashMemoryBudget = .shared
+    ) throws -> [UInt8] {
+        try budget.withReservation(kib: parameters.memoryKiB) {
+            try compute(
+                password: password, salt: salt, secret: secret, associatedData: associatedData,
+                parameters: parameters, tagBytes: tagBytes)
+        }
+    }
+
+    private static func compute(
+        password: [UInt8], salt: [UInt8], secret: [UInt8], associatedData: [UInt8], parameters: Parameters,
+        tagBytes: Int
     ) throws -> [UInt8] {
         guard parameters.memoryKiB >= 8 * parameters.parallelism, parameters.iterations >= 1,
             parameters.parallelism >= 1, tagBytes >= 4

@@ -34,9 +34,15 @@ public enum Bcrypt {
         String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The most bcrypt reads; a longer password is refused, never cut.
+    public static let maximumPasswordBytes = 72
+
     /// Hashes `password` (which must not contain NUL) with a fresh salt.
     public static func hash(_ password: [UInt8], cost: Int) throws -> String {
         precondition(!password.contains(0), "passwords with NUL are refused before hashing")
+        guard password.count <= maximumPasswordBytes else {
+            throw Failure(description: "bcrypt takes at most \(maximumPasswordBytes) bytes of password")
+        }
         var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
         guard crypt_gensalt_rn("$2b$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil else {
             throw Failure(description: "crypt_gensalt_rn failed for cost \(cost)")
@@ -54,6 +60,22 @@ public enum Bcrypt {
             return false
         }
         return Digest.constantTimeEquals(Array(computed.utf8), Array(hash.utf8))
+    }
+
+    /// Whether `hash` is a whole bcrypt hash (`$2a$`, `$2b$` or `$2y$`, a cost
+    /// from 04 to 31, 53 characters of salt and hash): one `verify`
+    /// computes. Anything else matches nothing at once.
+    public static func isWellFormed(_ hash: String) -> Bool {
+        let bytes = Array(hash.utf8)
+        guard bytes.count == 60, let cost = cost(of: hash), (4...31).contains(cost),
+            [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "y")].contains(bytes[2])
+        else { return false }
+        return bytes[7...].allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "/")
+        }
     }
 
     /// The cost of a `$2b$NN$…` hash, or nil if it is not one.

@@ -8,10 +8,6 @@ public struct PasswordHashing: Sendable, Equatable {
         case bcrypt
         case argon2id
 
-        /// The longest password a hash in this scheme takes: bcrypt reads
-        /// at most 72 bytes (a longer one would be cut, silently, so it is
-        /// refused); argon2id reads all of it, and 1024 bytes is room for
-        /// any passphrase.
         /// How every hash of this scheme begins (bcrypt's `$2a$`, `$2b$` and
         /// `$2y$` alike).
         public var hashPrefix: String {
@@ -21,9 +17,13 @@ public struct PasswordHashing: Sendable, Equatable {
             }
         }
 
+        /// The longest password a hash in this scheme takes: bcrypt reads
+        /// at most 72 bytes (a longer one would be cut, silently, so it is
+        /// refused); argon2id reads all of it, and 1024 bytes is room for
+        /// any passphrase.
         public var maximumPasswordBytes: Int {
             switch self {
-            case .bcrypt: 72
+            case .bcrypt: Bcrypt.maximumPasswordBytes
             case .argon2id: 1024
             }
         }
@@ -65,6 +65,18 @@ public struct PasswordHashing: Sendable, Equatable {
         switch scheme(of: hash) {
         case .bcrypt?: Bcrypt.verify(password, hash: hash)
         case .argon2id?: Argon2id.verify(password, encoded: hash)
+        case nil: false
+        }
+    }
+
+    /// Whether `verify` computes a hash for `hash` (a well-formed hash of a
+    /// known scheme, within the limits and the memory budget): a login
+    /// checks any other against an unmatchable hash instead, so a row no
+    /// check can match still costs an attempt the time of one.
+    public static func isVerifiable(_ hash: String) -> Bool {
+        switch scheme(of: hash) {
+        case .bcrypt?: Bcrypt.isWellFormed(hash)
+        case .argon2id?: Argon2id.isVerifiable(hash)
         case nil: false
         }
     }

@@ -108,6 +108,7 @@ public final class Daemon: @unchecked Sendable {
         let clock = ServiceClock(
             now: { WallClock.unixSeconds() }, microseconds: { Int64(MonotonicClock.microseconds()) })
         let operations = LoggerOperationsLog(logger: logger)
+        HashMemoryBudget.shared.setLimit(kib: settings.maxHashMemoryMiB * 1024)
         hashQueue = WorkerPool(
             name: "hash", threads: settings.workers, capacity: settings.maxQueue,
             perPeerCapacity: settings.effectiveMaxQueuePerPeer, niceness: 10)
@@ -366,12 +367,23 @@ public final class Daemon: @unchecked Sendable {
     private func reload() {
         Systemd.notify("RELOADING=1")
         do {
-            let settings = try Daemon.loadSettings(
+            var settings = try Daemon.loadSettings(
                 options: options, environment: environment, cores: ProcessInfo.processInfo.activeProcessorCount)
             // The store is chosen once, at start.
             if settings.databaseURL != service.settings.databaseURL {
                 throw StartupError("database_url cannot change on reload; restart authd to change the store")
             }
+            // The hashing pool keeps its size until a restart: the memory
+            // bound is checked against the workers running.
+            let running = service.settings.workers
+            if settings.workers != running {
+                logger.warning(
+                    "workers changes at the next restart",
+                    metadata: ["running": "\(running)", "configured": "\(settings.workers)"])
+                settings.workers = running
+                try settings.checkHashMemory()
+            }
+            HashMemoryBudget.shared.setLimit(kib: settings.maxHashMemoryMiB * 1024)
             try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
             // The token policy changed even if the keys fail to reload:
             // no token is served from a check under the old one.

@@ -4,14 +4,17 @@ import AuthCrypto
 /// The admin methods; `handle` has already authorised the caller.
 extension AuthService {
     func createUser(_ context: CallContext) throws(AuthError) {
-        let request = try CreateUserRequest(params: context.params, scheme: settings.passwordScheme)
+        // The scheme the password was checked for is the one it is hashed in,
+        // whatever a reload changes while the job waits.
+        let hashing = settings.passwordHashing
+        let request = try CreateUserRequest(params: context.params, scheme: hashing.scheme)
         submit(to: hashQueue, context) { [self] in
             // Checked before the hash (a taken email costs no hash), and
             // again by the store at its insert.
             context.then(waitFor { store.user(email: request.email, $0) }) { existing in
                 if existing != nil { return context.fail(.emailTaken) }
                 let hash: String
-                switch newPasswordHash(request.password) {
+                switch newPasswordHash(request.password, with: hashing) {
                 case .success(let value): hash = value
                 case .failure(let error): return context.fail(error)
                 }
@@ -80,12 +83,13 @@ extension AuthService {
     }
 
     func setPassword(_ context: CallContext) throws(AuthError) {
-        let request = try SetPasswordRequest(params: context.params, scheme: settings.passwordScheme)
+        let hashing = settings.passwordHashing
+        let request = try SetPasswordRequest(params: context.params, scheme: hashing.scheme)
         let (id, password) = (request.id, request.password)
         submit(to: hashQueue, context) { [self] in
             guard store.view.user(id: id) != nil else { return context.fail(.notFound) }
             let hash: String
-            switch newPasswordHash(password) {
+            switch newPasswordHash(password, with: hashing) {
             case .success(let value): hash = value
             case .failure(let error): return context.fail(error)
             }

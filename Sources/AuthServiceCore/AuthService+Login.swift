@@ -100,6 +100,12 @@ extension AuthService {
         let usable = PasswordPolicy.isUsableAtLogin(password, scheme: hashing.scheme(of: user?.passwordHash))
         let matched = hashing.check(
             bytes, against: user?.passwordHash, usable: usable, storedSchemes: storedSchemes)
+        if let user, !PasswordHashing.isVerifiable(user.passwordHash) {
+            log.log(
+                .warning,
+                "a stored password hash cannot be checked (no known scheme, malformed, or over the limits and max_hash_memory_mib)",
+                metadata: ["user_id": "\(user.id)"])
+        }
         guard let user, matched, user.active else {
             let reason = LoginFailure.reason(
                 emailValid: email != nil, userFound: user != nil, passwordUsable: usable, matched: matched)

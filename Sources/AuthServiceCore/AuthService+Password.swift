@@ -9,11 +9,14 @@ extension AuthService {
         let authenticated: Authenticated
         let current: String
         let new: String
+        // The scheme the new password was checked for is the one it is
+        // hashed in, whatever a reload changes while the job waits.
+        let hashing = settings.passwordHashing
         do throws(AuthError) {
             // The token first, then the passwords (the contract's order).
             authenticated = try authenticate(
                 try AccessTokenRequest(params: context.params).accessToken, peer: context.peer)
-            let request = try ChangePasswordRequest(params: context.params, scheme: settings.passwordScheme)
+            let request = try ChangePasswordRequest(params: context.params, scheme: hashing.scheme)
             (current, new) = (request.currentPassword, request.newPassword)
         } catch {
             context.fail(error)
@@ -28,7 +31,8 @@ extension AuthService {
             peerPID: context.peer.pid, userID: authenticated.user.id, email: authenticated.user.email,
             reason: "rate_limited")
         throttled(context, account: accountKey, client: clientKey, lockEvent: lockEvent) { [self] attempt in
-            replacePassword(authenticated, current: current, new: new, peer: context.peer) { [self] outcome, answer in
+            replacePassword(authenticated, current: current, new: new, hashing: hashing, peer: context.peer) {
+                [self] outcome, answer in
                 gate.finish(attempt, outcome: outcome)
                 context.respond(answer)
             }
@@ -38,7 +42,7 @@ extension AuthService {
     /// On a hashing worker: checks the current password, stores the new
     /// hash; `done` gets how the attempt counts and the answer.
     private func replacePassword(
-        _ authenticated: Authenticated, current: String, new: String, peer: PeerCredentials,
+        _ authenticated: Authenticated, current: String, new: String, hashing: PasswordHashing, peer: PeerCredentials,
         _ done: @escaping @Sendable (LoginThrottle.Outcome, Result<JSONValue, AuthError>) -> Void
     ) {
         let user: UserRecord
@@ -57,7 +61,7 @@ extension AuthService {
             return done(.failed, .failure(.invalidCredentials))
         }
         let hash: String
-        switch newPasswordHash(new) {
+        switch newPasswordHash(new, with: hashing) {
         case .success(let value): hash = value
         case .failure(let error): return done(.abandoned, .failure(error))
         }

@@ -38,6 +38,7 @@ public final class AuthService: @unchecked Sendable {
     /// The schemes stored hashes are in, as last counted; nil until then
     /// (a login then pads with every scheme).
     private var storedSchemes: Set<PasswordHashing.Scheme>?
+    private var countingSchemes = false
     private var refreshLimiter: RefreshRateLimiter
     private var shuttingDownFlag = false
     private var inFlightCount = 0
@@ -80,6 +81,9 @@ public final class AuthService: @unchecked Sendable {
     public func apply(settings: Settings, adminGIDs: Set<UInt32>) throws {
         let hashing = try LoginHashing(hashing: settings.passwordHashing)
         lock.withLock {
+            // Hashes of the scheme configured until now may have been written
+            // since the last count: padded with until the next count says.
+            storedSchemes?.insert(currentSettings.passwordScheme)
             currentSettings = settings
             self.adminGIDs = adminGIDs
             hashingForLogins = hashing
@@ -114,6 +118,13 @@ public final class AuthService: @unchecked Sendable {
     /// with exactly those. A scheme found stays counted until the next
     /// count; a failed count leaves the last one.
     public func countStoredPasswordSchemes(_ done: @escaping @Sendable () -> Void = {}) {
+        // One count at a time: an older one must not land after a newer.
+        let started = lock.withLock { () -> Bool in
+            if countingSchemes { return false }
+            countingSchemes = true
+            return true
+        }
+        guard started else { return done() }
         let found = Locked<Set<PasswordHashing.Scheme>>([])
         let remaining = Locked(PasswordHashing.Scheme.allCases.count)
         let failed = Locked(false)
@@ -131,9 +142,10 @@ public final class AuthService: @unchecked Sendable {
                         $0 -= 1; return $0
                     }) == 0
                 else { return }
-                if !failed.withLock({ $0 }) {
-                    let schemes = found.withLock { $0 }
-                    lock.withLock { storedSchemes = schemes }
+                let schemes = failed.withLock { $0 } ? nil : found.withLock { $0 }
+                lock.withLock {
+                    if let schemes { storedSchemes = schemes }
+                    countingSchemes = false
                 }
                 done()
             }
@@ -333,10 +345,10 @@ public final class AuthService: @unchecked Sendable {
         }
     }
 
-    /// A new hash of `password` in the configured scheme, or the answer to
-    /// give when hashing failed (a library failure: internal).
-    func newPasswordHash(_ password: String) -> Result<String, AuthError> {
-        let hashing = settings.passwordHashing
+    /// A new hash of `password` in `hashing`'s scheme (the configuration
+    /// the password was checked under), or the answer to give when hashing
+    /// failed (a library failure: internal).
+    func newPasswordHash(_ password: String, with hashing: PasswordHashing) -> Result<String, AuthError> {
         do {
             return .success(try hashing.hash(Array(password.utf8)))
         } catch {

@@ -30,8 +30,9 @@ struct LoginHashing: Sendable {
         storedHash.flatMap(PasswordHashing.scheme(of:)) ?? hashing.scheme
     }
 
-    /// Checks `password` against `storedHash` when there is one and
-    /// `usable`, else against an unmatchable hash in its scheme; then pads
+    /// Checks `password` against `storedHash` when there is one, `usable`
+    /// and verifiable, else against an unmatchable hash in its scheme (a
+    /// row no check can match takes an attempt's time all the same); then pads
     /// with the other schemes of `storedSchemes` (nil: not known yet, so
     /// every scheme) and the configured one. True only for a real match.
     func check(
@@ -39,7 +40,7 @@ struct LoginHashing: Sendable {
     ) -> Bool {
         let checked = scheme(of: storedHash)
         var matched = false
-        if let storedHash, usable {
+        if let storedHash, usable, PasswordHashing.isVerifiable(storedHash) {
             matched = PasswordHashing.verify(password, against: storedHash)
         } else {
             _ = PasswordHashing.verify(

@@ -21,7 +21,7 @@ struct AuthBench: ParsableCommand {
 
     @Option(
         help:
-            "Only these scenarios: transport, verify, login, fairness, refresh, cold-start, memory, sweeper, revocation."
+            "Only these scenarios: transport, verify, login, argon2id, fairness, refresh, cold-start, memory, sweeper, revocation."
     )
     var only: [String] = []
 
@@ -54,13 +54,15 @@ struct AuthBench: ParsableCommand {
         scenarios.databaseServer = databaseServer
         scenarios.users = users
         let all = [
-            "transport", "verify", "login", "fairness", "refresh", "cold-start", "memory", "sweeper", "revocation",
+            "transport", "verify", "login", "argon2id", "fairness", "refresh", "cold-start", "memory", "sweeper",
+            "revocation",
         ]
         for name in all where only.isEmpty || only.contains(name) {
             switch name {
             case "transport": try scenarios.transport()
             case "verify": try scenarios.verify()
             case "login": try scenarios.logins()
+            case "argon2id": try scenarios.passwordSchemes()
             case "fairness": try scenarios.fairness()
             case "refresh": try scenarios.refreshes()
             case "cold-start": try scenarios.coldStart()

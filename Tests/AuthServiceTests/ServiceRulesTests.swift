@@ -369,6 +369,27 @@ import Testing
         try StoreConformanceTests.value { harness.store.upgradePasswordHash(userID: id, from: bcrypt, to: argon2, $0) }
         #expect(count() == [.bcrypt, .argon2id])
 
+        // A reload keeps padding with the scheme configured until then: its
+        // hashes may be written before the next count.
+        let argon2Harness = try ServiceHarness(kind) {
+            $0.passwordScheme = .argon2id
+            $0.argon2MemoryKiB = 8_192
+            $0.argon2Iterations = 1
+        }
+        try argon2Harness.createUser("carol@example.com")
+        let done = DispatchSemaphore(value: 0)
+        argon2Harness.service.countStoredPasswordSchemes { done.signal() }
+        done.wait()
+        #expect(argon2Harness.service.loginHashing.1 == [.argon2id])
+        var toBcrypt = argon2Harness.service.settings
+        toBcrypt.passwordScheme = .bcrypt
+        try argon2Harness.service.apply(settings: toBcrypt, adminGIDs: [])
+        try argon2Harness.createUser("dave@example.com")
+        var back = toBcrypt
+        back.passwordScheme = .argon2id
+        try argon2Harness.service.apply(settings: back, adminGIDs: [])
+        #expect(argon2Harness.service.loginHashing.1 == [.argon2id, .bcrypt])
+
         // Who pads with what: every scheme in play but the one checked.
         #expect(LoginHashing.padding(checked: .bcrypt, configured: .bcrypt, stored: [.bcrypt]) == [])
         #expect(
