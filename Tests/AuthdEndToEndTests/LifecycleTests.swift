@@ -227,6 +227,34 @@ import Testing
         }
     }
 
+    /// The hashing pool keeps its size until a restart, so a reload's
+    /// argon2id memory is checked against the workers running: fewer
+    /// workers in the file do not let a bigger `argon2_memory_kib` past
+    /// `max_hash_memory_mib`, and the previous configuration stays.
+    @Test func aReloadChecksArgon2MemoryAgainstTheRunningWorkers() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = URL(fileURLWithPath: directory + "/authd.json")
+        let first =
+            #"{"password_scheme": "argon2id", "workers": 4, "argon2_memory_kib": 8192, "argon2_iterations": 1, "max_hash_memory_mib": 64}"#
+        try Data(first.utf8).write(to: config)
+        try withDaemon(flags: ["config": config.path]) { daemon, rpc in
+            try rpc.createUser("before@example.com")
+            let bigger =
+                #"{"password_scheme": "argon2id", "workers": 1, "argon2_memory_kib": 32768, "argon2_iterations": 1, "max_hash_memory_mib": 64}"#
+            try Data(bigger.utf8).write(to: config)
+            kill(daemon.pid, SIGHUP)
+            for _ in 0..<500 where !daemon.stderr.contains("reload failed") { usleep(10_000) }
+            #expect(daemon.stderr.contains("reload failed; keeping the previous configuration"))
+            #expect(daemon.stderr.contains("max_hash_memory_mib"))
+            try rpc.createUser("after@example.com")
+            daemon.stop()
+            let database = try AuthDatabase(path: daemon.stateDirectory + "/authd.sqlite3")
+            #expect(
+                try database.user(email: "after@example.com")?.passwordHash.hasPrefix("$argon2id$v=19$m=8192,") == true)
+        }
+    }
+
     /// A token checked (and cached) under the old access key is refused
     /// once the key is replaced and reloaded: the cache of checked tokens
     /// goes with the keys.
