@@ -301,6 +301,53 @@ import Testing
         }
     }
 
+    /// Another uid holding nothing but a copy of a token the cache already
+    /// verified for root: forgeries that keep its signature (and so its
+    /// place in the cache) or cut it are refused in the same read burst
+    /// as the real token's checks, each answer under its own id, and the
+    /// cache serves root the right claims after.
+    @Test func forgeriesOfACachedTokenFromAnotherPeerAreRefusedInOneBurst() throws {
+        try withDaemon { daemon, rpc in
+            try rpc.createUser("alice@example.com", role: "editor")
+            let token = try rpc.login("alice@example.com").access
+            let first = try #require(try rpc.verify(token)["result"]?.objectValue)  // now cached
+            let parts = token.split(separator: ".").map(String.init)
+            var payload = Array(parts[1].utf8)
+            payload[3] = payload[3] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+            let samePlace = parts[0] + "." + String(decoding: payload, as: UTF8.self) + "." + parts[2]
+            let forgeries = [
+                samePlace,
+                String(token.dropLast()),
+                token + "A",
+                parts[0] + "." + parts[1] + "." + String(parts[2].reversed()),
+                " " + token,
+            ]
+            var lines: [String] = []
+            for (index, forged) in forgeries.enumerated() {
+                lines.append(
+                    RPCConnection.requestLine(
+                        id: .int(Int64(2 * index)), method: "token.verify", params: ["token": .string(token)]))
+                lines.append(
+                    RPCConnection.requestLine(
+                        id: .int(Int64(2 * index + 1)), method: "token.verify", params: ["token": .string(forged)]))
+            }
+            let answers = try callsAsUser(uid: 65534, socketPath: daemon.socketPath, lines: lines)
+            #expect(answers.count == lines.count)
+            for answer in answers {
+                guard case .number(let text)? = answer["id"], let id = Int(text) else {
+                    Issue.record("an answer without its id: \(answer)")
+                    continue
+                }
+                if id % 2 == 0 {
+                    #expect(answer["result"]?.objectValue == first, "id \(id)")
+                } else {
+                    #expect(answer.errorReason == "token_invalid", "id \(id): \(forgeries[id / 2])")
+                }
+            }
+            #expect(try rpc.verify(token)["result"]?.objectValue == first)
+        }
+    }
+
     @Test func oneAddressInTwoSpellingsIsOneAccount() throws {
         try withDaemon { _, rpc in
             let composed = "jos\u{E9}@example.com"
