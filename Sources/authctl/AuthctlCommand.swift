@@ -24,4 +24,21 @@ struct AuthctlCommand: AsyncParsableCommand {
             UserCommand.self, SessionCommand.self, KeysCommand.self, StatusCommand.self, LoginCommand.self,
             LogoutCommand.self, VerifyCommand.self,
         ])
+
+    /// Operators type the global options before the subcommand as well as
+    /// after it (`authctl --socket PATH status`); ArgumentParser takes a
+    /// subcommand's options only after its name, so those are moved there.
+    static func main() async {
+        let arguments = GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -23,6 +23,37 @@ struct GlobalOptions: ParsableArguments {
 
     /// The admin surface, with the token saved by `authctl login` if any.
     var admin: AuthClient.Admin { client.admin(accessToken: TokenFile.read()) }
+
+    /// `arguments` with the global options given before the subcommand
+    /// (`--socket PATH`, `--socket=PATH`, `--json`) moved after the whole
+    /// command line (before a `--`, if there is one). Anything else before
+    /// the subcommand (`--help`, a mistake) stays where it is, for the
+    /// parser to answer.
+    static func movedAfterSubcommand(_ arguments: [String]) -> [String] {
+        var moved: [String] = []
+        var index = 0
+        scan: while index < arguments.count {
+            let argument = arguments[index]
+            switch argument {
+            case "--socket" where index + 1 < arguments.count:
+                moved += [argument, arguments[index + 1]]
+                index += 2
+            case "--json":
+                moved.append(argument)
+                index += 1
+            case _ where argument.hasPrefix("--socket="):
+                moved.append(argument)
+                index += 1
+            default:
+                break scan
+            }
+        }
+        guard !moved.isEmpty, index < arguments.count else { return arguments }
+        var rest = Array(arguments[index...])
+        let end = rest.firstIndex(of: "--") ?? rest.endIndex
+        rest.insert(contentsOf: moved, at: end)
+        return rest
+    }
 }
 
 /// Exit codes: 0 done, 64 usage error, 2 refused by authd (forbidden, not

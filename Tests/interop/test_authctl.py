@@ -107,6 +107,15 @@ def test_exit_codes(daemon):
     assert authctl(daemon, "session", "revoke").returncode == 64  # neither --id nor --user
     unreachable = authctl(daemon, "status", "--socket", "/nonexistent/authd.sock")
     assert unreachable.returncode == 69 and "cannot reach authd" in unreachable.stderr
+    # The global options before the subcommand work as after it.
+    before = authctl(daemon, "--socket", "/nonexistent/authd.sock", "status")
+    assert before.returncode == 69 and "cannot reach authd" in before.stderr
+    assert authctl(daemon, "--socket=/nonexistent/authd.sock", "user", "list").returncode == 69
+    listed = authctl(daemon, "--json", "--socket", daemon.socket, "user", "list", env={"AUTHD_SOCKET": "/nonexistent"})
+    assert listed.returncode == 0, listed.stderr
+    assert isinstance(json.loads(listed.stdout), (list, dict))
+    status = authctl(daemon, "--socket", daemon.socket, "status", env={"AUTHD_SOCKET": "/nonexistent"})
+    assert status.returncode == 0, status.stderr
     help_text = authctl(daemon, "--help").stdout
     assert "Examples:" in help_text and "Exit codes" in help_text
 
