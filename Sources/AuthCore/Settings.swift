@@ -121,26 +121,40 @@ public struct SettingDefinition: Sendable {
     let apply:
         @Sendable (_ value: String, _ source: String, _ cores: Int, _ settings: inout Settings) throws(SettingsError) ->
             Void
+    /// The setting's value in `settings`, as a flag would give it (secrets
+    /// masked).
+    public let render: @Sendable (Settings) -> String
 
-    static func integer(
-        _ name: String, _ range: ClosedRange<Int64>, _ set: @escaping @Sendable (inout Settings, Int64) -> Void
+    init(
+        name: String, render: @escaping @Sendable (Settings) -> String,
+        _ apply: @escaping @Sendable (String, String, Int, inout Settings) throws(SettingsError) -> Void
+    ) {
+        self.name = name
+        self.render = render
+        self.apply = apply
+    }
+
+    static func integer<Value: BinaryInteger & Sendable>(
+        _ name: String, _ range: ClosedRange<Int64>, _ field: WritableKeyPath<Settings, Value> & Sendable
     ) -> SettingDefinition {
-        SettingDefinition(name: name) { value, source, _, settings throws(SettingsError) in
+        SettingDefinition(name: name, render: { String($0[keyPath: field]) }) {
+            value, source, _, settings throws(SettingsError) in
             guard let parsed = Int64(value.trimmingWhitespace()), range.contains(parsed) else {
                 throw SettingsError(
                     "\(source): \(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
             }
-            set(&settings, parsed)
+            settings[keyPath: field] = Value(parsed)
         }
     }
 
-    static func text(_ name: String, _ set: @escaping @Sendable (inout Settings, String) -> Void) -> SettingDefinition {
-        SettingDefinition(name: name) { value, source, _, settings throws(SettingsError) in
+    static func text(_ name: String, _ field: WritableKeyPath<Settings, String> & Sendable) -> SettingDefinition {
+        SettingDefinition(name: name, render: { $0[keyPath: field] }) {
+            value, source, _, settings throws(SettingsError) in
             let trimmed = value.trimmingWhitespace()
             guard !trimmed.isEmpty, trimmed.utf8.count <= 256 else {
                 throw SettingsError("\(source): \(name) must be a non-empty string of at most 256 bytes")
             }
-            set(&settings, trimmed)
+            settings[keyPath: field] = trimmed
         }
     }
 }
@@ -151,32 +165,35 @@ public struct SettingDefinition: Sendable {
 public enum SettingsResolver {
     /// Every setting, in the order the documentation lists them.
     public static let definitions: [SettingDefinition] = [
-        .integer("bcrypt_cost", 10...31) { $0.bcryptCost = Int($1) },
-        SettingDefinition(name: "password_scheme") { value, source, _, settings throws(SettingsError) in
+        .integer("bcrypt_cost", 10...31, \.bcryptCost),
+        SettingDefinition(name: "password_scheme", render: { $0.passwordScheme.rawValue }) {
+            value, source, _, settings throws(SettingsError) in
             guard let scheme = PasswordHashing.Scheme(rawValue: value.trimmingWhitespace()) else {
                 throw SettingsError("\(source): password_scheme must be bcrypt or argon2id")
             }
             settings.passwordScheme = scheme
         },
-        .integer("argon2_memory_kib", 8_192...1_048_576) { $0.argon2MemoryKiB = Int($1) },
-        .integer("argon2_iterations", 1...10) { $0.argon2Iterations = Int($1) },
-        .integer("argon2_parallelism", 1...8) { $0.argon2Parallelism = Int($1) },
-        .integer("max_hash_memory_mib", 8...1_048_576) { $0.maxHashMemoryMiB = Int($1) },
-        .integer("access_ttl", 1...86_400) { $0.accessTTL = $1 },
-        .integer("refresh_ttl", 1...31_536_000) { $0.refreshTTL = $1 },
-        .text("issuer") { $0.issuer = $1 },
-        .text("audience") { $0.audience = $1 },
-        SettingDefinition(name: "algorithm") { value, source, _, settings throws(SettingsError) in
+        .integer("argon2_memory_kib", 8_192...1_048_576, \.argon2MemoryKiB),
+        .integer("argon2_iterations", 1...10, \.argon2Iterations),
+        .integer("argon2_parallelism", 1...8, \.argon2Parallelism),
+        .integer("max_hash_memory_mib", 8...1_048_576, \.maxHashMemoryMiB),
+        .integer("access_ttl", 1...86_400, \.accessTTL),
+        .integer("refresh_ttl", 1...31_536_000, \.refreshTTL),
+        .text("issuer", \.issuer),
+        .text("audience", \.audience),
+        SettingDefinition(name: "algorithm", render: { $0.algorithm.rawValue }) {
+            value, source, _, settings throws(SettingsError) in
             guard let algorithm = SigningAlgorithm(rawValue: value.trimmingWhitespace()) else {
                 throw SettingsError("\(source): algorithm must be HS256 or EdDSA")
             }
             settings.algorithm = algorithm
         },
-        .integer("login_max_failures", 1...1_000_000) { $0.loginMaxFailures = Int($1) },
-        .integer("client_max_failures", 1...1_000_000) { $0.clientMaxFailures = Int($1) },
-        .integer("login_window", 1...604_800) { $0.loginWindow = $1 },
-        .integer("sweep_interval", 1...604_800) { $0.sweepInterval = $1 },
-        SettingDefinition(name: "admin_uids") { value, source, _, settings throws(SettingsError) in
+        .integer("login_max_failures", 1...1_000_000, \.loginMaxFailures),
+        .integer("client_max_failures", 1...1_000_000, \.clientMaxFailures),
+        .integer("login_window", 1...604_800, \.loginWindow),
+        .integer("sweep_interval", 1...604_800, \.sweepInterval),
+        SettingDefinition(name: "admin_uids", render: { $0.adminUIDs.map(String.init).joined(separator: ",") }) {
+            value, source, _, settings throws(SettingsError) in
             var uids: [UInt32] = []
             for item in list(value) {
                 guard let uid = UInt32(item) else {
@@ -186,27 +203,31 @@ public enum SettingsResolver {
             }
             settings.adminUIDs = uids
         },
-        SettingDefinition(name: "admin_groups") { value, _, _, settings in settings.adminGroups = list(value) },
-        SettingDefinition(name: "workers") { value, source, cores, settings throws(SettingsError) in
+        SettingDefinition(name: "admin_groups", render: { $0.adminGroups.joined(separator: ",") }) {
+            value, _, _, settings in settings.adminGroups = list(value)
+        },
+        SettingDefinition(name: "workers", render: { String($0.workers) }) {
+            value, source, cores, settings throws(SettingsError) in
             // 0 means one per core, the default.
             guard let workers = Int(value.trimmingWhitespace()), (0...256).contains(workers) else {
                 throw SettingsError("\(source): workers must be a whole number from 0 to 256")
             }
             settings.workers = workers == 0 ? max(1, cores) : workers
         },
-        .integer("max_queue", 1...1_000_000) { $0.maxQueue = Int($1) },
-        .integer("clock_leeway", 0...300) { $0.clockLeeway = $1 },
-        .integer("max_line_bytes", 1024...16_777_216) { $0.maxLineBytes = Int($1) },
-        .integer("max_in_flight", 1...65_536) { $0.maxInFlight = Int($1) },
-        .integer("shutdown_timeout", 1...600) { $0.shutdownTimeout = $1 },
-        .integer("idle_timeout", 1...86_400) { $0.idleTimeout = $1 },
-        .integer("max_connections", 1...1_000_000) { $0.maxConnections = Int($1) },
-        .integer("max_connections_per_peer", 1...1_000_000) { $0.maxConnectionsPerPeer = Int($1) },
-        .integer("admin_reserved_connections", 0...1_000_000) { $0.adminReservedConnections = Int($1) },
-        .integer("max_queue_per_peer", 0...1_000_000) { $0.maxQueuePerPeer = Int($1) },
-        .integer("refresh_rate_limit", 1...1_000_000) { $0.refreshRateLimit = Int($1) },
-        .integer("max_sessions_per_user", 1...1_000_000) { $0.maxSessionsPerUser = Int($1) },
-        SettingDefinition(name: "database_url") { value, source, _, settings throws(SettingsError) in
+        .integer("max_queue", 1...1_000_000, \.maxQueue),
+        .integer("clock_leeway", 0...300, \.clockLeeway),
+        .integer("max_line_bytes", 1024...16_777_216, \.maxLineBytes),
+        .integer("max_in_flight", 1...65_536, \.maxInFlight),
+        .integer("shutdown_timeout", 1...600, \.shutdownTimeout),
+        .integer("idle_timeout", 1...86_400, \.idleTimeout),
+        .integer("max_connections", 1...1_000_000, \.maxConnections),
+        .integer("max_connections_per_peer", 1...1_000_000, \.maxConnectionsPerPeer),
+        .integer("admin_reserved_connections", 0...1_000_000, \.adminReservedConnections),
+        .integer("max_queue_per_peer", 0...1_000_000, \.maxQueuePerPeer),
+        .integer("refresh_rate_limit", 1...1_000_000, \.refreshRateLimit),
+        .integer("max_sessions_per_user", 1...1_000_000, \.maxSessionsPerUser),
+        SettingDefinition(name: "database_url", render: { $0.databaseURL.map { "\($0)" } ?? "" }) {
+            value, source, _, settings throws(SettingsError) in
             let trimmed = value.trimmingWhitespace()
             guard !trimmed.isEmpty else { return settings.databaseURL = nil }
             do throws(DatabaseURL.ParseError) {
@@ -216,10 +237,11 @@ public enum SettingsResolver {
                 throw SettingsError("\(source): database_url: \(error.description)")
             }
         },
-        .integer("database_pool_size", 1...256) { $0.databasePoolSize = Int($1) },
-        .integer("database_timeout", 1...300) { $0.databaseTimeout = $1 },
-        .integer("max_staleness", 0...3_600) { $0.maxStaleness = $1 },
-        SettingDefinition(name: "instance_name") { value, source, _, settings throws(SettingsError) in
+        .integer("database_pool_size", 1...256, \.databasePoolSize),
+        .integer("database_timeout", 1...300, \.databaseTimeout),
+        .integer("max_staleness", 0...3_600, \.maxStaleness),
+        SettingDefinition(name: "instance_name", render: { $0.instanceName }) {
+            value, source, _, settings throws(SettingsError) in
             let name = value.trimmingWhitespace()
             let allowed = name.utf8.allSatisfy { byte in
                 (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x2D
@@ -241,31 +263,67 @@ public enum SettingsResolver {
     public static func resolve(
         flags: [String: String], environment: [String: String], file: JSONObject?, cores: Int
     ) throws(SettingsError) -> Settings {
-        if let file {
-            for key in file.keys where !names.contains(key) {
-                throw SettingsError("config file: unknown setting '\(key)'")
+        try resolve(
+            flags: flags, environment: environment,
+            files: file.map { [ConfigFile(path: "config file", object: $0)] } ?? [],
+            cores: cores
+        ).settings
+    }
+
+    /// A config file read: its path (for messages) and its object.
+    public struct ConfigFile: Sendable {
+        public let path: String
+        public let object: JSONObject
+        public init(path: String, object: JSONObject) {
+            self.path = path
+            self.object = object
+        }
+    }
+
+    /// Resolves from config files read in order (a main file, then drop-ins
+    /// in name order), each replacing the values it names, key by key (a
+    /// list whole); returns where each setting came from too: `--flag`,
+    /// `AUTHD_NAME`, a file's path, or `default`.
+    public static func resolve(
+        flags: [String: String], environment: [String: String], files: [ConfigFile], cores: Int
+    ) throws(SettingsError) -> (settings: Settings, sources: [String: String]) {
+        for file in files {
+            for key in file.object.keys where !names.contains(key) {
+                throw SettingsError("\(file.path): unknown setting '\(key)'")
             }
         }
         var settings = Settings(cores: cores)
+        var sources: [String: String] = [:]
         for definition in definitions {
             let name = definition.name
-            let raw: (value: String, source: String)?
+            let raw: (value: String, source: String, origin: String)?
             if let flag = flags[name] {
-                raw = (flag, "--\(flagName(name))")
+                raw = (flag, "--\(flagName(name))", "--\(flagName(name))")
             } else if let env = environment[environmentName(name)] {
-                raw = (env, environmentName(name))
-            } else if let value = file?[name] {
-                raw = (try fileValue(value, name: name), "config file '\(name)'")
+                raw = (env, environmentName(name), environmentName(name))
+            } else if let file = files.last(where: { $0.object[name] != nil }), let value = file.object[name] {
+                let source = file.path == "config file" ? "config file '\(name)'" : "\(file.path) '\(name)'"
+                raw = (try fileValue(value, name: name, source: source), source, file.path)
             } else {
                 raw = nil
             }
             if let raw { try definition.apply(raw.value, raw.source, cores, &settings) }
+            sources[name] = raw?.origin ?? "default"
         }
         if settings.adminReservedConnections >= settings.maxConnections {
             throw SettingsError("admin_reserved_connections must be less than max_connections")
         }
         try settings.checkHashMemory()
-        return settings
+        return (settings, sources)
+    }
+
+    /// The effective settings, one `name = value  # source` line each, in
+    /// the documentation's order (what `authd --print-config` prints;
+    /// `database_url`'s password is masked).
+    public static func describe(_ settings: Settings, sources: [String: String]) -> String {
+        definitions.map { definition in
+            "\(definition.name) = \(definition.render(settings))  # \(sources[definition.name] ?? "default")"
+        }.joined(separator: "\n")
     }
 
     /// Takes the setting flags (`--bcrypt-cost 12` or `--bcrypt-cost=12`) out
@@ -300,7 +358,7 @@ public enum SettingsResolver {
         value.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
     }
 
-    private static func fileValue(_ value: JSONValue, name: String) throws(SettingsError) -> String {
+    private static func fileValue(_ value: JSONValue, name: String, source: String) throws(SettingsError) -> String {
         switch value {
         case .number(let text): return text
         case .string(let text): return text
@@ -309,11 +367,11 @@ public enum SettingsResolver {
             for item in items {
                 switch item {
                 case .number(let text), .string(let text): parts.append(text)
-                default: throw SettingsError("config file '\(name)': list items must be strings or numbers")
+                default: throw SettingsError("\(source): list items must be strings or numbers")
                 }
             }
             return parts.joined(separator: ",")
-        default: throw SettingsError("config file '\(name)': expected a number, string or list")
+        default: throw SettingsError("\(source): expected a number, string or list")
         }
     }
 }

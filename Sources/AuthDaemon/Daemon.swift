@@ -213,21 +213,48 @@ public final class Daemon: @unchecked Sendable {
     // MARK: Settings
 
     static func loadSettings(options: DaemonOptions, environment: [String: String], cores: Int) throws -> Settings {
-        var file: JSONObject?
-        if let path = options.configPath {
+        try loadSettingsWithSources(options: options, environment: environment, cores: cores).settings
+    }
+
+    /// The settings and where each came from. The config files, in order:
+    /// `--config-dir`'s `authd.conf` (if it exists) and its
+    /// `authd.conf.d/*.conf` in name order, then `--config` (which must
+    /// exist); each replaces the values it names. With neither flag no file
+    /// is read.
+    public static func loadSettingsWithSources(options: DaemonOptions, environment: [String: String], cores: Int)
+        throws -> (settings: Settings, sources: [String: String])
+    {
+        var paths: [String] = []
+        if let directory = options.configDirectory {
+            let main = directory + "/authd.conf"
+            if FileManager.default.fileExists(atPath: main) { paths.append(main) }
+            let dropIns = directory + "/authd.conf.d"
+            if let names = try? FileManager.default.contentsOfDirectory(atPath: dropIns) {
+                // Byte order, as systemd sorts its drop-ins.
+                let sorted = names.filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
+                    .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+                paths += sorted.map { dropIns + "/" + $0 }
+            }
+        }
+        if let path = options.configPath { paths.append(path) }
+        var files: [SettingsResolver.ConfigFile] = []
+        for path in paths {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw StartupError("cannot read the config file \(path)")
             }
             guard case .object(let object)? = try? JSONParser.parse(Array(data)) else {
                 throw StartupError("the config file \(path) is not a JSON object")
             }
-            file = object
+            files.append(SettingsResolver.ConfigFile(path: path, object: object))
         }
         do {
-            var settings = try SettingsResolver.resolve(
-                flags: options.settingFlags, environment: environment, file: file, cores: cores)
-            if settings.instanceName.isEmpty { settings.instanceName = machineName() }
-            return settings
+            var (settings, sources) = try SettingsResolver.resolve(
+                flags: options.settingFlags, environment: environment, files: files, cores: cores)
+            if settings.instanceName.isEmpty {
+                settings.instanceName = machineName()
+                sources["instance_name"] = "default (from the machine id)"
+            }
+            return (settings, sources)
         } catch {
             throw StartupError(error.description)
         }

@@ -13,7 +13,8 @@ struct AuthdCommand: ParsableCommand {
         discussion: """
             Without --listen, authd takes its socket from systemd (authd.socket).
             Settings come, highest first, from flags, AUTHD_* variables, the config
-            file (JSON, snake_case keys) and the defaults. Setting flags:
+            files (JSON, snake_case keys: --config-dir's authd.conf and
+            authd.conf.d/*.conf, then --config) and the defaults. Setting flags:
             \(SettingsResolver.names.map { "--" + SettingsResolver.flagName($0) + " VALUE" }.joined(separator: " "))
 
 
@@ -28,10 +29,19 @@ struct AuthdCommand: ParsableCommand {
     var socketMode: String = "0660"
 
     @Option(help: "State directory: database and generated keys.")
-    var stateDir: String
+    var stateDir: String?
 
-    @Option(help: "Config file (a JSON object with snake_case setting names).")
+    @Option(help: "Config file (a JSON object with snake_case setting names); it must exist.")
     var config: String?
+
+    @Option(
+        help:
+            "Config directory: DIR/authd.conf if it exists, then DIR/authd.conf.d/*.conf in name order, each replacing the values it names (before --config)."
+    )
+    var configDir: String?
+
+    @Flag(help: "Print the effective settings and where each came from (secrets masked), then exit.")
+    var printConfig = false
 
     /// The setting flags, taken off the command line before parsing (their
     /// list is `SettingsResolver.definitions`, not a copy here).
@@ -49,9 +59,16 @@ struct AuthdCommand: ParsableCommand {
             throw ValidationError("--socket-mode must be an octal mode such as 0660")
         }
         let options = DaemonOptions(
-            listenPath: listen, socketMode: mode, stateDirectory: stateDir, configPath: config,
-            settingFlags: AuthdCommand.settingFlags)
+            listenPath: listen, socketMode: mode, stateDirectory: stateDir ?? "", configPath: config,
+            configDirectory: configDir, settingFlags: AuthdCommand.settingFlags)
         do {
+            if printConfig {
+                let (settings, sources) = try Daemon.loadSettingsWithSources(
+                    options: options, environment: environment, cores: ProcessInfo.processInfo.activeProcessorCount)
+                print(SettingsResolver.describe(settings, sources: sources))
+                return
+            }
+            guard stateDir != nil else { throw ValidationError("--state-dir is required") }
             let daemon = try Daemon(options: options, environment: environment, logger: logger)
             daemon.wait()
         } catch let error as StartupError {

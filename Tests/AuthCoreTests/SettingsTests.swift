@@ -60,6 +60,55 @@ import Testing
         }
     }
 
+    /// Config files in order (a main file, then drop-ins): each replaces
+    /// the values it names, a list whole; flags and variables still win;
+    /// every setting says where it came from, and the printout masks the
+    /// database password.
+    @Test func laterConfigFilesReplaceKeyByKeyAndSourcesAreReported() throws {
+        let main = SettingsResolver.ConfigFile(
+            path: "/etc/authd/authd.conf",
+            object: [
+                "access_ttl": .int(100), "admin_uids": .array([.int(1000), .int(1001)]), "issuer": .string("main"),
+            ])
+        let dropIn = SettingsResolver.ConfigFile(
+            path: "/etc/authd/authd.conf.d/50-local.conf",
+            object: [
+                "admin_uids": .array([.int(2000)]), "issuer": .string("drop-in"),
+                "database_url": .string("postgresql://authd:s3cret-pw@db.internal/authd"),
+            ])
+        let (settings, sources) = try SettingsResolver.resolve(
+            flags: ["access_ttl": "300"], environment: ["AUTHD_AUDIENCE": "env-audience"], files: [main, dropIn],
+            cores: 2)
+        #expect(settings.accessTTL == 300)
+        #expect(settings.adminUIDs == [2000])
+        #expect(settings.issuer == "drop-in")
+        #expect(settings.audience == "env-audience")
+        #expect(sources["access_ttl"] == "--access-ttl")
+        #expect(sources["audience"] == "AUTHD_AUDIENCE")
+        #expect(sources["admin_uids"] == "/etc/authd/authd.conf.d/50-local.conf")
+        #expect(sources["bcrypt_cost"] == "default")
+        let printed = SettingsResolver.describe(settings, sources: sources)
+        #expect(printed.split(separator: "\n").count == SettingsResolver.names.count)
+        #expect(printed.contains("admin_uids = 2000  # /etc/authd/authd.conf.d/50-local.conf"))
+        #expect(printed.contains("bcrypt_cost = 12  # default"))
+        #expect(printed.contains("database_url = postgresql://authd:"))
+        #expect(!printed.contains("s3cret-pw"))
+
+        let unknown = SettingsResolver.ConfigFile(
+            path: "/etc/authd/authd.conf.d/typo.conf", object: ["acces_ttl": .int(1)])
+        #expect(throws: SettingsError.self) {
+            _ = try SettingsResolver.resolve(flags: [:], environment: [:], files: [main, unknown], cores: 2)
+        }
+        do {
+            _ = try SettingsResolver.resolve(
+                flags: [:], environment: [:],
+                files: [SettingsResolver.ConfigFile(path: "/x/authd.conf.d/a.conf", object: ["access_ttl": .int(0)])],
+                cores: 2)
+        } catch {
+            #expect(error.description.contains("/x/authd.conf.d/a.conf"))
+        }
+    }
+
     /// Every hashing worker may hold an argon2id hash's memory at once:
     /// more than `max_hash_memory_mib` in all is refused, naming the three
     /// settings; with bcrypt the argon2 settings bound nothing.

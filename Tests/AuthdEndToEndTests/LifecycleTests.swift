@@ -192,6 +192,53 @@ import Testing
         }
     }
 
+    static func loginParams(_ email: String) -> JSONObject {
+        ["email": .string(email), "password": .string(defaultPassword)]
+    }
+
+    /// `--config-dir`: its authd.conf is optional, its drop-ins apply in
+    /// name order, `--config` comes last and must exist; `--print-config`
+    /// shows every setting with its source, the password masked.
+    @Test func aConfigDirectoryWithDropInsAndPrintConfig() throws {
+        let directory = DaemonProcess.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configDirectory = directory + "/etc"
+        try FileManager.default.createDirectory(
+            atPath: configDirectory + "/authd.conf.d", withIntermediateDirectories: true)
+        // No authd.conf yet: the daemon starts on the defaults.
+        try withDaemon(flags: ["config-dir": configDirectory]) { _, rpc in
+            try rpc.createUser("dir@example.com")
+            #expect(try rpc.result("auth.login", Self.loginParams("dir@example.com"))["expires_in"] == .int(900))
+        }
+        try Data(#"{"access_ttl": 100, "issuer": "main"}"#.utf8).write(
+            to: URL(fileURLWithPath: configDirectory + "/authd.conf"))
+        try Data(#"{"access_ttl": 200}"#.utf8).write(
+            to: URL(fileURLWithPath: configDirectory + "/authd.conf.d/10-first.conf"))
+        try Data(#"{"access_ttl": 300}"#.utf8).write(
+            to: URL(fileURLWithPath: configDirectory + "/authd.conf.d/20-second.conf"))
+        try Data(#"{"access_ttl": 999}"#.utf8).write(
+            to: URL(fileURLWithPath: configDirectory + "/authd.conf.d/30-ignored.conf.disabled"))
+        try withDaemon(flags: ["config-dir": configDirectory]) { _, rpc in
+            try rpc.createUser("dir@example.com")
+            #expect(try rpc.result("auth.login", Self.loginParams("dir@example.com"))["expires_in"] == .int(300))
+        }
+        let (status, output) = try DaemonProcess.runToExit(
+            arguments: [
+                "--print-config", "--config-dir", configDirectory, "--database-url",
+                "postgresql://authd:pw-not-shown@db.internal/authd",
+            ], environment: [:])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("access_ttl = 300  # \(configDirectory)/authd.conf.d/20-second.conf"))
+        #expect(output.contains("issuer = main  # \(configDirectory)/authd.conf"))
+        #expect(output.contains("bcrypt_cost = 12  # default"))
+        #expect(output.contains("database_url = postgresql://authd:"))
+        #expect(!output.contains("pw-not-shown"))
+        let missing = try DaemonProcess.runToExit(
+            arguments: ["--print-config", "--config-dir", configDirectory, "--config", directory + "/nope.json"],
+            environment: [:])
+        #expect(missing.0 != 0 && missing.1.contains("cannot read the config file"))
+    }
+
     @Test func sighupReloadsTheConfigFileWithoutDroppingConnections() throws {
         let directory = DaemonProcess.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -184,6 +184,23 @@ check "the unit raises the descriptor limit (LimitNOFILE=16384)" \
     test "$(sandbox_run systemctl show -p LimitNOFILE --value authd.service)" = 16384
 sandbox_run mv /etc/authd/authd.conf.orig /etc/authd/authd.conf
 
+# 8b'. The config file is optional (--config-dir /etc/authd): without it the
+# unit starts on the defaults, and a drop-in in /etc/authd/authd.conf.d/
+# replaces what it names.
+sandbox_run mv /etc/authd/authd.conf /etc/authd/authd.conf.orig
+sandbox_run systemctl restart authd.service
+without=$(sandbox_run python3 "$RPC" $SOCK sys.health)
+check "without /etc/authd/authd.conf the unit starts and answers" test "$(echo "$without" | field result.status)" = ok
+sandbox_run mkdir -p /etc/authd/authd.conf.d
+sandbox_run sh -c 'echo "{\"access_ttl\": 123}" > /etc/authd/authd.conf.d/50-ttl.conf'
+sandbox_run systemctl restart authd.service
+sandbox_run python3 "$RPC" $SOCK user.create '{"email":"dropin@example.com","password":"correct horse battery"}' >/dev/null
+dropin=$(sandbox_run python3 "$RPC" $SOCK auth.login '{"email":"dropin@example.com","password":"correct horse battery"}')
+check "a drop-in in /etc/authd/authd.conf.d/ sets what it names" test "$(echo "$dropin" | field result.expires_in)" = 123
+sandbox_run rm -r /etc/authd/authd.conf.d
+sandbox_run mv /etc/authd/authd.conf.orig /etc/authd/authd.conf
+sandbox_run systemctl restart authd.service
+
 # 8c. PostgreSQL through the shipped drop-in (systemd/authd-postgresql.conf):
 # a server on the host, reached over TCP with the drop-in, then over a Unix
 # socket with the unit's own PrivateNetwork=yes. The key-encryption key

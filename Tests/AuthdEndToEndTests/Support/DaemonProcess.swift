@@ -110,7 +110,7 @@ final class DaemonProcess: @unchecked Sendable {
         process.environment = env
         let pipe = Pipe()
         process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = pipe
         try process.run()
         let deadline = Date().addingTimeInterval(20)
         while process.isRunning && Date() < deadline { usleep(10_000) }
