@@ -225,17 +225,7 @@ public final class Daemon: @unchecked Sendable {
         throws -> (settings: Settings, sources: [String: String])
     {
         var paths: [String] = []
-        if let directory = options.configDirectory {
-            let main = directory + "/authd.conf"
-            if FileManager.default.fileExists(atPath: main) { paths.append(main) }
-            let dropIns = directory + "/authd.conf.d"
-            if let names = try? FileManager.default.contentsOfDirectory(atPath: dropIns) {
-                // Byte order, as systemd sorts its drop-ins.
-                let sorted = names.filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
-                    .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-                paths += sorted.map { dropIns + "/" + $0 }
-            }
-        }
+        if let directory = options.configDirectory { paths = try configDirectoryFiles(directory) }
         if let path = options.configPath { paths.append(path) }
         var files: [SettingsResolver.ConfigFile] = []
         for path in paths {
@@ -258,6 +248,52 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw StartupError(error.description)
         }
+    }
+
+    /// The files of a config directory, in order. Only a missing
+    /// `authd.conf` or `authd.conf.d` is skipped: a directory that is not
+    /// there, cannot be read or is not a directory is an error (a typo or
+    /// a permission must not start the service on defaults). A drop-in
+    /// linked to `/dev/null` is masked, as systemd's are; any other that
+    /// is not a regular file is an error.
+    static func configDirectoryFiles(_ directory: String) throws -> [String] {
+        func kind(_ path: String, following: Bool) -> mode_t? {
+            var info = stat()
+            let status = following ? stat(path, &info) : lstat(path, &info)
+            if status != 0 {
+                if errno == ENOENT { return nil }
+                return S_IFMT  // an error other than absence: reported below
+            }
+            return info.st_mode & S_IFMT
+        }
+        guard kind(directory, following: true) == S_IFDIR else {
+            throw StartupError("the config directory \(directory) is not a readable directory")
+        }
+        var paths: [String] = []
+        let main = directory + "/authd.conf"
+        if kind(main, following: false) != nil {
+            guard kind(main, following: true) == S_IFREG else {
+                throw StartupError("the config file \(main) is not a regular file")
+            }
+            paths.append(main)
+        }
+        let dropIns = directory + "/authd.conf.d"
+        guard let dropInKind = kind(dropIns, following: true) else { return paths }
+        guard dropInKind == S_IFDIR, let names = try? FileManager.default.contentsOfDirectory(atPath: dropIns) else {
+            throw StartupError("\(dropIns) is not a readable directory")
+        }
+        // Byte order, as systemd sorts its drop-ins.
+        let sorted = names.filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        for name in sorted {
+            let path = dropIns + "/" + name
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == "/dev/null" { continue }
+            guard kind(path, following: true) == S_IFREG else {
+                throw StartupError("the config file \(path) is not a regular file")
+            }
+            paths.append(path)
+        }
+        return paths
     }
 
     /// The default `instance_name`: derived from the machine id

@@ -22,13 +22,13 @@ public enum SQLiteMigration {
 
     /// Runs the copy; returns what was copied, for the operator.
     public static func run(
-        stateDirectory: String, configPath: String?, settingFlags: [String: String], environment: [String: String],
-        logger: Logger
+        stateDirectory: String, configPath: String?, configDirectory: String? = nil, settingFlags: [String: String],
+        environment: [String: String], logger: Logger
     ) throws -> String {
         umask(0o077)
         let options = DaemonOptions(
             listenPath: nil, socketMode: 0o660, stateDirectory: stateDirectory, configPath: configPath,
-            settingFlags: settingFlags)
+            configDirectory: configDirectory, settingFlags: settingFlags)
         let settings = try Daemon.loadSettings(options: options, environment: environment, cores: 1)
         guard let url = settings.databaseURL else {
             throw StartupError("migrate needs the database to copy into: --database-url (or AUTHD_DATABASE_URL)")

@@ -25,8 +25,8 @@ struct GlobalOptions: ParsableArguments {
     var admin: AuthClient.Admin { client.admin(accessToken: TokenFile.read()) }
 
     /// `arguments` with the global options given before the subcommand
-    /// (`--socket PATH`, `--socket=PATH`, `--json`) moved after the whole
-    /// command line (before a `--`, if there is one). Anything else before
+    /// (`--socket PATH`, `--socket=PATH`, `--json`) moved after its path
+    /// (`user add`), before any option of its own. Anything else before
     /// the subcommand (`--help`, a mistake) stays where it is, for the
     /// parser to answer.
     static func movedAfterSubcommand(_ arguments: [String]) -> [String] {
@@ -49,8 +49,10 @@ struct GlobalOptions: ParsableArguments {
             }
         }
         guard !moved.isEmpty, index < arguments.count else { return arguments }
+        // Right after the subcommand's path (before its first option or a
+        // `--`): the same option given after the subcommand still wins.
         var rest = Array(arguments[index...])
-        let end = rest.firstIndex(of: "--") ?? rest.endIndex
+        let end = rest.firstIndex { $0.hasPrefix("-") } ?? rest.endIndex
         rest.insert(contentsOf: moved, at: end)
         return rest
     }

@@ -96,6 +96,9 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: "Config file (a JSON object with snake_case setting names).")
     var config: String?
 
+    @Option(help: "Config directory, as the daemon reads it (authd.conf, then authd.conf.d/*.conf).")
+    var configDir: String?
+
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         LoggingSystem.bootstrap { label in
@@ -105,7 +108,8 @@ struct MigrateCommand: ParsableCommand {
         }
         do {
             let summary = try SQLiteMigration.run(
-                stateDirectory: fromSQLite, configPath: config, settingFlags: AuthdCommand.settingFlags,
+                stateDirectory: fromSQLite, configPath: config, configDirectory: configDir,
+                settingFlags: AuthdCommand.settingFlags,
                 environment: environment, logger: Logger(label: "authd"))
             FileHandle.standardError.write(Data("authd: \(summary)\n".utf8))
         } catch let error as StartupError {

@@ -237,6 +237,19 @@ import Testing
             arguments: ["--print-config", "--config-dir", configDirectory, "--config", directory + "/nope.json"],
             environment: [:])
         #expect(missing.0 != 0 && missing.1.contains("cannot read the config file"))
+        // A drop-in linked to /dev/null is masked; a typo in the directory,
+        // or a drop-in folder that is a file, is an error, not the defaults.
+        try FileManager.default.createSymbolicLink(
+            atPath: configDirectory + "/authd.conf.d/25-masked.conf", withDestinationPath: "/dev/null")
+        let masked = try DaemonProcess.runToExit(arguments: ["--print-config", "--config-dir", configDirectory])
+        #expect(masked.0 == 0 && masked.1.contains("access_ttl = 300"), "\(masked.1)")
+        let typo = try DaemonProcess.runToExit(arguments: ["--print-config", "--config-dir", directory + "/etcc"])
+        #expect(typo.0 != 0 && typo.1.contains("is not a readable directory"))
+        let flat = directory + "/flat"
+        try FileManager.default.createDirectory(atPath: flat, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: flat + "/authd.conf.d"))
+        let notADirectory = try DaemonProcess.runToExit(arguments: ["--print-config", "--config-dir", flat])
+        #expect(notADirectory.0 != 0 && notADirectory.1.contains("authd.conf.d is not a readable directory"))
     }
 
     @Test func sighupReloadsTheConfigFileWithoutDroppingConnections() throws {

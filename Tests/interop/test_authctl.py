@@ -116,6 +116,9 @@ def test_exit_codes(daemon):
     assert isinstance(json.loads(listed.stdout), (list, dict))
     status = authctl(daemon, "--socket", daemon.socket, "status", env={"AUTHD_SOCKET": "/nonexistent"})
     assert status.returncode == 0, status.stderr
+    # Given both before and after the subcommand, the one after wins.
+    both = authctl(daemon, "--socket", "/nonexistent/authd.sock", "status", "--socket", daemon.socket)
+    assert both.returncode == 0, both.stderr
     help_text = authctl(daemon, "--help").stdout
     assert "Examples:" in help_text and "Exit codes" in help_text
 
