@@ -11,6 +11,8 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case changePassword = "user.change_password"
     case jwks = "keys.jwks"
     case health = "sys.health"
+    /// The OpenRPC document (the specification's service discovery method).
+    case discover = "rpc.discover"
     case createUser = "user.create"
     case getUser = "user.get"
     case listUsers = "user.list"
@@ -29,7 +31,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
         case .createUser, .getUser, .listUsers, .updateUser, .setPassword, .deleteUser, .listSessions,
             .revokeSessions, .rotateKeys, .stats:
             true
-        case .login, .refresh, .logout, .logoutAll, .verify, .me, .changePassword, .jwks, .health:
+        case .login, .refresh, .logout, .logoutAll, .verify, .me, .changePassword, .jwks, .health, .discover:
             false
         }
     }
@@ -37,7 +39,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     /// Read-only methods still answered while the daemon stops.
     public var isServedWhileStopping: Bool {
         switch self {
-        case .verify, .health, .jwks, .me, .stats: true
+        case .verify, .health, .jwks, .me, .stats, .discover: true
         default: false
         }
     }

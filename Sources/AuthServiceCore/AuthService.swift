@@ -229,6 +229,7 @@ public final class AuthService: @unchecked Sendable {
             case .changePassword: changePassword(context)
             case .jwks: jwks(context)
             case .health: health(context)
+            case .discover: context.respond(.success(AuthService.openRPCDocument))
             case .createUser: try createUser(context)
             case .getUser: try getUser(context)
             case .listUsers: try listUsers(context)
@@ -279,6 +280,15 @@ public final class AuthService: @unchecked Sendable {
             }
         }
     }
+
+    /// `rpc.discover`'s answer: the document parsed once, written from its
+    /// own bytes' encoding every time.
+    static let openRPCDocument: JSONValue = {
+        guard case .object(let document)? = try? JSONParser.parse(Array(OpenRPCDocument.text.utf8)) else {
+            preconditionFailure("the embedded OpenRPC document is not a JSON object")
+        }
+        return .object(document.withEncoding())
+    }()
 
     // MARK: Helpers
 

@@ -43,6 +43,7 @@ def test_every_method_answers_as_documented(daemon, rpc):
         return check(method, rpc.call(method, params))
 
     assert "result" in call("sys.health")
+    assert call("rpc.discover")["result"] == DOCUMENT
     assert "result" in call("keys.jwks")
     user = call("user.create", {"email": "doc@example.com", "password": PASSWORD, "role": "admin"})["result"]
     call("user.create", {"email": "doc@example.com", "password": PASSWORD})
