@@ -12,9 +12,13 @@ SYSUSERSDIR := $(DESTDIR)$(PREFIX)/lib/sysusers.d
 TMPFILESDIR := $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 DOCDIR := $(DESTDIR)$(PREFIX)/share/doc/authd
 CONFDIR := $(DESTDIR)/etc/authd
+BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR := $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 RELEASE_BINARY := .build/release/authd
-# Static Swift runtime: the installed binary needs only the system libraries.
-RELEASE_FLAGS := -c release --static-swift-stdlib --product authd
+RELEASE_AUTHCTL := .build/release/authctl
+# Static Swift runtime: the installed binaries need only the system libraries.
+RELEASE_FLAGS := -c release --static-swift-stdlib
 
 run:
 	scripts/run-dev.sh
@@ -23,11 +27,12 @@ test:
 	scripts/test.sh
 
 build:
-	swift build $(RELEASE_FLAGS)
+	swift build $(RELEASE_FLAGS) --product authd
+	swift build $(RELEASE_FLAGS) --product authctl
 
 # The full benchmark (minutes); figures and method in BENCHMARKS.md.
 bench: build
-	swift build $(subst --product authd,--product authbench,$(RELEASE_FLAGS))
+	swift build $(RELEASE_FLAGS) --product authbench
 	.build/release/authbench
 
 install: build
@@ -37,8 +42,14 @@ install: build
 # integration test use). On a live system (no DESTDIR) it also creates the
 # user and folders, updates the journal catalog and reloads systemd.
 install-files:
-	test -x $(RELEASE_BINARY) || { echo "no release build: run 'make build' first" >&2; exit 1; }
+	test -x $(RELEASE_BINARY) && test -x $(RELEASE_AUTHCTL) || { echo "no release build: run 'make build' first" >&2; exit 1; }
 	install -Dm0755 -s $(RELEASE_BINARY) $(BINDIR)/authd
+	install -Dm0755 -s $(RELEASE_AUTHCTL) $(BINDIR)/authctl
+	install -d $(BASHCOMPDIR) $(ZSHCOMPDIR) $(FISHCOMPDIR)
+	$(RELEASE_AUTHCTL) --generate-completion-script bash >$(BASHCOMPDIR)/authctl
+	$(RELEASE_AUTHCTL) --generate-completion-script zsh >$(ZSHCOMPDIR)/_authctl
+	$(RELEASE_AUTHCTL) --generate-completion-script fish >$(FISHCOMPDIR)/authctl.fish
+	chmod 0644 $(BASHCOMPDIR)/authctl $(ZSHCOMPDIR)/_authctl $(FISHCOMPDIR)/authctl.fish
 	install -d $(UNITDIR) $(CATALOGDIR) $(SYSUSERSDIR) $(TMPFILESDIR) $(DOCDIR)
 	sed 's|/usr/bin/authd|$(PREFIX)/bin/authd|' systemd/authd.service >$(UNITDIR)/authd.service
 	chmod 0644 $(UNITDIR)/authd.service
@@ -49,6 +60,7 @@ install-files:
 	install -m0644 README.md $(DOCDIR)/README.md
 	install -m0644 systemd/authd.conf $(DOCDIR)/authd.conf.example
 	install -Dm0644 systemd/authd-postgresql.conf $(DOCDIR)/examples/systemd/authd-postgresql.conf
+	install -Dm0644 Examples/python/authd_client.py $(DOCDIR)/examples/python/authd_client.py
 	install -d -m0755 $(CONFDIR)
 	test -e $(CONFDIR)/authd.conf || install -m0644 systemd/authd.conf $(CONFDIR)/authd.conf
 	if [ -z "$(DESTDIR)" ]; then \
@@ -61,8 +73,9 @@ install-files:
 
 uninstall:
 	-systemctl disable --now authd.socket authd.service 2>/dev/null
-	rm -f $(BINDIR)/authd $(UNITDIR)/authd.service $(UNITDIR)/authd.socket $(CATALOGDIR)/authd.catalog \
-	    $(SYSUSERSDIR)/authd.conf $(TMPFILESDIR)/authd.conf
+	rm -f $(BINDIR)/authd $(BINDIR)/authctl $(UNITDIR)/authd.service $(UNITDIR)/authd.socket \
+	    $(CATALOGDIR)/authd.catalog $(SYSUSERSDIR)/authd.conf $(TMPFILESDIR)/authd.conf \
+	    $(BASHCOMPDIR)/authctl $(ZSHCOMPDIR)/_authctl $(FISHCOMPDIR)/authctl.fish
 	rm -rf $(DOCDIR)
 	if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog; systemctl daemon-reload; fi
 	@echo "authd removed; its state in /var/lib/authd and /etc/authd are kept."

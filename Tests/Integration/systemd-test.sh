@@ -317,10 +317,17 @@ PY
 check "the journal says the keys come from systemd credentials" \
     bash -c "nsenter -t $SANDBOX_PID -m -p -- journalctl -u authd --no-pager AUTHD_EVENT=sys_startup | tail -n 1 | grep -q 'systemd credentials'"
 
+# 9b. authctl is installed with the daemon, with its completions.
+check "make install puts authctl on the PATH, and it reaches the daemon" \
+    bash -c "nsenter -t $SANDBOX_PID -m -p -- authctl --socket $SOCK status >/dev/null"
+check "with bash, zsh and fish completions" \
+    sandbox_run test -s /usr/share/bash-completion/completions/authctl -a -s /usr/share/zsh/vendor-completions/_authctl -a -s /usr/share/fish/vendor_completions.d/authctl.fish
+check "and the Python client example" sandbox_run test -s /usr/share/doc/authd/examples/python/authd_client.py
+
 # 10. Uninstall removes everything but the state.
 sandbox_run make -s -C "$REPO" uninstall >/dev/null 2>&1
-check "make uninstall removes the binary and units" \
-    bash -c "! nsenter -t $SANDBOX_PID -m -p -- test -e /usr/bin/authd && ! nsenter -t $SANDBOX_PID -m -p -- test -e /lib/systemd/system/authd.service"
+check "make uninstall removes the binaries and units" \
+    bash -c "! nsenter -t $SANDBOX_PID -m -p -- test -e /usr/bin/authd && ! nsenter -t $SANDBOX_PID -m -p -- test -e /usr/bin/authctl && ! nsenter -t $SANDBOX_PID -m -p -- test -e /lib/systemd/system/authd.service"
 check "and keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
 
 # 11. The Debian package: installs, starts the socket, answers; purge removes the state.
@@ -331,6 +338,8 @@ check "the packaged daemon answers, with the users kept from before" \
     test "$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.user.email)" = ops@example.com
 check "the packaged binary needs no Swift toolchain" \
     bash -c "! nsenter -t $SANDBOX_PID -m -p -- ldd /usr/bin/authd | grep -q swift"
+check "the package holds authctl and its completions" \
+    bash -c "dpkg -c '$HOST_REPO/$deb' | grep -q ' ./usr/bin/authctl\$' && dpkg -c '$HOST_REPO/$deb' | grep -q 'bash-completion/completions/authctl\$'"
 sandbox_run dpkg -r authd >/dev/null 2>&1
 check "dpkg -r removes the daemon" not sandbox_run test -e /usr/bin/authd
 check "dpkg -r keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
