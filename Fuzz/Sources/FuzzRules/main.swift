@@ -12,13 +12,17 @@ public func fuzzRules(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         precondition(email.split(separator: "@", omittingEmptySubsequences: false).count == 2, "not one @")
     }
     _ = EmailRule.accountKey(text)
-    do {
-        try PasswordPolicy.validateNew(text, field: "password")
+    for scheme in PasswordScheme.allCases {
+        do {
+            try PasswordPolicy.validateNew(text, field: "password", scheme: scheme)
+            precondition(
+                text.utf8.count <= scheme.maximumPasswordBytes && !text.utf8.contains(0), "accepted a bad password")
+            precondition(text.unicodeScalars.count >= PasswordPolicy.minimumCharacters, "accepted a short password")
+        } catch {}
         precondition(
-            text.utf8.count <= PasswordPolicy.maximumBytes && !text.utf8.contains(0), "accepted a bad password")
-        precondition(text.unicodeScalars.count >= PasswordPolicy.minimumCharacters, "accepted a short password")
-    } catch {}
-    _ = PasswordPolicy.isUsableAtLogin(text)
+            PasswordPolicy.isUsableAtLogin(text, scheme: scheme) == (text.utf8.count <= scheme.maximumPasswordBytes),
+            "usable at login disagrees with the scheme's limit")
+    }
     _ = RoleRule.isValid(text)
     return 0
 }
