@@ -98,9 +98,10 @@ extension AuthService {
         let bytes = Array(password.utf8)
         let (hashing, storedSchemes) = loginHashing
         let usable = PasswordPolicy.isUsableAtLogin(password, scheme: hashing.scheme(of: user?.passwordHash))
-        let matched = hashing.check(
+        let outcome = hashing.check(
             bytes, against: user?.passwordHash, usable: usable, storedSchemes: storedSchemes)
-        if let user, !PasswordHashing.isVerifiable(user.passwordHash) {
+        let matched = outcome.matched
+        if let user, !outcome.storedHashCheckable {
             log.log(
                 .warning,
                 "a stored password hash cannot be checked (no known scheme, malformed, or over the limits and max_hash_memory_mib)",

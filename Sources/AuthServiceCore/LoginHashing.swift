@@ -37,10 +37,11 @@ struct LoginHashing: Sendable {
     /// every scheme) and the configured one. True only for a real match.
     func check(
         _ password: [UInt8], against storedHash: String?, usable: Bool, storedSchemes: Set<PasswordHashing.Scheme>?
-    ) -> Bool {
+    ) -> Outcome {
         let checked = scheme(of: storedHash)
+        let checkable = storedHash.map(PasswordHashing.isVerifiable) ?? true
         var matched = false
-        if let storedHash, usable, PasswordHashing.isVerifiable(storedHash) {
+        if let storedHash, usable, checkable {
             matched = PasswordHashing.verify(password, against: storedHash)
         } else {
             _ = PasswordHashing.verify(
@@ -50,7 +51,14 @@ struct LoginHashing: Sendable {
             _ = PasswordHashing.verify(
                 Array(password.prefix(scheme.maximumPasswordBytes)), against: unmatchable[scheme]!)
         }
-        return matched
+        return Outcome(matched: matched, storedHashCheckable: checkable)
+    }
+
+    /// A login's check: whether the password matched, and whether the
+    /// stored hash (if any) is one a check can compute at all.
+    struct Outcome {
+        let matched: Bool
+        let storedHashCheckable: Bool
     }
 
     /// The schemes an attempt that checked `checked` also hashes in: every
