@@ -28,20 +28,39 @@ struct StoreQueueTests {
             // meanwhile, so no place frees before they are all in. Only
             // this test's database counts: other suites sleep on the same
             // server at the same time (CI once saw two sleepers here).
-            let holder = Thread {
-                _ = try? PostgresDatabases.query(
-                    "BEGIN; SELECT 1 FROM sessions FOR UPDATE; SELECT pg_sleep(60); COMMIT", url: url)
+            // psql may fail to start or connect on a loaded machine (CI once
+            // saw the lock never taken, and the flood then ran unlocked): the
+            // holder tries again, and its last error is the failure's message.
+            let holder = LockHolder()
+            let holding = Thread {
+                for _ in 0..<5 {
+                    do {
+                        _ = try PostgresDatabases.query(
+                            "BEGIN; SELECT 1 FROM sessions FOR UPDATE; SELECT pg_sleep(60); COMMIT", url: url)
+                        return
+                    } catch {
+                        holder.failed(with: error)
+                        if holder.wasTerminated { return }
+                        usleep(200_000)
+                    }
+                }
             }
-            holder.start()
-            #expect(
-                try eventually {
+            holding.start()
+            try #require(
+                try eventually(within: 30) {
                     try PostgresDatabases.query(
                         """
                         SELECT count(*) FROM pg_stat_activity
                         WHERE datname = current_database() AND wait_event = 'PgSleep'
                         """, url: url
                     ).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
-                })
+                },
+                """
+                the lock holder never slept: \(holder.lastError ?? "no error"); the database's sessions: \
+                \((try? PostgresDatabases.query(
+                    "SELECT state, wait_event, left(query, 60) FROM pg_stat_activity WHERE datname = current_database()",
+                    url: url)) ?? "?")
+                """)
             let line = RPCConnection.requestLine(
                 id: .int(1), method: "auth.logout", params: ["refresh_token": .string(tokens.refresh)])
             let answers = FloodAnswers()
@@ -52,6 +71,7 @@ struct StoreQueueTests {
                     (try? callsAsUser(
                         uid: 65534, socketPath: daemon.socketPath, lines: Array(repeating: line, count: 300),
                         expecting: 292)) ?? [])
+                holder.terminate()
                 _ = try? PostgresDatabases.query(
                     """
                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -81,4 +101,17 @@ private final class FloodAnswers: @unchecked Sendable {
 
     var value: [JSONObject]? { lock.withLock { answers } }
     func set(_ value: [JSONObject]) { lock.withLock { answers = value } }
+}
+
+/// The lock-holding psql's last error, and whether the test ended its sleep
+/// (after which its error is expected and it must not try again).
+private final class LockHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: String?
+    private var terminated = false
+
+    var lastError: String? { lock.withLock { error } }
+    var wasTerminated: Bool { lock.withLock { terminated } }
+    func failed(with error: any Error) { lock.withLock { self.error = "\(error)" } }
+    func terminate() { lock.withLock { terminated = true } }
 }
