@@ -23,8 +23,32 @@ public enum RefreshRotation {
         }
     }
 
+    /// What the store holds about a token that was spent within the grace
+    /// window (`refresh_grace`), when the presented token is that one.
+    public struct GraceState: Sendable {
+        /// When it was spent.
+        public var spentAt: Int64
+        /// How often it has been presented again since.
+        public var replays: Int
+        /// Whether the token it was spent for is still the session's
+        /// current one: once that successor has been used, the spent token
+        /// is never graced again.
+        public var successorIsCurrent: Bool
+        public init(spentAt: Int64, replays: Int, successorIsCurrent: Bool) {
+            self.spentAt = spentAt
+            self.replays = replays
+            self.successorIsCurrent = successorIsCurrent
+        }
+    }
+
+    /// How often a spent token may be presented again within its window.
+    public static let maximumReplays = 3
+
     public enum Decision: Sendable, Equatable {
         case rotate
+        /// The token was spent within the grace window: answer with the
+        /// successor it was spent for, rotating nothing.
+        case replay
         case invalid(String)
         case reuse
     }
@@ -40,17 +64,19 @@ public enum RefreshRotation {
     /// Logging out needs less than refreshing: an expired token or session,
     /// or an inactive user, may still log out; only a session that is gone
     /// or already revoked is invalid, and reuse is reuse.
+    /// A token graced for a refresh logs its session out (its client may
+    /// not have received the successor), without a reuse alarm.
     public static func decideLogout(
         token: TokenState?, session: SessionState?, now: Int64, presentedIssuedAt: Int64? = nil,
-        currentIssuedAt: Int64? = nil
+        currentIssuedAt: Int64? = nil, grace: GraceState? = nil, graceWindow: Int64 = 0
     ) -> LogoutDecision {
         switch decide(
             token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt,
-            currentIssuedAt: currentIssuedAt)
+            currentIssuedAt: currentIssuedAt, grace: grace, graceWindow: graceWindow)
         {
         case .invalid(let why) where session == nil || session!.revoked: .invalid(why)
         case .reuse: .reuse
-        case .invalid, .rotate: .revoke
+        case .invalid, .rotate, .replay: .revoke
         }
     }
 
@@ -59,15 +85,30 @@ public enum RefreshRotation {
     /// issued after the current one was never spent here (the store lost the
     /// rotation that issued it, as after a power loss or a backup restore),
     /// so it is invalid, not reuse, and the session is not revoked for it.
+    ///
+    /// `grace` is what the store holds about the presented token if it was
+    /// spent within the grace window, and `graceWindow` the window's length
+    /// (`refresh_grace` seconds, 0 for none): such a token, presented again
+    /// within the window, at most `maximumReplays` times, while its
+    /// successor is unused, is a replay (RFC 9700 4.14.2); past any of
+    /// these it is reuse as before.
     public static func decide(
         token: TokenState?, session: SessionState?, now: Int64, presentedIssuedAt: Int64? = nil,
-        currentIssuedAt: Int64? = nil
+        currentIssuedAt: Int64? = nil, grace: GraceState? = nil, graceWindow: Int64 = 0
     ) -> Decision {
         guard let session else { return .invalid("no such session") }
         if session.revoked { return .invalid("session revoked") }
         if now >= session.expiresAt { return .invalid("session expired") }
         if token == nil, let presentedIssuedAt, let currentIssuedAt, presentedIssuedAt > currentIssuedAt {
             return .invalid("token newer than the session's current one")
+        }
+        // A host whose clock is behind the one that spent the token sees
+        // it spent "in the future": still within the window.
+        if token == nil || token!.spent, let grace, graceWindow > 0, now < grace.spentAt + graceWindow,
+            grace.replays < maximumReplays, grace.successorIsCurrent,
+            session.userActive
+        {
+            return .replay
         }
         guard let token, !token.spent else { return .reuse }
         if now >= token.expiresAt { return .invalid("token expired") }

@@ -48,6 +48,11 @@ public struct Settings: Sendable, Equatable {
     public var maxQueuePerPeer = 0
     /// Refreshes per session per second.
     public var refreshRateLimit = 10
+    /// Seconds after a refresh token is spent during which presenting it
+    /// again answers with the same successor instead of revoking the
+    /// session as reuse (a lost answer, two processes refreshing at once).
+    /// 0: no grace, every second presentation is reuse.
+    public var refreshGrace: Int64 = 0
     /// Live sessions per user; a new one revokes the least recently used.
     public var maxSessionsPerUser = 100
     /// PostgreSQL, shared by several daemons; nil: SQLite in the state
@@ -225,6 +230,7 @@ public enum SettingsResolver {
         .integer("admin_reserved_connections", 0...1_000_000, \.adminReservedConnections),
         .integer("max_queue_per_peer", 0...1_000_000, \.maxQueuePerPeer),
         .integer("refresh_rate_limit", 1...1_000_000, \.refreshRateLimit),
+        .integer("refresh_grace", 0...60, \.refreshGrace),
         .integer("max_sessions_per_user", 1...1_000_000, \.maxSessionsPerUser),
         SettingDefinition(name: "database_url", render: { $0.databaseURL.map { "\($0)" } ?? "" }) {
             value, source, _, settings throws(SettingsError) in

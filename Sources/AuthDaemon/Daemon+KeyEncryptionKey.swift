@@ -30,4 +30,33 @@ extension Daemon {
             throw StartupError("\(source): \(error.description)")
         }
     }
+
+    /// With SQLite and no key given, a feature that seals something (the
+    /// refresh grace window) uses a key generated once into
+    /// `STATE_DIR/keys/key-encryption-key` (0600, hexadecimal), read again
+    /// at every start. Never on a shared database: every host must be given
+    /// the same key there.
+    static func generatedKeyEncryptionKey(stateDirectory: String) throws -> KeyEncryptionKey {
+        let directory = stateDirectory + "/keys"
+        let path = directory + "/key-encryption-key"
+        do {
+            try StateFiles.prepareDirectory(directory, what: "keys directory", followLink: false)
+            if let bytes = try StateFiles.readOwnedFile(path, what: "key file") {
+                do {
+                    return try KeyEncryptionKey(text: String(decoding: bytes, as: UTF8.self))
+                } catch let error as KeyEncryptionKey.Failure {
+                    throw StartupError("\(path): \(error.description)")
+                }
+            }
+        } catch let error as StateFiles.Untrusted {
+            throw StartupError(error.description)
+        }
+        let key = KeyEncryptionKey.generate()
+        do {
+            try FileAtomic.write(Array((key.text + "\n").utf8), to: path, mode: 0o600)
+        } catch let error as KeyStore.Failure {
+            throw StartupError(error.description)
+        }
+        return key
+    }
 }

@@ -37,6 +37,10 @@ public final class Daemon: @unchecked Sendable {
     private var eventSummaries: PeriodicTask?
     private var heartbeat: RepeatedTask?
     private var stopping = false
+    /// The key-encryption key: given, or (SQLite) generated once a feature
+    /// needs it, at start or at a reload that turns it on.
+    private var encryptionKey: KeyEncryptionKey?
+    private var graceSweeper: PeriodicTask?
     /// Held until the process exits: one daemon per state directory.
     private let stateLock: StateDirectoryLock
 
@@ -82,8 +86,12 @@ public final class Daemon: @unchecked Sendable {
         let now = WallClock.unixSeconds()
         // The key-encryption key first: a shared database needs it, and a
         // daemon that cannot have it should not connect at all.
-        let encryptionKey = try Daemon.keyEncryptionKey(
+        var encryptionKey = try Daemon.keyEncryptionKey(
             environment: environment, required: settings.databaseURL != nil)
+        if encryptionKey == nil, settings.refreshGrace > 0 {
+            encryptionKey = try Daemon.generatedKeyEncryptionKey(stateDirectory: options.stateDirectory)
+        }
+        self.encryptionKey = encryptionKey
         store = try DaemonStore.open(
             settings: settings, stateDirectory: options.stateDirectory,
             credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
@@ -139,7 +147,7 @@ public final class Daemon: @unchecked Sendable {
         }
         service = try AuthService(
             settings: settings, adminGIDs: adminGIDs, store: database, keys: keys, events: events, log: operations,
-            hashQueue: hashQueue, storeQueue: storeQueue, gate: gate, clock: clock)
+            hashQueue: hashQueue, storeQueue: storeQueue, gate: gate, clock: clock, sealingKey: encryptionKey)
         // Signal handling first: once the socket answers, a client may send
         // SIGTERM at once, and a signal that arrives between SIG_IGN and the
         // dispatch source would be lost (seen: a benchmark waiting forever).
@@ -368,12 +376,19 @@ public final class Daemon: @unchecked Sendable {
         }
         // Summaries of aggregated security events, once their window ends.
         let summaries = PeriodicTask(name: "events", interval: .seconds(1)) { [events] in events.flush() }
+        // The successors kept for the refresh grace window are deleted within
+        // a few seconds of its end, not at the next sweep.
+        let graceSweeper = PeriodicTask(name: "grace", interval: .seconds(Self.graceSweepInterval)) { [self] in
+            sweepRefreshGrace(onlyWithAWindow: true)
+        }
         controlQueue.sync {
             self.sweeper = sweeper
             self.eventSummaries = summaries
+            self.graceSweeper = graceSweeper
         }
         sweeper.start()
         summaries.start()
+        graceSweeper.start()
     }
 
     /// `WATCHDOG=1` from an event loop (so a stuck loop stops the pings and
@@ -402,10 +417,30 @@ public final class Daemon: @unchecked Sendable {
         controlQueue.sync { heartbeat = task }
     }
 
+    /// Seconds between deletions of kept successors past their window.
+    static let graceSweepInterval = 5
+
+    /// Deletes the successors kept past their grace window. The short timer
+    /// runs it only while a window is set; the sweep always does (what a
+    /// window set before a reload or restart left behind).
+    private func sweepRefreshGrace(onlyWithAWindow: Bool) {
+        let window = service.settings.refreshGrace
+        if onlyWithAWindow, window == 0 { return }
+        let done = DispatchSemaphore(value: 0)
+        store.credentialStore.sweepRefreshGrace(window: window, now: WallClock.unixSeconds()) { [logger] result in
+            if case .failure(let error) = result {
+                logger.warning("deleting kept refresh successors failed", metadata: ["cause": "\(error)"])
+            }
+            done.signal()
+        }
+        done.wait()
+    }
+
     /// Deletes expired sessions and stale failure counters, in batches
     /// (on a shared database, only one daemon at a time does).
     public func sweep() {
         let settings = service.settings
+        sweepRefreshGrace(onlyWithAWindow: false)
         // Which schemes stored hashes are in, for the logins' timing: a
         // migration's last old hash may have been replaced since.
         service.countStoredPasswordSchemes()
@@ -447,7 +482,13 @@ public final class Daemon: @unchecked Sendable {
                 try settings.checkHashMemory()
             }
             HashMemoryBudget.shared.setLimit(kib: settings.maxHashMemoryMiB * 1024)
-            try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
+            var generatedKey: KeyEncryptionKey?
+            if settings.refreshGrace > 0, encryptionKey == nil {
+                generatedKey = try Daemon.generatedKeyEncryptionKey(stateDirectory: options.stateDirectory)
+                encryptionKey = generatedKey
+            }
+            try service.apply(
+                settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups), sealingKey: generatedKey)
             // The token policy changed even if the keys fail to reload:
             // no token is served from a check under the old one.
             defer { service.keysChanged() }
@@ -481,6 +522,7 @@ public final class Daemon: @unchecked Sendable {
         heartbeat?.cancel()
         sweeper?.stop()
         eventSummaries?.stop()
+        graceSweeper?.stop()
         server?.shutdown()
         events.flush(force: true)
         // No sweep can run now: the store closes last.

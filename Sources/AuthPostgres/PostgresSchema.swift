@@ -21,7 +21,7 @@ import PostgresNIO
 /// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version = 3
+    static let version = 4
 
     /// For each version, the oldest schema version that can still use a
     /// database migrated to it.
@@ -29,7 +29,10 @@ enum PostgresSchema {
     /// knows only version 1 would keep signing with keys of its own.
     /// Version 3 changes only indexes and adds a generated column: a
     /// version-2 daemon reads and writes it as before (its sweep scans).
-    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2]
+    /// Version 4 adds a table older daemons never read: their rotations
+    /// change a session's current token, which ends its grace (a kept
+    /// successor applies only while it is the current token).
+    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -179,6 +182,25 @@ enum PostgresSchema {
             // The new column's statistics, so the sweep's plan uses its
             // index from the first sweep on.
             "ANALYZE sessions",
+        ],
+        // The refresh grace window (`refresh_grace`): per session, the
+        // token spent last (its hash), when, how often it was presented
+        // again, and its successor's hash and sealed box (sealed under the
+        // key-encryption key every host shares). A table of its own, so
+        // that the sessions' in-place refresh stays as it is when there is
+        // no grace; its rows live for the window only.
+        4: [
+            """
+            CREATE TABLE refresh_grace (
+                session_id text PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+                spent_hash bytea NOT NULL,
+                next_hash bytea NOT NULL,
+                spent_at bigint NOT NULL,
+                replays integer NOT NULL DEFAULT 0,
+                sealed_next bytea NOT NULL
+            )
+            """,
+            "CREATE INDEX refresh_grace_spent ON refresh_grace (spent_at)",
         ],
     ]
 

@@ -63,11 +63,11 @@ extension PostgresStore {
 
     public func rotateRefreshToken(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
-        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>
+        expiresAt: Int64, grace: RefreshGrace?, _ done: @escaping StoreCompletion<RotationOutcome>
     ) {
         complete(done) { [self] in
             if let user = try await rotateIfCurrent(
-                sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt)
+                sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt, grace: grace)
             {
                 return .rotated(user)
             }
@@ -75,13 +75,22 @@ extension PostgresStore {
                 let state = try await refreshState(connection, sessionID: sessionID, presented: presented)
                 switch RefreshRotation.decide(
                     token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
-                    currentIssuedAt: state.currentIssuedAt)
+                    currentIssuedAt: state.currentIssuedAt, grace: state.grace, graceWindow: grace?.window ?? 0)
                 {
                 case .invalid(let why):
                     return .invalid(why)
                 case .reuse:
                     return .reused(
                         userID: try await revokeForReuse(connection, sessionID, state, now: now, notes: notes))
+                case .replay:
+                    let user = try state.sessionUser(sessionID)
+                    guard let sealedNext = state.sealedNext, let session = state.session else {
+                        throw StoreError.failed("session \(sessionID) replayed without its kept successor")
+                    }
+                    try await connection.query(
+                        "UPDATE refresh_grace SET replays = replays + 1 WHERE session_id = \(sessionID)",
+                        logger: logger)
+                    return .replayed(user, sealedNext: sealedNext, expiresAt: session.expiresAt)
                 case .rotate:
                     let user = try state.sessionUser(sessionID)
                     try await connection.query(
@@ -90,6 +99,17 @@ extension PostgresStore {
                             refresh_expires_at = \(expiresAt), last_used_at = \(now), expires_at = \(expiresAt)
                         WHERE id = \(sessionID)
                         """, logger: logger)
+                    if let grace {
+                        try await connection.query(
+                            """
+                            INSERT INTO refresh_grace (session_id, spent_hash, next_hash, spent_at, replays, sealed_next)
+                            VALUES (\(sessionID), \(ByteBuffer(bytes: presented)), \(ByteBuffer(bytes: next)), \(now), 0,
+                                \(ByteBuffer(bytes: grace.sealedNext)))
+                            ON CONFLICT (session_id) DO UPDATE SET spent_hash = excluded.spent_hash,
+                                next_hash = excluded.next_hash, spent_at = excluded.spent_at, replays = 0,
+                                sealed_next = excluded.sealed_next
+                            """, logger: logger)
+                    }
                     notes.session(sessionID, user: user.id)
                     return .rotated(user)
                 }
@@ -99,25 +119,33 @@ extension PostgresStore {
 
     /// The common case of a refresh in one statement: the presented token
     /// is the session's current one, and nothing stops it from rotating.
-    /// One conditional UPDATE, with its change row, is the whole
-    /// transaction. The row lock orders two daemons presenting one token:
-    /// the second's UPDATE waits, re-checks its condition on the row the
-    /// first left, matches nothing, and falls through to the locked path.
+    /// One conditional UPDATE, with its change row (and under a grace
+    /// window the session's grace row), is the whole transaction. The row
+    /// lock orders two daemons presenting one token: the second's UPDATE
+    /// waits, re-checks its condition on the row the first left, matches
+    /// nothing, and falls through to the locked path (where, within a
+    /// grace window, it finds the first's grace row: a replay).
     ///
     /// The condition is the `.rotate` case of `RefreshRotation.decide`, all
     /// of its checks passing; any other state (nil here) is decided by
     /// `decide` itself under the row lock. The store conformance suite runs
     /// every case of the rule through both paths.
     private func rotateIfCurrent(
-        sessionID: String, presented: [UInt8], next: [UInt8], now: Int64, expiresAt: Int64
+        sessionID: String, presented: [UInt8], next: [UInt8], now: Int64, expiresAt: Int64, grace: RefreshGrace?
     ) async throws -> UserSnapshot? {
         try await write(oneStatement: true) { [logger] connection, notes in
             var user: UserSnapshot?
-            for (id, email, role, active, createdAt) in try await connection.rows(
-                of: RotateCurrentRefresh(
-                    sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt),
-                logger: logger)
-            {
+            let rotation = RotateCurrentRefresh(
+                sessionID: sessionID, presented: presented, next: next, now: now, expiresAt: expiresAt)
+            let rows =
+                if let grace {
+                    try await connection.rows(
+                        of: RotateCurrentRefreshKeepingGrace(rotation: rotation, sealedNext: grace.sealedNext),
+                        logger: logger)
+                } else {
+                    try await connection.rows(of: rotation, logger: logger)
+                }
+            for (id, email, role, active, createdAt) in rows {
                 user = UserSnapshot(id: id, email: email, role: role, active: active, createdAt: createdAt)
             }
             if user != nil {
@@ -131,7 +159,7 @@ extension PostgresStore {
     }
 
     public func logout(
-        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, graceWindow: Int64, now: Int64,
         _ done: @escaping StoreCompletion<LogoutOutcome>
     ) {
         complete(done) { [self] in
@@ -139,7 +167,7 @@ extension PostgresStore {
                 let state = try await refreshState(connection, sessionID: sessionID, presented: presented)
                 switch RefreshRotation.decideLogout(
                     token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
-                    currentIssuedAt: state.currentIssuedAt)
+                    currentIssuedAt: state.currentIssuedAt, grace: state.grace, graceWindow: graceWindow)
                 {
                 case .invalid(let why):
                     return .invalid(why)
@@ -152,6 +180,20 @@ extension PostgresStore {
                         connection, id: sessionID, user: user.id, reason: "logout", now: now, notes: notes)
                     return .revoked(userID: user.id)
                 }
+            }
+        }
+    }
+
+    public func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>) {
+        complete(done) { [self] in
+            try await write { [logger] connection, _ in
+                var count = 0
+                for try await _ in try await connection.query(
+                    "DELETE FROM refresh_grace WHERE spent_at <= \(now - window) RETURNING 1", logger: logger
+                ).decode(Int.self) {
+                    count += 1
+                }
+                return count
             }
         }
     }
@@ -263,6 +305,10 @@ extension PostgresStore {
         var session: RefreshRotation.SessionState?
         var user: UserSnapshot?
         var currentIssuedAt: Int64?
+        /// The grace kept for the presented token, if it was the session's
+        /// last spent one, and its successor's sealed box.
+        var grace: RefreshRotation.GraceState?
+        var sealedNext: [UInt8]?
 
         /// The session's user: `RefreshRotation` answers anything but
         /// `invalid` only for a session found, and its row comes with it.
@@ -292,17 +338,28 @@ extension PostgresStore {
         let rows = try await connection.query(
             """
             SELECT s.revoked_at, s.expires_at, s.refresh_hash, s.refresh_expires_at, s.refresh_issued_at,
-                u.id, u.email, u.role, u.active, u.created_at
-            FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = \(sessionID) FOR UPDATE OF s
+                u.id, u.email, u.role, u.active, u.created_at,
+                g.spent_at, g.replays, g.sealed_next, g.next_hash = s.refresh_hash
+            FROM sessions s JOIN users u ON u.id = s.user_id
+                LEFT JOIN refresh_grace g ON g.session_id = s.id AND g.spent_hash = \(ByteBuffer(bytes: presented))
+            WHERE s.id = \(sessionID) FOR UPDATE OF s
             """, logger: logger)
         for try await row in rows.decode(
-            (Int64?, Int64, ByteBuffer, Int64, Int64, Int64, String, String, Bool, Int64).self)
+            (
+                Int64?, Int64, ByteBuffer, Int64, Int64, Int64, String, String, Bool, Int64, Int64?, Int?, ByteBuffer?,
+                Bool?
+            ).self)
         {
             let user = UserSnapshot(id: row.5, email: row.6, role: row.7, active: row.8, createdAt: row.9)
             state.user = user
             state.session = .init(revoked: row.0 != nil, expiresAt: row.1, userActive: user.active)
             state.currentIssuedAt = row.4
-            if row.2.bytes == presented { state.token = .init(spent: false, expiresAt: row.3) }
+            if row.2.bytes == presented {
+                state.token = .init(spent: false, expiresAt: row.3)
+            } else if let spentAt = row.10, let replays = row.11, let sealed = row.12 {
+                state.grace = .init(spentAt: spentAt, replays: replays, successorIsCurrent: row.13 ?? false)
+                state.sealedNext = sealed.bytes
+            }
         }
         return state
     }

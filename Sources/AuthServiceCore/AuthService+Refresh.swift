@@ -48,13 +48,20 @@ extension AuthService {
 
     func refresh(_ context: CallContext) {
         withRefreshToken(context, rateLimited: true) { [self] claims, presented in
-            let settings = self.settings
+            let (settings, sealingKey) = refreshSealing
             let now = clock()
             let expiry = now + settings.refreshTTL
             let next = signRefresh(userID: claims.userID, sessionID: claims.sessionID, now: now, expiresAt: expiry)
+            let grace: RefreshGrace?
+            do {
+                grace = try sealForGrace(
+                    next, sessionID: claims.sessionID, spentHash: presented, settings: settings, key: sealingKey)
+            } catch {
+                return context.fail(.internalError("cannot seal a refresh token's successor: \(error)"))
+            }
             store.rotateRefreshToken(
                 sessionID: claims.sessionID, presented: presented, presentedIssuedAt: claims.issuedAt,
-                next: Digest.sha256(Array(next.utf8)), now: now, expiresAt: expiry
+                next: Digest.sha256(Array(next.utf8)), now: now, expiresAt: expiry, grace: grace
             ) { [self] result in
                 context.answer(result) { outcome throws(AuthError) in
                     switch outcome {
@@ -66,18 +73,67 @@ extension AuthService {
                             .tokenReuse, "Spent refresh token presented again; session revoked", context.peer,
                             userID: userID, reason: "refresh_reused")
                         throw .refreshReused
+                    case .replayed(let user, let sealedNext, let successorExpiresAt):
+                        // Opened with the key of now: one replaced since the
+                        // successor was sealed cannot open it.
+                        guard let kept = openKept(sealedNext, sessionID: claims.sessionID, spentHash: presented)
+                        else {
+                            event(
+                                .tokenInvalid, "Refresh token refused: its kept successor does not open",
+                                context.peer, userID: user.id, reason: "grace_unreadable")
+                            throw .refreshInvalid
+                        }
+                        event(
+                            .tokenRefreshed,
+                            "Spent refresh token presented again within the grace window; same successor",
+                            context.peer, userID: user.id, email: user.email, reason: "refresh_grace")
+                        return tokenPair(
+                            user: user, sessionID: claims.sessionID, refresh: kept, now: now,
+                            refreshExpiresIn: max(0, successorExpiresAt - now), settings: settings)
                     case .rotated(let user):
                         event(.tokenRefreshed, "Tokens refreshed", context.peer, userID: user.id, email: user.email)
-                        return .object([
-                            "access_token": .string(
-                                signAccess(user: user, sessionID: claims.sessionID, now: now, settings: settings)),
-                            "refresh_token": .string(next), "token_type": .string("Bearer"),
-                            "expires_in": .int(settings.accessTTL), "refresh_expires_in": .int(settings.refreshTTL),
-                        ])
+                        return tokenPair(
+                            user: user, sessionID: claims.sessionID, refresh: next, now: now,
+                            refreshExpiresIn: settings.refreshTTL, settings: settings)
                     }
                 }
             }
         }
+    }
+
+    /// The answer of a refresh: a new access token and the refresh token.
+    private func tokenPair(
+        user: UserSnapshot, sessionID: String, refresh: String, now: Int64, refreshExpiresIn: Int64,
+        settings: Settings
+    ) -> JSONValue {
+        .object([
+            "access_token": .string(signAccess(user: user, sessionID: sessionID, now: now, settings: settings)),
+            "refresh_token": .string(refresh), "token_type": .string("Bearer"),
+            "expires_in": .int(settings.accessTTL), "refresh_expires_in": .int(refreshExpiresIn),
+        ])
+    }
+
+    /// The successor sealed for the store to keep during the grace window;
+    /// nil without a window.
+    private func sealForGrace(
+        _ next: String, sessionID: String, spentHash: [UInt8], settings: Settings, key: KeyEncryptionKey?
+    ) throws -> RefreshGrace? {
+        guard settings.refreshGrace > 0 else { return nil }
+        guard let key else { throw SettingsError("refresh_grace is set without a key-encryption key") }
+        let sealed = try AESGCM.seal(
+            Array(next.utf8), key: key.bytes,
+            associatedData: RefreshGrace.sealingContext(sessionID: sessionID, spentHash: spentHash))
+        return RefreshGrace(window: settings.refreshGrace, sealedNext: sealed)
+    }
+
+    /// A kept successor, opened; nil if it does not open (another key).
+    private func openKept(_ sealed: [UInt8], sessionID: String, spentHash: [UInt8]) -> String? {
+        guard let key = refreshSealing.1,
+            let bytes = try? AESGCM.open(
+                sealed, key: key.bytes,
+                associatedData: RefreshGrace.sealingContext(sessionID: sessionID, spentHash: spentHash))
+        else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: auth.logout
@@ -85,7 +141,8 @@ extension AuthService {
     func logout(_ context: CallContext) {
         withRefreshToken(context) { [self] claims, presented in
             store.logout(
-                sessionID: claims.sessionID, presented: presented, presentedIssuedAt: claims.issuedAt, now: clock()
+                sessionID: claims.sessionID, presented: presented, presentedIssuedAt: claims.issuedAt,
+                graceWindow: settings.refreshGrace, now: clock()
             ) { [self] result in
                 context.answer(result) { outcome throws(AuthError) in
                     switch outcome {

@@ -40,6 +40,9 @@ public final class AuthService: @unchecked Sendable {
     private var storedSchemes: Set<PasswordHashing.Scheme>?
     private var countingSchemes = false
     private var refreshLimiter: RefreshRateLimiter
+    /// Seals the successors kept for the refresh grace window; required
+    /// while `refresh_grace` > 0.
+    private var sealingKey: KeyEncryptionKey?
     private var shuttingDownFlag = false
     private var inFlightCount = 0
     /// Entered by every request until it is answered (shutdown waits on it).
@@ -50,8 +53,10 @@ public final class AuthService: @unchecked Sendable {
     public init(
         settings: Settings, adminGIDs: Set<UInt32>, store: any CredentialStore, keys: any KeyProvider,
         events: any SecurityEventSink, log: any OperationsLog, hashQueue: any JobQueue, storeQueue: any JobQueue,
-        gate: LoginGate, clock: ServiceClock
+        gate: LoginGate, clock: ServiceClock, sealingKey: KeyEncryptionKey? = nil
     ) throws {
+        try Self.checkSealingKey(sealingKey, for: settings)
+        self.sealingKey = sealingKey
         self.currentSettings = settings
         self.adminGIDs = adminGIDs
         self.store = store
@@ -78,9 +83,12 @@ public final class AuthService: @unchecked Sendable {
     public var answered: Int { lock.withLock { answeredCount } }
 
     /// Applies reloadable settings (SIGHUP). Pool sizes stay as started.
-    public func apply(settings: Settings, adminGIDs: Set<UInt32>) throws {
+    /// `sealingKey` replaces the key when given.
+    public func apply(settings: Settings, adminGIDs: Set<UInt32>, sealingKey: KeyEncryptionKey? = nil) throws {
         let hashing = try LoginHashing(hashing: settings.passwordHashing)
-        lock.withLock {
+        try lock.withLock {
+            try Self.checkSealingKey(sealingKey ?? self.sealingKey, for: settings)
+            if let sealingKey { self.sealingKey = sealingKey }
             // Hashes of the scheme configured until now may have been written
             // since the last count: padded with until the next count says.
             storedSchemes?.insert(currentSettings.passwordScheme)
@@ -93,6 +101,16 @@ public final class AuthService: @unchecked Sendable {
         hashQueue.updatePerPeerCapacity(settings.effectiveMaxQueuePerPeer)
         storeQueue.updatePerPeerCapacity(settings.effectiveMaxQueuePerPeer)
     }
+
+    /// A grace window keeps successors sealed: no window without a key.
+    private static func checkSealingKey(_ key: KeyEncryptionKey?, for settings: Settings) throws {
+        if settings.refreshGrace > 0, key == nil {
+            throw SettingsError("refresh_grace needs a key-encryption key to seal the successors it keeps")
+        }
+    }
+
+    /// The settings and the key a refresh seals its successor with.
+    var refreshSealing: (Settings, KeyEncryptionKey?) { lock.withLock { (currentSettings, sealingKey) } }
 
     public func beginShutdown() { lock.withLock { shuttingDownFlag = true } }
 

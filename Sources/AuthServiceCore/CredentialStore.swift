@@ -66,14 +66,22 @@ public protocol CredentialStore: AnyObject, Sendable {
         id: String, userID: Int64, refreshHash: [UInt8], now: Int64, expiresAt: Int64, guard: SessionGuard,
         _ done: @escaping StoreCompletion<[String]>)
     /// Spends the current refresh token `presented` for `next`, or revokes
-    /// the session on reuse (`RefreshRotation` decides).
+    /// the session on reuse (`RefreshRotation` decides). With `grace`, the
+    /// spent token's hash, the time, `next`'s hash and its sealed box are
+    /// kept (replacing the session's previous ones) so that presenting it
+    /// again within the window is a replay; without, nothing is kept and
+    /// the session's previous grace no longer applies.
     func rotateRefreshToken(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
-        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>)
-    /// Revokes the session of a presented refresh token.
+        expiresAt: Int64, grace: RefreshGrace?, _ done: @escaping StoreCompletion<RotationOutcome>)
+    /// Revokes the session of a presented refresh token. A token spent
+    /// within `graceWindow` seconds (and graceable) logs out, not reuse.
     func logout(
-        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, graceWindow: Int64, now: Int64,
         _ done: @escaping StoreCompletion<LogoutOutcome>)
+    /// Deletes the kept successors whose window (`window` seconds from
+    /// their token's spending) has ended; returns how many.
+    func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>)
     /// Revokes one session; false when there is no such live session.
     func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>)
     /// Whether a session with this id exists at all (live or not).

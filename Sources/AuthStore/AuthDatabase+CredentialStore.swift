@@ -82,22 +82,28 @@ extension AuthDatabase: CredentialStore {
 
     public func rotateRefreshToken(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
-        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>
+        expiresAt: Int64, grace: RefreshGrace?, _ done: @escaping StoreCompletion<RotationOutcome>
     ) {
         complete(done) {
             try rotateRefreshToken(
                 sessionID: sessionID, presented: presented, presentedIssuedAt: presentedIssuedAt, next: next,
-                now: now, expiresAt: expiresAt)
+                now: now, expiresAt: expiresAt, grace: grace)
         }
     }
 
     public func logout(
-        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, graceWindow: Int64, now: Int64,
         _ done: @escaping StoreCompletion<LogoutOutcome>
     ) {
         complete(done) {
-            try logout(sessionID: sessionID, presented: presented, presentedIssuedAt: presentedIssuedAt, now: now)
+            try logout(
+                sessionID: sessionID, presented: presented, presentedIssuedAt: presentedIssuedAt,
+                graceWindow: graceWindow, now: now)
         }
+    }
+
+    public func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>) {
+        complete(done) { try sweepRefreshGrace(window: window, now: now) }
     }
 
     public func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>) {

@@ -80,7 +80,7 @@ extension AuthDatabase {
     public func rowCounts() throws -> [String: Int] {
         try read { db in
             var counts: [String: Int] = [:]
-            for table in ["users", "sessions", "refresh_tokens", "login_failures"] {
+            for table in ["users", "sessions", "refresh_tokens", "refresh_grace", "login_failures"] {
                 counts[table] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
             }
             return counts

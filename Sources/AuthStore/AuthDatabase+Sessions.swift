@@ -74,24 +74,30 @@ extension AuthDatabase {
     /// its place, in one transaction; or revokes the session on reuse. The
     /// spent row is deleted: a session keeps only its current token, and a
     /// validly signed token of a live session that is not the current one
-    /// is reuse (the caller has checked the signature and claims).
+    /// is reuse (the caller has checked the signature and claims), unless
+    /// it was spent within `grace`'s window: then it is replayed, and the
+    /// answer carries the successor kept for it.
     public func rotateRefreshToken(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64? = nil, next: [UInt8], now: Int64,
-        expiresAt: Int64
+        expiresAt: Int64, grace: RefreshGrace? = nil
     ) throws -> RotationOutcome {
         try write { db, changes in
-            let (token, session, user) = try refreshState(db, sessionID: sessionID, presented: presented)
-            let current = token == nil ? try currentTokenIssuedAt(db, sessionID: sessionID) : nil
+            let state = try refreshState(db, sessionID: sessionID, presented: presented)
+            let current = state.token == nil ? try currentTokenIssuedAt(db, sessionID: sessionID) : nil
             switch RefreshRotation.decide(
-                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
-            )
+                token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
+                currentIssuedAt: current, grace: state.grace, graceWindow: grace?.window ?? 0)
             {
             case .invalid(let why):
                 return .invalid(why)
             case .reuse:
-                let userID = user!.id
+                let userID = state.user!.id
                 try revokeSession(db, id: sessionID, reason: "refresh token reuse", now: now, changes: &changes)
                 return .reused(userID: userID)
+            case .replay:
+                try db.cachedStatement(sql: "UPDATE refresh_grace SET replays = replays + 1 WHERE session_id = ?")
+                    .execute(arguments: [sessionID])
+                return .replayed(state.user!, sealedNext: state.sealedNext!, expiresAt: state.session!.expiresAt)
             case .rotate:
                 // The current row becomes the next token in place: the spent
                 // one is gone, and the session index is left untouched.
@@ -100,33 +106,53 @@ extension AuthDatabase {
                 ).execute(arguments: [Data(next), now, expiresAt, Data(presented)])
                 try db.cachedStatement(sql: "UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?")
                     .execute(arguments: [now, expiresAt, sessionID])
+                if let grace {
+                    try db.cachedStatement(
+                        sql: """
+                            INSERT OR REPLACE INTO refresh_grace
+                                (session_id, spent_hash, next_hash, spent_at, replays, sealed_next)
+                            VALUES (?, ?, ?, ?, 0, ?)
+                            """
+                    ).execute(arguments: [sessionID, Data(presented), Data(next), now, Data(grace.sealedNext)])
+                }
                 changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
-                return .rotated(user!)
+                return .rotated(state.user!)
             }
         }
     }
 
     /// Revokes the session of a presented refresh token. A spent token of a
-    /// live session is reuse all the same (the session is revoked either way).
-    public func logout(sessionID: String, presented: [UInt8], presentedIssuedAt: Int64? = nil, now: Int64) throws
-        -> LogoutOutcome
-    {
+    /// live session is reuse all the same (the session is revoked either
+    /// way), unless it was spent within `graceWindow` seconds.
+    public func logout(
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64? = nil, graceWindow: Int64 = 0, now: Int64
+    ) throws -> LogoutOutcome {
         try write { db, changes in
-            let (token, session, user) = try refreshState(db, sessionID: sessionID, presented: presented)
-            let current = token == nil ? try currentTokenIssuedAt(db, sessionID: sessionID) : nil
+            let state = try refreshState(db, sessionID: sessionID, presented: presented)
+            let current = state.token == nil ? try currentTokenIssuedAt(db, sessionID: sessionID) : nil
             switch RefreshRotation.decideLogout(
-                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
-            )
+                token: state.token, session: state.session, now: now, presentedIssuedAt: presentedIssuedAt,
+                currentIssuedAt: current, grace: state.grace, graceWindow: graceWindow)
             {
             case .invalid(let why):
                 return .invalid(why)
             case .reuse:
                 try revokeSession(db, id: sessionID, reason: "refresh token reuse", now: now, changes: &changes)
-                return .reused(userID: user!.id)
+                return .reused(userID: state.user!.id)
             case .revoke:
                 try revokeSession(db, id: sessionID, reason: "logout", now: now, changes: &changes)
-                return .revoked(userID: user!.id)
+                return .revoked(userID: state.user!.id)
             }
+        }
+    }
+
+    /// Deletes the successors kept for tokens spent `window` or more
+    /// seconds ago.
+    public func sweepRefreshGrace(window: Int64, now: Int64) throws -> Int {
+        try write { db, _ in
+            try db.cachedStatement(sql: "DELETE FROM refresh_grace WHERE spent_at <= ?")
+                .execute(arguments: [now - window])
+            return db.changesCount
         }
     }
 
@@ -172,9 +198,19 @@ extension AuthDatabase {
             arguments: [sessionID])
     }
 
-    private func refreshState(_ db: Database, sessionID: String, presented: [UInt8]) throws -> (
-        RefreshRotation.TokenState?, RefreshRotation.SessionState?, UserSnapshot?
-    ) {
+    /// What a rotation or logout decides on: the presented token if it is
+    /// a session's current one, the session and its user, and the grace
+    /// kept for the presented token if it was the session's last spent one.
+    private struct RefreshState {
+        var token: RefreshRotation.TokenState?
+        var session: RefreshRotation.SessionState?
+        var user: UserSnapshot?
+        var grace: RefreshRotation.GraceState?
+        var sealedNext: [UInt8]?
+    }
+
+    private func refreshState(_ db: Database, sessionID: String, presented: [UInt8]) throws -> RefreshState {
+        var state = RefreshState()
         let tokenRow = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT session_id, expires_at, spent_at FROM refresh_tokens WHERE token_hash = ?"),
             arguments: [Data(presented)])
@@ -184,18 +220,33 @@ extension AuthDatabase {
                     SELECT s.revoked_at, s.expires_at, u.id, u.email, u.role, u.active, u.created_at
                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?
                     """), arguments: [sessionID])
-        var token: RefreshRotation.TokenState?
         if let tokenRow, (tokenRow["session_id"] as String) == sessionID {
-            token = .init(spent: (tokenRow["spent_at"] as Int64?) != nil, expiresAt: tokenRow["expires_at"])
+            state.token = .init(spent: (tokenRow["spent_at"] as Int64?) != nil, expiresAt: tokenRow["expires_at"])
         }
-        guard let sessionRow else { return (token, nil, nil) }
+        guard let sessionRow else { return state }
         let user = UserSnapshot(
             id: sessionRow["id"], email: sessionRow["email"], role: sessionRow["role"],
             active: sessionRow["active"], createdAt: sessionRow["created_at"])
-        let session = RefreshRotation.SessionState(
+        state.user = user
+        state.session = RefreshRotation.SessionState(
             revoked: (sessionRow["revoked_at"] as Int64?) != nil, expiresAt: sessionRow["expires_at"],
             userActive: user.active)
-        return (token, session, user)
+        if state.token == nil,
+            let graceRow = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT g.spent_at, g.replays, g.sealed_next, EXISTS (
+                            SELECT 1 FROM refresh_tokens t WHERE t.token_hash = g.next_hash AND t.session_id = g.session_id
+                        ) AS successor_is_current
+                        FROM refresh_grace g WHERE g.session_id = ? AND g.spent_hash = ?
+                        """), arguments: [sessionID, Data(presented)])
+        {
+            state.grace = .init(
+                spentAt: graceRow["spent_at"], replays: graceRow["replays"],
+                successorIsCurrent: graceRow["successor_is_current"])
+            state.sealedNext = Array(graceRow["sealed_next"] as Data)
+        }
+        return state
     }
 
     @discardableResult

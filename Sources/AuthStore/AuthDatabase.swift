@@ -246,6 +246,24 @@ public final class AuthDatabase: Sendable {
                 }
             }
         }
+        migrator.registerMigration("v3") { db in
+            // The refresh grace window (`refresh_grace`): per session, the
+            // token spent last (its hash), when, how often it was presented
+            // again, and its successor's hash and sealed box. Kept for the
+            // window only; the sweeps delete what is past it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE refresh_grace (
+                        session_id TEXT PRIMARY KEY NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                        spent_hash BLOB NOT NULL,
+                        next_hash BLOB NOT NULL,
+                        spent_at INTEGER NOT NULL,
+                        replays INTEGER NOT NULL DEFAULT 0,
+                        sealed_next BLOB NOT NULL
+                    );
+                    CREATE INDEX refresh_grace_spent ON refresh_grace(spent_at);
+                    """)
+        }
         return migrator
     }
 }

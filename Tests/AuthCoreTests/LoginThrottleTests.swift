@@ -203,6 +203,43 @@ import Testing
             RefreshRotation.decide(token: .init(spent: false, expiresAt: 1000), session: inactive, now: 10)
                 == .invalid("account inactive"))
     }
+
+    @Test func aTokenSpentWithinTheGraceWindowIsAReplayWhileEveryConditionHolds() {
+        let grace = RefreshRotation.GraceState(spentAt: 100, replays: 0, successorIsCurrent: true)
+        func decide(
+            _ grace: RefreshRotation.GraceState?, window: Int64 = 10, now: Int64 = 105,
+            session: RefreshRotation.SessionState? = nil
+        )
+            -> RefreshRotation.Decision
+        {
+            RefreshRotation.decide(token: nil, session: session ?? live, now: now, grace: grace, graceWindow: window)
+        }
+        #expect(decide(grace) == .replay)
+        // A host whose clock is behind the one that spent it.
+        #expect(decide(grace, now: 95) == .replay)
+        #expect(decide(grace, now: 109) == .replay)
+        // Each condition failing alone makes it reuse, as without a window.
+        #expect(decide(grace, now: 110) == .reuse)
+        #expect(decide(grace, window: 0) == .reuse)
+        #expect(decide(nil) == .reuse)
+        var used = grace
+        used.successorIsCurrent = false
+        #expect(decide(used) == .reuse)
+        var often = grace
+        often.replays = RefreshRotation.maximumReplays - 1
+        #expect(decide(often) == .replay)
+        often.replays = RefreshRotation.maximumReplays
+        #expect(decide(often) == .reuse)
+        // A session ended is invalid before any grace.
+        var revoked = live
+        revoked.revoked = true
+        #expect(decide(grace, session: revoked) == .invalid("session revoked"))
+        // Logging out with a graced token is a logout, not reuse.
+        #expect(
+            RefreshRotation.decideLogout(token: nil, session: live, now: 105, grace: grace, graceWindow: 10) == .revoke)
+        #expect(
+            RefreshRotation.decideLogout(token: nil, session: live, now: 110, grace: grace, graceWindow: 10) == .reuse)
+    }
 }
 
 @Suite struct ClientKeyTests {

@@ -275,7 +275,7 @@
                                     sessionID: session, presented: Conformance.hash(UInt8(round)),
                                     presentedIssuedAt: nil,
                                     next: Conformance.hash(UInt8(100 + 10 * round + index)), now: Self.t0 + 1,
-                                    expiresAt: Self.t0 + 2_000, $0)
+                                    expiresAt: Self.t0 + 2_000, grace: nil, $0)
                             }
                         }
                     })
@@ -284,6 +284,43 @@
                 #expect(outcomes.filter { $0 == .success(.rotated(user.snapshot)) }.count == 1)
                 #expect(outcomes.filter { $0 == .success(.reused(userID: user.id)) }.count == 1)
                 for store in stores { #expect(eventually { store.view.session(id: session) == nil }) }
+            }
+        }
+
+        /// Under a grace window, the same token at two daemons at once: one
+        /// rotates, the other answers with the successor the first stored
+        /// (both clients converge on one child), and the session lives on.
+        @Test func aRefreshTokenPresentedToTwoDaemonsAtOnceUnderAGraceWindowConverges() throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "grace@example.com")
+            for round in 0..<5 {
+                let session = "g\(round)"
+                try openSession(stores[0], session, user: user.id, token: UInt8(round))
+                let outcomes = atOnce(
+                    (0..<2).map { index in
+                        let store = stores[index]
+                        let next = UInt8(100 + 10 * round + index)
+                        return { @Sendable in
+                            Conformance.wait {
+                                store.rotateRefreshToken(
+                                    sessionID: session, presented: Conformance.hash(UInt8(round)),
+                                    presentedIssuedAt: nil, next: Conformance.hash(next), now: Self.t0 + 1,
+                                    expiresAt: Self.t0 + 2_000, grace: RefreshGrace(window: 30, sealedNext: [next]), $0)
+                            }
+                        }
+                    })
+                guard let winner = outcomes.firstIndex(of: .success(.rotated(user.snapshot))) else {
+                    Issue.record("no daemon rotated: \(outcomes)")
+                    continue
+                }
+                #expect(
+                    outcomes[1 - winner]
+                        == .success(
+                            .replayed(
+                                user.snapshot, sealedNext: [UInt8(100 + 10 * round + winner)],
+                                expiresAt: Self.t0 + 2_000)))
+                for store in stores { #expect(eventually { store.view.session(id: session) != nil }) }
             }
         }
 
@@ -310,7 +347,7 @@
             let refreshed = Conformance.wait {
                 stores[1].rotateRefreshToken(
                     sessionID: "two", presented: Conformance.hash(2), presentedIssuedAt: nil, next: Conformance.hash(9),
-                    now: Self.t0 + 1, expiresAt: Self.t0 + 2_000, $0)
+                    now: Self.t0 + 1, expiresAt: Self.t0 + 2_000, grace: nil, $0)
             }
             #expect(refreshed == .success(.invalid("session revoked")))
         }
@@ -386,7 +423,7 @@
             let refreshed = Conformance.wait {
                 stores[0].rotateRefreshToken(
                     sessionID: "skewed", presented: Conformance.hash(3), presentedIssuedAt: nil,
-                    next: Conformance.hash(4), now: Self.t0 + 50, expiresAt: Self.t0 + 1_000, $0)
+                    next: Conformance.hash(4), now: Self.t0 + 50, expiresAt: Self.t0 + 1_000, grace: nil, $0)
             }
             #expect(refreshed == .success(.invalid("session revoked")))
         }

@@ -50,7 +50,7 @@
                     store.rotateRefreshToken(
                         sessionID: "hot", presented: Conformance.hash(UInt8(round)), presentedIssuedAt: nil,
                         next: Conformance.hash(UInt8(round + 1)), now: Self.t0 + Int64(round) + 1,
-                        expiresAt: Self.t0 + 1_001 + Int64(round), $0)
+                        expiresAt: Self.t0 + 1_001 + Int64(round), grace: nil, $0)
                 }
                 #expect(outcome == .success(.rotated(user.snapshot)))
             }
@@ -89,7 +89,7 @@
             let refused = Conformance.wait {
                 store.rotateRefreshToken(
                     sessionID: "commit", presented: Conformance.hash(1), presentedIssuedAt: nil,
-                    next: Conformance.hash(2), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001, $0)
+                    next: Conformance.hash(2), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001, grace: nil, $0)
             }
             #expect((try? refused.get()) == nil, "\(refused)")
             #expect(
@@ -101,7 +101,7 @@
             let rotated = Conformance.wait {
                 store.rotateRefreshToken(
                     sessionID: "commit", presented: Conformance.hash(1), presentedIssuedAt: nil,
-                    next: Conformance.hash(2), now: Self.t0 + 2, expiresAt: Self.t0 + 1_002, $0)
+                    next: Conformance.hash(2), now: Self.t0 + 2, expiresAt: Self.t0 + 1_002, grace: nil, $0)
             }
             #expect(rotated == .success(.rotated(user.snapshot)))
         }
@@ -149,7 +149,7 @@
             #expect(
                 try PostgresTestServer.value(
                     "SELECT version || ' ' || oldest_reader FROM authd_schema ORDER BY version DESC LIMIT 1",
-                    on: database) == "3 2")
+                    on: database) == "4 2")
             #expect(
                 try PostgresTestServer.value("SELECT expiry_hour FROM sessions WHERE id = 'old'", on: database)
                     == String((Self.t0 + 1_000) / 3_600))
@@ -157,7 +157,7 @@
             let rotated = Conformance.wait {
                 store.rotateRefreshToken(
                     sessionID: "old", presented: Conformance.hash(5), presentedIssuedAt: nil,
-                    next: Conformance.hash(6), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001, $0)
+                    next: Conformance.hash(6), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001, grace: nil, $0)
             }
             let user = UserSnapshot(id: 7, email: "old@example.com", role: "user", active: true, createdAt: Self.t0)
             #expect(rotated == .success(.rotated(user)))

@@ -214,7 +214,7 @@ import Testing
         let rotated = try Self.value {
             store.rotateRefreshToken(
                 sessionID: "old", presented: Self.hash(1), presentedIssuedAt: Self.t0, next: Self.hash(11),
-                now: Self.t0 + 2, expiresAt: Self.t0 + 2_000, $0)
+                now: Self.t0 + 2, expiresAt: Self.t0 + 2_000, grace: nil, $0)
         }
         #expect(rotated == .rotated(alice.snapshot))
         let evicted = try session(store, "new", user: alice.id, token: 3, now: Self.t0 + 3, guard: limit).get()
@@ -234,7 +234,7 @@ import Testing
             try Self.value {
                 store.rotateRefreshToken(
                     sessionID: "s", presented: Self.hash(presented), presentedIssuedAt: issuedAt, next: Self.hash(next),
-                    now: now, expiresAt: now + 1_000, $0)
+                    now: now, expiresAt: now + 1_000, grace: nil, $0)
             }
         }
         #expect(try rotate(1, issuedAt: Self.t0, next: 2, now: Self.t0 + 10) == .rotated(alice.snapshot))
@@ -254,6 +254,140 @@ import Testing
         }
     }
 
+    /// The refresh grace window, through the store: a spent token presented
+    /// again within the window, while its successor is unused, answers with
+    /// the successor's box (three times at most); past any of these it is
+    /// reuse as without a window.
+    @Test(arguments: StoreKind.allCases) func aTokenSpentWithinTheGraceWindowIsReplayedWithItsSuccessor(
+        _ kind: StoreKind
+    ) throws {
+        let store = try kind.make()
+        let alice = try user(store, "alice@example.com")
+        let box: [UInt8] = Array(repeating: 0xB0, count: 40)
+        func rotate(_ session: String, _ presented: UInt8, next: UInt8, now: Int64, window: Int64 = 10)
+            throws -> RotationOutcome
+        {
+            try Self.value {
+                store.rotateRefreshToken(
+                    sessionID: session, presented: Self.hash(presented), presentedIssuedAt: nil,
+                    next: Self.hash(next), now: now, expiresAt: now + 1_000,
+                    grace: window > 0 ? RefreshGrace(window: window, sealedNext: box + [next]) : nil, $0)
+            }
+        }
+        // A lost answer, retried: the same successor, three times, nothing
+        // rotated; the fourth presentation is reuse.
+        _ = try session(store, "s", user: alice.id, token: 1).get()
+        #expect(try rotate("s", 1, next: 2, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        for retry in 0..<3 {
+            #expect(
+                try rotate("s", 1, next: UInt8(20 + retry), now: Self.t0 + 12)
+                    == .replayed(alice.snapshot, sealedNext: box + [2], expiresAt: Self.t0 + 1_010))
+        }
+        #expect(store.view.session(id: "s")?.expiresAt == Self.t0 + 1_010)
+        #expect(try rotate("s", 1, next: 30, now: Self.t0 + 13) == .reused(userID: alice.id))
+        #expect(store.view.session(id: "s") == nil)
+
+        // The window ends: reuse.
+        _ = try session(store, "w", user: alice.id, token: 3).get()
+        #expect(try rotate("w", 3, next: 4, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        #expect(try rotate("w", 3, next: 5, now: Self.t0 + 20) == .reused(userID: alice.id))
+
+        // The successor has been used: the spent token is never graced.
+        _ = try session(store, "u", user: alice.id, token: 6).get()
+        #expect(try rotate("u", 6, next: 7, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        #expect(try rotate("u", 7, next: 8, now: Self.t0 + 11) == .rotated(alice.snapshot))
+        // The successor's successor is the current one's replay...
+        #expect(
+            try rotate("u", 7, next: 9, now: Self.t0 + 11)
+                == .replayed(alice.snapshot, sealedNext: box + [8], expiresAt: Self.t0 + 1_011))
+        // ...but the first token's successor is spent: reuse.
+        #expect(try rotate("u", 6, next: 10, now: Self.t0 + 12) == .reused(userID: alice.id))
+
+        // A rotation without a window (refresh_grace set to 0 since) ends
+        // the grace of the token spent before it.
+        _ = try session(store, "z", user: alice.id, token: 11).get()
+        #expect(try rotate("z", 11, next: 12, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        #expect(try rotate("z", 12, next: 13, now: Self.t0 + 11, window: 0) == .rotated(alice.snapshot))
+        #expect(try rotate("z", 11, next: 14, now: Self.t0 + 12) == .reused(userID: alice.id))
+
+        // With the window now 0, a token spent under one is reuse at once.
+        _ = try session(store, "n", user: alice.id, token: 15).get()
+        #expect(try rotate("n", 15, next: 16, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        #expect(try rotate("n", 15, next: 17, now: Self.t0 + 11, window: 0) == .reused(userID: alice.id))
+    }
+
+    /// A token graced for a refresh logs its session out without a reuse
+    /// alarm; the sweep deletes the kept successors past their window.
+    @Test(arguments: StoreKind.allCases) func aGracedTokenLogsOutAndTheSweepDeletesWhatIsPastTheWindow(
+        _ kind: StoreKind
+    ) throws {
+        let store = try kind.make()
+        let alice = try user(store, "alice@example.com")
+        for (id, token) in [("a", UInt8(1)), ("b", UInt8(3))] {
+            _ = try session(store, id, user: alice.id, token: token).get()
+            #expect(
+                try Self.value {
+                    store.rotateRefreshToken(
+                        sessionID: id, presented: Self.hash(token), presentedIssuedAt: nil, next: Self.hash(token + 1),
+                        now: Self.t0 + 10, expiresAt: Self.t0 + 1_010,
+                        grace: RefreshGrace(window: 10, sealedNext: [token]), $0)
+                } == .rotated(alice.snapshot))
+        }
+        #expect(
+            try Self.value {
+                store.logout(
+                    sessionID: "a", presented: Self.hash(1), presentedIssuedAt: nil, graceWindow: 10, now: Self.t0 + 12,
+                    $0)
+            } == .revoked(userID: alice.id))
+        #expect(store.view.session(id: "a") == nil)
+        // Not yet past the window: kept.
+        #expect(try Self.value { store.sweepRefreshGrace(window: 10, now: Self.t0 + 19, $0) } == 0)
+        #expect(try Self.value { store.sweepRefreshGrace(window: 10, now: Self.t0 + 20, $0) } >= 1)
+        #expect(try Self.value { store.sweepRefreshGrace(window: 10, now: Self.t0 + 20, $0) } == 0)
+        // What was swept is gone: the spent token is reuse, even within a
+        // longer window.
+        #expect(
+            try Self.value {
+                store.rotateRefreshToken(
+                    sessionID: "b", presented: Self.hash(3), presentedIssuedAt: nil, next: Self.hash(9),
+                    now: Self.t0 + 21, expiresAt: Self.t0 + 1_021, grace: RefreshGrace(window: 60, sealedNext: [9]), $0)
+            } == .reused(userID: alice.id))
+    }
+
+    /// Two refreshes of one token at once under a grace window: one
+    /// rotates, the other answers with that rotation's successor.
+    @Test(arguments: StoreKind.allCases) func twoRefreshesAtOnceUnderAGraceWindowConvergeOnOneSuccessor(
+        _ kind: StoreKind
+    ) throws {
+        let store = try kind.make()
+        let alice = try user(store, "alice@example.com")
+        for round in 0..<8 {
+            let id = "r\(round)"
+            _ = try session(store, id, user: alice.id, token: UInt8(round)).get()
+            let outcomes = Guarded<[Int: RotationOutcome]>([:])
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                let next = UInt8(100 + 2 * round + index)
+                let outcome = Self.wait {
+                    store.rotateRefreshToken(
+                        sessionID: id, presented: Self.hash(UInt8(round)), presentedIssuedAt: nil,
+                        next: Self.hash(next), now: Self.t0 + 1, expiresAt: Self.t0 + 1_001,
+                        grace: RefreshGrace(window: 10, sealedNext: [next]), $0)
+                }
+                if case .success(let value) = outcome { outcomes.withLock { $0[index] = value } }
+            }
+            let both = outcomes.withLock { $0 }
+            let winner = both.first { $0.value == .rotated(alice.snapshot) }?.key
+            #expect(both.count == 2 && winner != nil, "\(both)")
+            guard let winner else { continue }
+            // The other answers with the box the winner stored.
+            #expect(
+                both[1 - winner]
+                    == .replayed(
+                        alice.snapshot, sealedNext: [UInt8(100 + 2 * round + winner)], expiresAt: Self.t0 + 1_001))
+            #expect(store.view.session(id: id) != nil)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases) func logoutRevokesOnceAndSpentTokensAreReuse(_ kind: StoreKind) throws {
         let store = try kind.make()
         let alice = try user(store, "alice@example.com")
@@ -262,7 +396,8 @@ import Testing
         func logout(_ id: String, _ presented: UInt8, issuedAt: Int64) throws -> LogoutOutcome {
             try Self.value {
                 store.logout(
-                    sessionID: id, presented: Self.hash(presented), presentedIssuedAt: issuedAt, now: Self.t0 + 5, $0)
+                    sessionID: id, presented: Self.hash(presented), presentedIssuedAt: issuedAt, graceWindow: 0,
+                    now: Self.t0 + 5, $0)
             }
         }
         #expect(try logout("a", 1, issuedAt: Self.t0) == .revoked(userID: alice.id))
@@ -275,7 +410,7 @@ import Testing
             store.rotateRefreshToken(
                 sessionID: "b", presented: Self.hash(2), presentedIssuedAt: Self.t0, next: Self.hash(3),
                 now: Self.t0 + 1,
-                expiresAt: Self.t0 + 900, $0)
+                expiresAt: Self.t0 + 900, grace: nil, $0)
         }
         #expect(try logout("b", 2, issuedAt: Self.t0) == .reused(userID: alice.id))
         #expect(store.view.counts.sessions == 0)

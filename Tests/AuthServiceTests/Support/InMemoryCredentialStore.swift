@@ -17,6 +17,16 @@ final class InMemoryCredentialStore: CredentialStore {
         var tokenHash: [UInt8]
         var tokenIssuedAt: Int64
         var tokenExpiresAt: Int64
+        /// The grace kept for the token spent last, if any.
+        var grace: Grace?
+    }
+
+    private struct Grace {
+        var spentHash: [UInt8]
+        var nextHash: [UInt8]
+        var spentAt: Int64
+        var replays: Int
+        var sealedNext: [UInt8]
     }
 
     private struct Contents {
@@ -223,30 +233,36 @@ final class InMemoryCredentialStore: CredentialStore {
     }
 
     /// What `RefreshRotation` decides from: the presented token (if it is
-    /// the session's current one), the session, and its user.
+    /// the session's current one), the session, its user, the current
+    /// token's issue time, and the grace kept for the presented token.
     private static func refreshState(_ contents: Contents, sessionID: String, presented: [UInt8]) -> (
-        RefreshRotation.TokenState?, RefreshRotation.SessionState?, UserSnapshot?, Int64?
+        RefreshRotation.TokenState?, RefreshRotation.SessionState?, UserSnapshot?, Int64?, RefreshRotation.GraceState?
     ) {
         guard let session = contents.sessions[sessionID], let user = contents.users[session.userID] else {
-            return (nil, nil, nil, nil)
+            return (nil, nil, nil, nil, nil)
         }
         let current = session.tokenHash == presented
         let token = current ? RefreshRotation.TokenState(spent: false, expiresAt: session.tokenExpiresAt) : nil
         let state = RefreshRotation.SessionState(
             revoked: session.revokedAt != nil, expiresAt: session.expiresAt, userActive: user.active)
-        return (token, state, user.snapshot, current ? nil : session.tokenIssuedAt)
+        var grace: RefreshRotation.GraceState?
+        if !current, let kept = session.grace, kept.spentHash == presented {
+            grace = .init(
+                spentAt: kept.spentAt, replays: kept.replays, successorIsCurrent: kept.nextHash == session.tokenHash)
+        }
+        return (token, state, user.snapshot, current ? nil : session.tokenIssuedAt, grace)
     }
 
     func rotateRefreshToken(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
-        expiresAt: Int64, _ done: @escaping StoreCompletion<RotationOutcome>
+        expiresAt: Int64, grace: RefreshGrace?, _ done: @escaping StoreCompletion<RotationOutcome>
     ) {
         write(done) { contents, changes in
-            let (token, session, user, current) = Self.refreshState(
+            let (token, session, user, current, kept) = Self.refreshState(
                 contents, sessionID: sessionID, presented: presented)
             switch RefreshRotation.decide(
-                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
-            )
+                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt,
+                currentIssuedAt: current, grace: kept, graceWindow: grace?.window ?? 0)
             {
             case .invalid(let why):
                 return .invalid(why)
@@ -254,12 +270,20 @@ final class InMemoryCredentialStore: CredentialStore {
                 contents.sessions[sessionID]?.revokedAt = now
                 changes.append(.removeSession(id: sessionID))
                 return .reused(userID: user!.id)
+            case .replay:
+                contents.sessions[sessionID]!.grace!.replays += 1
+                return .replayed(
+                    user!, sealedNext: contents.sessions[sessionID]!.grace!.sealedNext, expiresAt: session!.expiresAt)
             case .rotate:
                 contents.sessions[sessionID]!.tokenHash = next
                 contents.sessions[sessionID]!.tokenIssuedAt = now
                 contents.sessions[sessionID]!.tokenExpiresAt = expiresAt
                 contents.sessions[sessionID]!.lastUsedAt = now
                 contents.sessions[sessionID]!.expiresAt = expiresAt
+                if let grace {
+                    contents.sessions[sessionID]!.grace = Grace(
+                        spentHash: presented, nextHash: next, spentAt: now, replays: 0, sealedNext: grace.sealedNext)
+                }
                 changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
                 return .rotated(user!)
             }
@@ -267,15 +291,15 @@ final class InMemoryCredentialStore: CredentialStore {
     }
 
     func logout(
-        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, now: Int64,
+        sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, graceWindow: Int64, now: Int64,
         _ done: @escaping StoreCompletion<LogoutOutcome>
     ) {
         write(done) { contents, changes in
-            let (token, session, user, current) = Self.refreshState(
+            let (token, session, user, current, kept) = Self.refreshState(
                 contents, sessionID: sessionID, presented: presented)
             switch RefreshRotation.decideLogout(
-                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt, currentIssuedAt: current
-            )
+                token: token, session: session, now: now, presentedIssuedAt: presentedIssuedAt,
+                currentIssuedAt: current, grace: kept, graceWindow: graceWindow)
             {
             case .invalid(let why):
                 return .invalid(why)
@@ -286,6 +310,17 @@ final class InMemoryCredentialStore: CredentialStore {
                 Self.revoke(&contents, &changes, sessionID, now: now)
                 return .revoked(userID: user!.id)
             }
+        }
+    }
+
+    func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>) {
+        write(done) { contents, _ in
+            var count = 0
+            for (id, session) in contents.sessions where session.grace.map({ $0.spentAt <= now - window }) ?? false {
+                contents.sessions[id]!.grace = nil
+                count += 1
+            }
+            return count
         }
     }
 
