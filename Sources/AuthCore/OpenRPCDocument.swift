@@ -121,7 +121,7 @@ public enum OpenRPCDocument {
                 }
               ],
               "summary": "Rotate a refresh token: spend it, get new access and refresh tokens.",
-              "description": "Expired, unknown or revoked-session tokens answer 401 refresh_invalid. A session keeps only its current refresh token: a validly signed refresh token of a live session that is not its current one is reuse, the session is revoked and the answer is 403 refresh_reused. At most refresh_rate_limit (10) refreshes per session per second; past that 429 rate_limited (\"Too many refreshes\") with retry_after.",
+              "description": "Expired, unknown or revoked-session tokens answer 401 refresh_invalid. A session keeps only its current refresh token: a validly signed refresh token of a live session that is not its current one is reuse, the session is revoked and the answer is 403 refresh_reused. Under a grace window (setting refresh_grace, seconds, default 0 = none, at most 60; RFC 9700 4.14.2), a token presented again within the window of its first use, while the successor it was spent for is unused, answers with that same refresh token and a new access token of the session, at most 3 times; past the window, the count or the successor's use it is reuse. At most refresh_rate_limit (10) refreshes per session per second; past that 429 rate_limited (\"Too many refreshes\") with retry_after.",
               "paramStructure": "by-name",
               "params": [
                 {
@@ -176,6 +176,7 @@ public enum OpenRPCDocument {
                 }
               ],
               "summary": "Revoke the session of a refresh token.",
+              "description": "A spent refresh token of a live session is reuse (403 refresh_reused; the session is revoked all the same), unless it is within its grace window (refresh_grace): then the session is logged out as with its current token.",
               "paramStructure": "by-name",
               "params": [
                 {

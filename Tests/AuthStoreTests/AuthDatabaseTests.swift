@@ -17,7 +17,10 @@ import Testing
             id: "m1", userID: user.id, refreshHash: [UInt8](repeating: 1, count: 32), now: 1, expiresAt: 100)
         #expect(database.view.session(id: "m1")?.userID == user.id)
         #expect(try database.user(email: "mem@example.com")?.id == user.id)
-        #expect(try database.rowCounts() == ["users": 1, "sessions": 1, "refresh_tokens": 1, "login_failures": 0])
+        #expect(
+            try database.rowCounts() == [
+                "users": 1, "sessions": 1, "refresh_tokens": 1, "refresh_grace": 0, "login_failures": 0,
+            ])
     }
 
     /// Bulk import goes through creation's statements: the view is fed,
