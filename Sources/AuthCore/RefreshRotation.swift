@@ -26,16 +26,19 @@ public enum RefreshRotation {
     /// What the store holds about a token that was spent within the grace
     /// window (`refresh_grace`), when the presented token is that one.
     public struct GraceState: Sendable {
-        /// When it was spent.
+        /// When it was spent, and until when its successor is kept (the
+        /// window in force then).
         public var spentAt: Int64
+        public var keptUntil: Int64
         /// How often it has been presented again since.
         public var replays: Int
         /// Whether the token it was spent for is still the session's
         /// current one: once that successor has been used, the spent token
         /// is never graced again.
         public var successorIsCurrent: Bool
-        public init(spentAt: Int64, replays: Int, successorIsCurrent: Bool) {
+        public init(spentAt: Int64, keptUntil: Int64, replays: Int, successorIsCurrent: Bool) {
             self.spentAt = spentAt
+            self.keptUntil = keptUntil
             self.replays = replays
             self.successorIsCurrent = successorIsCurrent
         }
@@ -87,11 +90,13 @@ public enum RefreshRotation {
     /// so it is invalid, not reuse, and the session is not revoked for it.
     ///
     /// `grace` is what the store holds about the presented token if it was
-    /// spent within the grace window, and `graceWindow` the window's length
-    /// (`refresh_grace` seconds, 0 for none): such a token, presented again
-    /// within the window, at most `maximumReplays` times, while its
-    /// successor is unused, is a replay (RFC 9700 4.14.2); past any of
-    /// these it is reuse as before.
+    /// the session's last spent one, and `graceWindow` the window's length
+    /// now (`refresh_grace` seconds, 0 for none). Such a token was spent
+    /// here, whatever its `iat` says (another host's clock may run ahead),
+    /// so it is a replay (RFC 9700 4.14.2) while it is within the window
+    /// (the shorter of the one it was spent under and the one now),
+    /// presented at most `maximumReplays` times, and its successor unused;
+    /// otherwise it is reuse.
     public static func decide(
         token: TokenState?, session: SessionState?, now: Int64, presentedIssuedAt: Int64? = nil,
         currentIssuedAt: Int64? = nil, grace: GraceState? = nil, graceWindow: Int64 = 0
@@ -99,16 +104,16 @@ public enum RefreshRotation {
         guard let session else { return .invalid("no such session") }
         if session.revoked { return .invalid("session revoked") }
         if now >= session.expiresAt { return .invalid("session expired") }
+        if token == nil || token!.spent, let grace {
+            // A host whose clock is behind the one that spent the token sees
+            // it spent "in the future": still within the window.
+            let within = graceWindow > 0 && now < min(grace.keptUntil, grace.spentAt + graceWindow)
+            let graced =
+                within && grace.replays < maximumReplays && grace.successorIsCurrent && session.userActive
+            return graced ? .replay : .reuse
+        }
         if token == nil, let presentedIssuedAt, let currentIssuedAt, presentedIssuedAt > currentIssuedAt {
             return .invalid("token newer than the session's current one")
-        }
-        // A host whose clock is behind the one that spent the token sees
-        // it spent "in the future": still within the window.
-        if token == nil || token!.spent, let grace, graceWindow > 0, now < grace.spentAt + graceWindow,
-            grace.replays < maximumReplays, grace.successorIsCurrent,
-            session.userActive
-        {
-            return .replay
         }
         guard let token, !token.spent else { return .reuse }
         if now >= token.expiresAt { return .invalid("token expired") }

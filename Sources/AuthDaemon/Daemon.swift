@@ -379,7 +379,7 @@ public final class Daemon: @unchecked Sendable {
         // The successors kept for the refresh grace window are deleted within
         // a few seconds of its end, not at the next sweep.
         let graceSweeper = PeriodicTask(name: "grace", interval: .seconds(Self.graceSweepInterval)) { [self] in
-            sweepRefreshGrace(onlyWithAWindow: true)
+            sweepRefreshGrace()
         }
         controlQueue.sync {
             self.sweeper = sweeper
@@ -420,14 +420,13 @@ public final class Daemon: @unchecked Sendable {
     /// Seconds between deletions of kept successors past their window.
     static let graceSweepInterval = 5
 
-    /// Deletes the successors kept past their grace window. The short timer
-    /// runs it only while a window is set; the sweep always does (what a
-    /// window set before a reload or restart left behind).
-    private func sweepRefreshGrace(onlyWithAWindow: Bool) {
-        let window = service.settings.refreshGrace
-        if onlyWithAWindow, window == 0 { return }
+    /// Deletes the successors kept past their grace window (each row says
+    /// until when: the window in force when its token was spent), every
+    /// few seconds whatever the window is now, so a reload to 0 or another
+    /// host's setting leaves none behind for long.
+    private func sweepRefreshGrace() {
         let done = DispatchSemaphore(value: 0)
-        store.credentialStore.sweepRefreshGrace(window: window, now: WallClock.unixSeconds()) { [logger] result in
+        store.credentialStore.sweepRefreshGrace(now: WallClock.unixSeconds()) { [logger] result in
             if case .failure(let error) = result {
                 logger.warning("deleting kept refresh successors failed", metadata: ["cause": "\(error)"])
             }
@@ -440,7 +439,6 @@ public final class Daemon: @unchecked Sendable {
     /// (on a shared database, only one daemon at a time does).
     public func sweep() {
         let settings = service.settings
-        sweepRefreshGrace(onlyWithAWindow: false)
         // Which schemes stored hashes are in, for the logins' timing: a
         // migration's last old hash may have been replaced since.
         service.countStoredPasswordSchemes()
@@ -482,13 +480,15 @@ public final class Daemon: @unchecked Sendable {
                 try settings.checkHashMemory()
             }
             HashMemoryBudget.shared.setLimit(kib: settings.maxHashMemoryMiB * 1024)
-            var generatedKey: KeyEncryptionKey?
-            if settings.refreshGrace > 0, encryptionKey == nil {
-                generatedKey = try Daemon.generatedKeyEncryptionKey(stateDirectory: options.stateDirectory)
-                encryptionKey = generatedKey
+            // Kept only once the service has taken it: a reload that fails
+            // after generating it reads the same file again next time.
+            var sealingKey = encryptionKey
+            if settings.refreshGrace > 0, sealingKey == nil {
+                sealingKey = try Daemon.generatedKeyEncryptionKey(stateDirectory: options.stateDirectory)
             }
             try service.apply(
-                settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups), sealingKey: generatedKey)
+                settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups), sealingKey: sealingKey)
+            encryptionKey = sealingKey
             // The token policy changed even if the keys fail to reload:
             // no token is served from a check under the old one.
             defer { service.keysChanged() }

@@ -184,8 +184,10 @@ enum PostgresSchema {
             "ANALYZE sessions",
         ],
         // The refresh grace window (`refresh_grace`): per session, the
-        // token spent last (its hash), when, how often it was presented
-        // again, and its successor's hash and sealed box (sealed under the
+        // token spent last (its hash), when, until when (the window then in
+        // force: a host with another setting deletes no row early), how
+        // often it was presented again, and its successor's hash and sealed
+        // box (sealed under the
         // key-encryption key every host shares). A table of its own, so
         // that the sessions' in-place refresh stays as it is when there is
         // no grace; its rows live for the window only.
@@ -196,11 +198,12 @@ enum PostgresSchema {
                 spent_hash bytea NOT NULL,
                 next_hash bytea NOT NULL,
                 spent_at bigint NOT NULL,
+                kept_until bigint NOT NULL,
                 replays integer NOT NULL DEFAULT 0,
                 sealed_next bytea NOT NULL
             )
             """,
-            "CREATE INDEX refresh_grace_spent ON refresh_grace (spent_at)",
+            "CREATE INDEX refresh_grace_kept ON refresh_grace (kept_until)",
         ],
     ]
 

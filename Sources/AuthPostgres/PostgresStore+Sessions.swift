@@ -102,12 +102,13 @@ extension PostgresStore {
                     if let grace {
                         try await connection.query(
                             """
-                            INSERT INTO refresh_grace (session_id, spent_hash, next_hash, spent_at, replays, sealed_next)
-                            VALUES (\(sessionID), \(ByteBuffer(bytes: presented)), \(ByteBuffer(bytes: next)), \(now), 0,
-                                \(ByteBuffer(bytes: grace.sealedNext)))
+                            INSERT INTO refresh_grace
+                                (session_id, spent_hash, next_hash, spent_at, kept_until, replays, sealed_next)
+                            VALUES (\(sessionID), \(ByteBuffer(bytes: presented)), \(ByteBuffer(bytes: next)), \(now),
+                                \(now + grace.window), 0, \(ByteBuffer(bytes: grace.sealedNext)))
                             ON CONFLICT (session_id) DO UPDATE SET spent_hash = excluded.spent_hash,
-                                next_hash = excluded.next_hash, spent_at = excluded.spent_at, replays = 0,
-                                sealed_next = excluded.sealed_next
+                                next_hash = excluded.next_hash, spent_at = excluded.spent_at,
+                                kept_until = excluded.kept_until, replays = 0, sealed_next = excluded.sealed_next
                             """, logger: logger)
                     }
                     notes.session(sessionID, user: user.id)
@@ -140,7 +141,8 @@ extension PostgresStore {
             let rows =
                 if let grace {
                     try await connection.rows(
-                        of: RotateCurrentRefreshKeepingGrace(rotation: rotation, sealedNext: grace.sealedNext),
+                        of: RotateCurrentRefreshKeepingGrace(
+                            rotation: rotation, sealedNext: grace.sealedNext, keptUntil: now + grace.window),
                         logger: logger)
                 } else {
                     try await connection.rows(of: rotation, logger: logger)
@@ -184,12 +186,12 @@ extension PostgresStore {
         }
     }
 
-    public func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>) {
+    public func sweepRefreshGrace(now: Int64, _ done: @escaping StoreCompletion<Int>) {
         complete(done) { [self] in
             try await write { [logger] connection, _ in
                 var count = 0
                 for try await _ in try await connection.query(
-                    "DELETE FROM refresh_grace WHERE spent_at <= \(now - window) RETURNING 1", logger: logger
+                    "DELETE FROM refresh_grace WHERE kept_until <= \(now) RETURNING 1", logger: logger
                 ).decode(Int.self) {
                     count += 1
                 }
@@ -285,6 +287,12 @@ extension PostgresStore {
         ).decode(Bool.self) {
             if live { count += 1 }
         }
+        // The kept session's grace too: after a password change, a spent
+        // token of it (perhaps the reason for the change) is reuse.
+        try await connection.query(
+            """
+            DELETE FROM refresh_grace g USING sessions s WHERE s.id = g.session_id AND s.user_id = \(userID)
+            """, logger: logger)
         notes.allSessions(ofUser: userID)
         return count
     }
@@ -338,28 +346,33 @@ extension PostgresStore {
         let rows = try await connection.query(
             """
             SELECT s.revoked_at, s.expires_at, s.refresh_hash, s.refresh_expires_at, s.refresh_issued_at,
-                u.id, u.email, u.role, u.active, u.created_at,
-                g.spent_at, g.replays, g.sealed_next, g.next_hash = s.refresh_hash
-            FROM sessions s JOIN users u ON u.id = s.user_id
-                LEFT JOIN refresh_grace g ON g.session_id = s.id AND g.spent_hash = \(ByteBuffer(bytes: presented))
-            WHERE s.id = \(sessionID) FOR UPDATE OF s
+                u.id, u.email, u.role, u.active, u.created_at
+            FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = \(sessionID) FOR UPDATE OF s
             """, logger: logger)
+        var current: ByteBuffer?
         for try await row in rows.decode(
-            (
-                Int64?, Int64, ByteBuffer, Int64, Int64, Int64, String, String, Bool, Int64, Int64?, Int?, ByteBuffer?,
-                Bool?
-            ).self)
+            (Int64?, Int64, ByteBuffer, Int64, Int64, Int64, String, String, Bool, Int64).self)
         {
             let user = UserSnapshot(id: row.5, email: row.6, role: row.7, active: row.8, createdAt: row.9)
             state.user = user
             state.session = .init(revoked: row.0 != nil, expiresAt: row.1, userActive: user.active)
             state.currentIssuedAt = row.4
-            if row.2.bytes == presented {
-                state.token = .init(spent: false, expiresAt: row.3)
-            } else if let spentAt = row.10, let replays = row.11, let sealed = row.12 {
-                state.grace = .init(spentAt: spentAt, replays: replays, successorIsCurrent: row.13 ?? false)
-                state.sealedNext = sealed.bytes
-            }
+            if row.2.bytes == presented { state.token = .init(spent: false, expiresAt: row.3) }
+            current = row.2
+        }
+        guard let current, state.token == nil else { return state }
+        // The grace row in a statement of its own, after the lock: every
+        // writer of it holds the session's lock, so this sees their commits
+        // (a join above would read it as of before the wait, and a replay
+        // counted by the lock's previous holder would be missed).
+        for try await row in try await connection.query(
+            """
+            SELECT spent_at, kept_until, replays, sealed_next, next_hash = \(current) FROM refresh_grace
+            WHERE session_id = \(sessionID) AND spent_hash = \(ByteBuffer(bytes: presented))
+            """, logger: logger
+        ).decode((Int64, Int64, Int, ByteBuffer, Bool).self) {
+            state.grace = .init(spentAt: row.0, keptUntil: row.1, replays: row.2, successorIsCurrent: row.4)
+            state.sealedNext = row.3.bytes
         }
         return state
     }

@@ -18,11 +18,11 @@ struct RotateCurrentRefreshKeepingGrace: PostgresPreparedStatement {
         ), noted AS (
             INSERT INTO authd_changes (user_id, session_id) SELECT user_id, $5 FROM rotated
         ), kept AS (
-            INSERT INTO refresh_grace (session_id, spent_hash, next_hash, spent_at, replays, sealed_next)
-            SELECT $5, $2, $1, $3, 0, $6 FROM rotated
+            INSERT INTO refresh_grace (session_id, spent_hash, next_hash, spent_at, kept_until, replays, sealed_next)
+            SELECT $5, $2, $1, $3, $7, 0, $6 FROM rotated
             ON CONFLICT (session_id) DO UPDATE SET spent_hash = excluded.spent_hash,
-                next_hash = excluded.next_hash, spent_at = excluded.spent_at, replays = 0,
-                sealed_next = excluded.sealed_next
+                next_hash = excluded.next_hash, spent_at = excluded.spent_at, kept_until = excluded.kept_until,
+                replays = 0, sealed_next = excluded.sealed_next
         )
         SELECT u.id, u.email, u.role, u.active, u.created_at FROM rotated JOIN users u ON u.id = rotated.user_id
         """
@@ -32,10 +32,12 @@ struct RotateCurrentRefreshKeepingGrace: PostgresPreparedStatement {
 
     var rotation: RotateCurrentRefresh
     var sealedNext: [UInt8]
+    var keptUntil: Int64
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = try rotation.makeBindings()
         bindings.append(ByteBuffer(bytes: sealedNext))
+        bindings.append(keptUntil)
         return bindings
     }
 

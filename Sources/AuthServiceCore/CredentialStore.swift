@@ -67,10 +67,12 @@ public protocol CredentialStore: AnyObject, Sendable {
         _ done: @escaping StoreCompletion<[String]>)
     /// Spends the current refresh token `presented` for `next`, or revokes
     /// the session on reuse (`RefreshRotation` decides). With `grace`, the
-    /// spent token's hash, the time, `next`'s hash and its sealed box are
-    /// kept (replacing the session's previous ones) so that presenting it
-    /// again within the window is a replay; without, nothing is kept and
-    /// the session's previous grace no longer applies.
+    /// spent token's hash, the time, the window's end, `next`'s hash and its
+    /// sealed box are kept (replacing the session's previous ones) so that
+    /// presenting it again within the window is a replay; without, nothing
+    /// is kept and the session's previous grace no longer applies (its
+    /// successor is no longer current). Revoking a user's sessions (a
+    /// password change keeping one among them) deletes their grace.
     func rotateRefreshToken(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, next: [UInt8], now: Int64,
         expiresAt: Int64, grace: RefreshGrace?, _ done: @escaping StoreCompletion<RotationOutcome>)
@@ -79,9 +81,9 @@ public protocol CredentialStore: AnyObject, Sendable {
     func logout(
         sessionID: String, presented: [UInt8], presentedIssuedAt: Int64?, graceWindow: Int64, now: Int64,
         _ done: @escaping StoreCompletion<LogoutOutcome>)
-    /// Deletes the kept successors whose window (`window` seconds from
-    /// their token's spending) has ended; returns how many.
-    func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>)
+    /// Deletes the kept successors whose window (the one in force when
+    /// their token was spent) has ended; returns how many.
+    func sweepRefreshGrace(now: Int64, _ done: @escaping StoreCompletion<Int>)
     /// Revokes one session; false when there is no such live session.
     func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>)
     /// Whether a session with this id exists at all (live or not).

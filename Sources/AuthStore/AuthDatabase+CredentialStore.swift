@@ -102,8 +102,8 @@ extension AuthDatabase: CredentialStore {
         }
     }
 
-    public func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>) {
-        complete(done) { try sweepRefreshGrace(window: window, now: now) }
+    public func sweepRefreshGrace(now: Int64, _ done: @escaping StoreCompletion<Int>) {
+        complete(done) { try sweepRefreshGrace(now: now) }
     }
 
     public func revokeSession(id: String, reason: String, now: Int64, _ done: @escaping StoreCompletion<Bool>) {

@@ -110,10 +110,12 @@ extension AuthDatabase {
                     try db.cachedStatement(
                         sql: """
                             INSERT OR REPLACE INTO refresh_grace
-                                (session_id, spent_hash, next_hash, spent_at, replays, sealed_next)
-                            VALUES (?, ?, ?, ?, 0, ?)
+                                (session_id, spent_hash, next_hash, spent_at, kept_until, replays, sealed_next)
+                            VALUES (?, ?, ?, ?, ?, 0, ?)
                             """
-                    ).execute(arguments: [sessionID, Data(presented), Data(next), now, Data(grace.sealedNext)])
+                    ).execute(arguments: [
+                        sessionID, Data(presented), Data(next), now, now + grace.window, Data(grace.sealedNext),
+                    ])
                 }
                 changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
                 return .rotated(state.user!)
@@ -146,12 +148,10 @@ extension AuthDatabase {
         }
     }
 
-    /// Deletes the successors kept for tokens spent `window` or more
-    /// seconds ago.
-    public func sweepRefreshGrace(window: Int64, now: Int64) throws -> Int {
+    /// Deletes the successors kept past their window.
+    public func sweepRefreshGrace(now: Int64) throws -> Int {
         try write { db, _ in
-            try db.cachedStatement(sql: "DELETE FROM refresh_grace WHERE spent_at <= ?")
-                .execute(arguments: [now - window])
+            try db.cachedStatement(sql: "DELETE FROM refresh_grace WHERE kept_until <= ?").execute(arguments: [now])
             return db.changesCount
         }
     }
@@ -235,14 +235,14 @@ extension AuthDatabase {
             let graceRow = try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT g.spent_at, g.replays, g.sealed_next, EXISTS (
+                        SELECT g.spent_at, g.kept_until, g.replays, g.sealed_next, EXISTS (
                             SELECT 1 FROM refresh_tokens t WHERE t.token_hash = g.next_hash AND t.session_id = g.session_id
                         ) AS successor_is_current
                         FROM refresh_grace g WHERE g.session_id = ? AND g.spent_hash = ?
                         """), arguments: [sessionID, Data(presented)])
         {
             state.grace = .init(
-                spentAt: graceRow["spent_at"], replays: graceRow["replays"],
+                spentAt: graceRow["spent_at"], keptUntil: graceRow["kept_until"], replays: graceRow["replays"],
                 successorIsCurrent: graceRow["successor_is_current"])
             state.sealedNext = Array(graceRow["sealed_next"] as Data)
         }
@@ -271,7 +271,13 @@ extension AuthDatabase {
                 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
                 """
         ).execute(arguments: [now, reason, userID, now, keeping])
+        let revoked = db.changesCount
         changes.append(.removeSessions(userID: userID, keeping: keeping))
-        return db.changesCount
+        // The kept session's grace too: after a password change, a spent
+        // token of it (perhaps the reason for the change) is reuse.
+        try db.cachedStatement(
+            sql: "DELETE FROM refresh_grace WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)"
+        ).execute(arguments: [userID])
+        return revoked
     }
 }

@@ -248,9 +248,10 @@ public final class AuthDatabase: Sendable {
         }
         migrator.registerMigration("v3") { db in
             // The refresh grace window (`refresh_grace`): per session, the
-            // token spent last (its hash), when, how often it was presented
-            // again, and its successor's hash and sealed box. Kept for the
-            // window only; the sweeps delete what is past it.
+            // token spent last (its hash), when, until when (the window then
+            // in force), how often it was presented again, and its
+            // successor's hash and sealed box. Kept for the window only: the
+            // daemon deletes what is past it every few seconds.
             try db.execute(
                 sql: """
                     CREATE TABLE refresh_grace (
@@ -258,10 +259,11 @@ public final class AuthDatabase: Sendable {
                         spent_hash BLOB NOT NULL,
                         next_hash BLOB NOT NULL,
                         spent_at INTEGER NOT NULL,
+                        kept_until INTEGER NOT NULL,
                         replays INTEGER NOT NULL DEFAULT 0,
                         sealed_next BLOB NOT NULL
                     );
-                    CREATE INDEX refresh_grace_spent ON refresh_grace(spent_at);
+                    CREATE INDEX refresh_grace_kept ON refresh_grace(kept_until);
                     """)
         }
         return migrator

@@ -205,7 +205,7 @@ import Testing
     }
 
     @Test func aTokenSpentWithinTheGraceWindowIsAReplayWhileEveryConditionHolds() {
-        let grace = RefreshRotation.GraceState(spentAt: 100, replays: 0, successorIsCurrent: true)
+        let grace = RefreshRotation.GraceState(spentAt: 100, keptUntil: 110, replays: 0, successorIsCurrent: true)
         func decide(
             _ grace: RefreshRotation.GraceState?, window: Int64 = 10, now: Int64 = 105,
             session: RefreshRotation.SessionState? = nil
@@ -221,6 +221,20 @@ import Testing
         // Each condition failing alone makes it reuse, as without a window.
         #expect(decide(grace, now: 110) == .reuse)
         #expect(decide(grace, window: 0) == .reuse)
+        // The shorter of the window it was spent under and the one now.
+        #expect(decide(grace, window: 60, now: 110) == .reuse)
+        #expect(decide(grace, window: 3, now: 103) == .reuse)
+        #expect(decide(grace, window: 3, now: 102) == .replay)
+        // Spent here, whatever its iat says (the host that issued it has a
+        // clock ahead): replay, and past the window reuse, never "newer".
+        #expect(
+            RefreshRotation.decide(
+                token: nil, session: live, now: 105, presentedIssuedAt: 200, currentIssuedAt: 100, grace: grace,
+                graceWindow: 10) == .replay)
+        #expect(
+            RefreshRotation.decide(
+                token: nil, session: live, now: 115, presentedIssuedAt: 200, currentIssuedAt: 100, grace: grace,
+                graceWindow: 10) == .reuse)
         #expect(decide(nil) == .reuse)
         var used = grace
         used.successorIsCurrent = false

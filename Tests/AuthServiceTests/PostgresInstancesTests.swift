@@ -324,6 +324,62 @@
             }
         }
 
+        /// Replays of one spent token on three daemons, all queued behind
+        /// another client's lock on the session: each is decided on the
+        /// grace row as the previous lock holder left it, so exactly three
+        /// are replays, the fourth is reuse, and the rest find the session
+        /// revoked. (A decision on the row as read before the wait once let
+        /// all six through.)
+        @Test func replaysQueuedBehindOneLockAreCountedAcrossDaemons() throws {
+            let database = try PostgresTestServer.makeDatabase()
+            let stores = try (0..<3).map { _ in
+                try PostgresStore.openBlocking(
+                    url: database, options: .init(poolSize: 4, feedInterval: .milliseconds(20)),
+                    logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            }
+            defer { for store in stores { store.shutdown() } }
+            let user = try createUser(stores[0], "count@example.com")
+            try openSession(stores[0], "c", user: user.id, token: 1)
+            let grace = RefreshGrace(window: 30, sealedNext: [2])
+            #expect(
+                try Conformance.value {
+                    stores[0].rotateRefreshToken(
+                        sessionID: "c", presented: Conformance.hash(1), presentedIssuedAt: nil,
+                        next: Conformance.hash(2), now: Self.t0 + 1, expiresAt: Self.t0 + 900, grace: grace, $0)
+                } == .rotated(user.snapshot))
+            let holder = Thread {
+                try? PostgresTestServer.run(
+                    "BEGIN; SELECT 1 FROM sessions WHERE id = 'c' FOR UPDATE; SELECT pg_sleep(2); COMMIT", on: database)
+            }
+            holder.start()
+            try #require(
+                eventually {
+                    (try? PostgresTestServer.value(
+                        """
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND wait_event = 'PgSleep'
+                        """, on: database)) == "1"
+                })
+            let outcomes = atOnce(
+                (0..<6).map { index in
+                    let store = stores[index % 3]
+                    return { @Sendable in
+                        Conformance.wait {
+                            store.rotateRefreshToken(
+                                sessionID: "c", presented: Conformance.hash(1), presentedIssuedAt: nil,
+                                next: Conformance.hash(UInt8(10 + index)), now: Self.t0 + 2, expiresAt: Self.t0 + 902,
+                                grace: RefreshGrace(window: 30, sealedNext: [UInt8(10 + index)]), $0)
+                        }
+                    }
+                })
+            let replayed = outcomes.filter {
+                $0 == .success(.replayed(user.snapshot, sealedNext: [2], expiresAt: Self.t0 + 900))
+            }
+            #expect(replayed.count == 3, "\(outcomes)")
+            #expect(outcomes.filter { $0 == .success(.reused(userID: user.id)) }.count == 1)
+            #expect(outcomes.filter { if case .success(.invalid) = $0 { true } else { false } }.count == 2)
+        }
+
         @Test func aRevocationOnOneDaemonHoldsOnTheOthers() throws {
             let stores = try PostgresTestServer.makeStores(count: 3)
             defer { for store in stores { store.shutdown() } }

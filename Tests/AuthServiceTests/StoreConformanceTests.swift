@@ -310,6 +310,22 @@ import Testing
         #expect(try rotate("z", 12, next: 13, now: Self.t0 + 11, window: 0) == .rotated(alice.snapshot))
         #expect(try rotate("z", 11, next: 14, now: Self.t0 + 12) == .reused(userID: alice.id))
 
+        // A password change keeping the session ends its grace: the spent
+        // token (perhaps the reason for the change) is reuse.
+        _ = try session(store, "p", user: alice.id, token: 18).get()
+        #expect(try rotate("p", 18, next: 19, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        _ = try Self.value {
+            store.setPasswordHash(
+                userID: alice.id, hash: "h2", keepingSession: "p", expectedGeneration: nil, now: Self.t0 + 11, $0)
+        }
+        #expect(store.view.session(id: "p") != nil)
+        #expect(try rotate("p", 18, next: 20, now: Self.t0 + 12) == .reused(userID: alice.id))
+
+        // A shorter window now than when it was spent: the shorter holds.
+        _ = try session(store, "m", user: alice.id, token: 21).get()
+        #expect(try rotate("m", 21, next: 22, now: Self.t0 + 10) == .rotated(alice.snapshot))
+        #expect(try rotate("m", 21, next: 23, now: Self.t0 + 12, window: 2) == .reused(userID: alice.id))
+
         // With the window now 0, a token spent under one is reuse at once.
         _ = try session(store, "n", user: alice.id, token: 15).get()
         #expect(try rotate("n", 15, next: 16, now: Self.t0 + 10) == .rotated(alice.snapshot))
@@ -341,9 +357,9 @@ import Testing
             } == .revoked(userID: alice.id))
         #expect(store.view.session(id: "a") == nil)
         // Not yet past the window: kept.
-        #expect(try Self.value { store.sweepRefreshGrace(window: 10, now: Self.t0 + 19, $0) } == 0)
-        #expect(try Self.value { store.sweepRefreshGrace(window: 10, now: Self.t0 + 20, $0) } >= 1)
-        #expect(try Self.value { store.sweepRefreshGrace(window: 10, now: Self.t0 + 20, $0) } == 0)
+        #expect(try Self.value { store.sweepRefreshGrace(now: Self.t0 + 19, $0) } == 0)
+        #expect(try Self.value { store.sweepRefreshGrace(now: Self.t0 + 20, $0) } >= 1)
+        #expect(try Self.value { store.sweepRefreshGrace(now: Self.t0 + 20, $0) } == 0)
         // What was swept is gone: the spent token is reuse, even within a
         // longer window.
         #expect(

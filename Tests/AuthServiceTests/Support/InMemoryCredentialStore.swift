@@ -25,6 +25,7 @@ final class InMemoryCredentialStore: CredentialStore {
         var spentHash: [UInt8]
         var nextHash: [UInt8]
         var spentAt: Int64
+        var keptUntil: Int64
         var replays: Int
         var sealedNext: [UInt8]
     }
@@ -248,7 +249,8 @@ final class InMemoryCredentialStore: CredentialStore {
         var grace: RefreshRotation.GraceState?
         if !current, let kept = session.grace, kept.spentHash == presented {
             grace = .init(
-                spentAt: kept.spentAt, replays: kept.replays, successorIsCurrent: kept.nextHash == session.tokenHash)
+                spentAt: kept.spentAt, keptUntil: kept.keptUntil, replays: kept.replays,
+                successorIsCurrent: kept.nextHash == session.tokenHash)
         }
         return (token, state, user.snapshot, current ? nil : session.tokenIssuedAt, grace)
     }
@@ -282,7 +284,8 @@ final class InMemoryCredentialStore: CredentialStore {
                 contents.sessions[sessionID]!.expiresAt = expiresAt
                 if let grace {
                     contents.sessions[sessionID]!.grace = Grace(
-                        spentHash: presented, nextHash: next, spentAt: now, replays: 0, sealedNext: grace.sealedNext)
+                        spentHash: presented, nextHash: next, spentAt: now, keptUntil: now + grace.window, replays: 0,
+                        sealedNext: grace.sealedNext)
                 }
                 changes.append(.extendSession(id: sessionID, expiresAt: expiresAt))
                 return .rotated(user!)
@@ -313,10 +316,10 @@ final class InMemoryCredentialStore: CredentialStore {
         }
     }
 
-    func sweepRefreshGrace(window: Int64, now: Int64, _ done: @escaping StoreCompletion<Int>) {
+    func sweepRefreshGrace(now: Int64, _ done: @escaping StoreCompletion<Int>) {
         write(done) { contents, _ in
             var count = 0
-            for (id, session) in contents.sessions where session.grace.map({ $0.spentAt <= now - window }) ?? false {
+            for (id, session) in contents.sessions where session.grace.map({ $0.keptUntil <= now }) ?? false {
                 contents.sessions[id]!.grace = nil
                 count += 1
             }
@@ -344,6 +347,7 @@ final class InMemoryCredentialStore: CredentialStore {
             contents.sessions[id]!.revokedAt = now
             count += 1
         }
+        for (id, session) in contents.sessions where session.userID == userID { contents.sessions[id]!.grace = nil }
         changes.append(.removeSessions(userID: userID, keeping: keeping))
         return count
     }
