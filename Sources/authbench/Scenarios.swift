@@ -22,6 +22,8 @@ struct Scenarios {
     /// A PostgreSQL server: the verify and refresh scenarios also run on it,
     /// beside SQLite, each daemon on a new database.
     var databaseServer: String?
+    /// `--refresh-grace` for the refresh scenario's daemons; nil: not passed.
+    var refreshGrace: Int?
     /// Users (each with one live session) of the memory scenario.
     var users: Int?
     static let password = "benchmark password"
@@ -193,14 +195,19 @@ struct Scenarios {
     /// figure measures the rotation itself. The sessions are seeded with
     /// refresh tokens signed with the daemon's own key.
     mutating func refreshes() throws {
-        try refreshes(label: "", flags: [])
-        if databaseServer != nil { try refreshes(label: " (PostgreSQL)", flags: ["--database-url", newDatabase()]) }
+        let grace = refreshGrace.map { ["--refresh-grace", String($0)] } ?? []
+        let label = refreshGrace.map { ", refresh_grace \($0)" } ?? ""
+        try refreshes(label: label, flags: [], grace: grace)
+        if databaseServer != nil {
+            try refreshes(
+                label: label + " (PostgreSQL)", flags: ["--database-url", newDatabase()], grace: grace)
+        }
     }
 
     /// Refreshes over many sessions. SQLite's are seeded into the file;
     /// PostgreSQL's through logins (fewer: each costs a hash), enough that
     /// the per-session rate limit (10/s) stays above the rate measured.
-    mutating func refreshes(label: String, flags: [String]) throws {
+    mutating func refreshes(label: String, flags: [String], grace: [String]) throws {
         let daemon = try DaemonUnderTest(binary: binary)
         defer { daemon.remove() }
         let connections = 8
@@ -213,9 +220,9 @@ struct Scenarios {
             let hash = try Bcrypt.hash(Array(Scenarios.password.utf8), cost: 10)
             seeded = try daemon.seedRefreshableSessions(
                 users: 64, sessions: connections * perConnection, passwordHash: hash)
-            try daemon.start(["--bcrypt-cost", "10"])
+            try daemon.start(["--bcrypt-cost", "10"] + grace)
         } else {
-            try daemon.start(["--bcrypt-cost", "10"] + sessionCapFlags + flags)
+            try daemon.start(["--bcrypt-cost", "10"] + sessionCapFlags + flags + grace)
             perConnection = quick ? 8 : 96
             var tokens: [String] = []
             for user in 0..<64 {

@@ -34,6 +34,9 @@ struct AuthBench: ParsableCommand {
     @Option(help: "Users, each with one live session, in the memory scenario (default 100,000).")
     var users: Int?
 
+    @Option(help: "The daemon's refresh_grace (seconds) in the refresh scenario (default: not passed, 0).")
+    var refreshGrace: Int?
+
     @Flag(help: "The daemon is an older build without the per-peer and session settings (for before figures).")
     var baseline = false
 
@@ -53,6 +56,7 @@ struct AuthBench: ParsableCommand {
         scenarios.databaseURL = databaseURL
         scenarios.databaseServer = databaseServer
         scenarios.users = users
+        scenarios.refreshGrace = refreshGrace
         let all = [
             "transport", "verify", "login", "argon2id", "fairness", "refresh", "cold-start", "memory", "sweeper",
             "revocation",
