@@ -60,7 +60,11 @@ public final class AuthClient: Sendable {
     }
 
     /// Spends a refresh token for a new access and refresh token. Presenting
-    /// a spent one throws ``AuthError/refreshReused`` and ends the session.
+    /// a spent one throws ``AuthError/refreshReused`` and ends the session,
+    /// unless the daemon has a grace window (`refresh_grace`): then, within
+    /// it, the same token may be presented again (a retry after a lost
+    /// answer, or another process of the same client) and answers with the
+    /// same new refresh token as the first time, at most three times.
     public func refresh(refreshToken: String) async throws -> TokenPair {
         let d = try Decoder(try await call("auth.refresh", ["refresh_token": .string(refreshToken)]))
         return TokenPair(
