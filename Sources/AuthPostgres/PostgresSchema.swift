@@ -21,7 +21,7 @@ import PostgresNIO
 /// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version = 4
+    static let version = 5
 
     /// For each version, the oldest schema version that can still use a
     /// database migrated to it.
@@ -32,7 +32,11 @@ enum PostgresSchema {
     /// Version 4 adds a table older daemons never read: their rotations
     /// change a session's current token, which ends its grace (a kept
     /// successor applies only while it is the current token).
-    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2]
+    /// Version 5 adds the second factor: a daemon that does not know it
+    /// would open sessions on a right password alone, so only version 5
+    /// may use it (hosts still running older ones keep doing so until
+    /// restarted: upgrade every host before anyone enrols).
+    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2, 5: 5]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -204,6 +208,32 @@ enum PostgresSchema {
             )
             """,
             "CREATE INDEX refresh_grace_kept ON refresh_grace (kept_until)",
+        ],
+        // The TOTP second factor: the secret sealed under the shared
+        // key-encryption key, whether confirmed, and the last accepted time
+        // step; recovery codes as SHA-256 hashes only; and the challenges
+        // a right password leaves for `auth.mfa`, under their token's hash.
+        5: [
+            "ALTER TABLE users ADD COLUMN totp_secret bytea",
+            "ALTER TABLE users ADD COLUMN totp_confirmed boolean NOT NULL DEFAULT false",
+            "ALTER TABLE users ADD COLUMN totp_last_step bigint",
+            """
+            CREATE TABLE recovery_codes (
+                user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                code_hash bytea NOT NULL,
+                PRIMARY KEY (user_id, code_hash)
+            )
+            """,
+            """
+            CREATE TABLE mfa_challenges (
+                token_hash bytea PRIMARY KEY,
+                user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                credential_generation bigint NOT NULL,
+                expires_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX mfa_challenges_user ON mfa_challenges (user_id)",
+            "CREATE INDEX mfa_challenges_expiry ON mfa_challenges (expires_at)",
         ],
     ]
 

@@ -4,9 +4,9 @@ import Dispatch
 import Logging
 import PostgresNIO
 
-private typealias UserRow = (Int64, String, String, String, Bool, Int64, Int64, Int64)
+private typealias UserRow = (Int64, String, String, String, Bool, Int64, Int64, Int64, Bool)
 private let userColumns =
-    "SELECT id, email, password_hash, role, active, created_at, updated_at, credential_generation FROM users"
+    "SELECT id, email, password_hash, role, active, created_at, updated_at, credential_generation, totp_confirmed FROM users"
 
 extension PostgresStore {
     public func createUser(
@@ -219,7 +219,7 @@ extension PostgresStore {
             users.append(
                 UserRecord(
                     id: row.0, email: row.1, passwordHash: row.2, role: row.3, active: row.4, createdAt: row.5,
-                    updatedAt: row.6, credentialGeneration: row.7))
+                    updatedAt: row.6, credentialGeneration: row.7, mfaEnabled: row.8))
         }
         return users
     }

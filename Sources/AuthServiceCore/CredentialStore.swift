@@ -94,6 +94,40 @@ public protocol CredentialStore: AnyObject, Sendable {
     /// A user's live sessions (not revoked, not expired), newest first.
     func liveSessions(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<[SessionRecord]>)
 
+    // MARK: Second factor (TOTP)
+
+    /// The user's second factor, confirmed or not; nil when there is none.
+    func secondFactor(userID: Int64, _ done: @escaping StoreCompletion<SecondFactorRecord?>)
+    /// Stores a new, unconfirmed secret, replacing an unconfirmed one; false
+    /// (nothing changed) when a confirmed one exists. `notFound`.
+    func beginSecondFactor(userID: Int64, sealedSecret: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>)
+    /// Confirms the unconfirmed secret that is still `sealedSecret` (a
+    /// compare-and-swap: an enrolment started again since wins), with
+    /// `step` as its last accepted step, and stores the recovery codes'
+    /// hashes in place of any; false when it is not there to confirm.
+    func confirmSecondFactor(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, recoveryCodeHashes: [[UInt8]], now: Int64,
+        _ done: @escaping StoreCompletion<Bool>)
+    /// Records `step` as the last accepted step of a confirmed factor, only
+    /// if it is after the recorded one (atomically: of two daemons
+    /// accepting one code, one wins); false when refused.
+    func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>)
+    /// Spends one recovery code by its hash; false when it is not one of
+    /// the user's (or was spent: of two at once, one wins).
+    func spendRecoveryCode(userID: Int64, hash: [UInt8], _ done: @escaping StoreCompletion<Bool>)
+    /// Replaces the user's recovery codes; false when no confirmed factor.
+    func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], _ done: @escaping StoreCompletion<Bool>)
+    /// Removes the second factor with its recovery codes and open
+    /// challenges; false when there was none.
+    func removeSecondFactor(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<Bool>)
+    /// Stores a challenge under its token's hash.
+    func createMFAChallenge(tokenHash: [UInt8], _ challenge: MFAChallenge, _ done: @escaping StoreCompletion<Void>)
+    /// The challenge of a token's hash, unexpired at `now`; nil otherwise.
+    func mfaChallenge(tokenHash: [UInt8], now: Int64, _ done: @escaping StoreCompletion<MFAChallenge?>)
+    /// Spends a challenge (deletes it); false when it was not there (spent
+    /// by another request, or expired): of two at once, one wins.
+    func spendMFAChallenge(tokenHash: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>)
+
     // MARK: Login failure counters
 
     /// Every stored counter (read once, when the service starts).

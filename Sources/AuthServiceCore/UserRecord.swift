@@ -4,7 +4,7 @@ import AuthCore
 public struct UserRecord: Sendable, Equatable {
     public init(
         id: Int64, email: String, passwordHash: String, role: String, active: Bool, createdAt: Int64,
-        updatedAt: Int64, credentialGeneration: Int64 = 0
+        updatedAt: Int64, credentialGeneration: Int64 = 0, mfaEnabled: Bool = false
     ) {
         self.id = id
         self.email = email
@@ -14,6 +14,7 @@ public struct UserRecord: Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.credentialGeneration = credentialGeneration
+        self.mfaEnabled = mfaEnabled
     }
 
     public var id: Int64
@@ -28,6 +29,8 @@ public struct UserRecord: Sendable, Equatable {
     /// login opens its session only if it has not moved since the hash was
     /// checked.
     public var credentialGeneration: Int64 = 0
+    /// A confirmed second factor: a right password alone opens no session.
+    public var mfaEnabled = false
 
     /// Applies an admin's `user.update` at `now`. Returns whether it
     /// deactivated the account: then the credential generation has moved
@@ -41,6 +44,13 @@ public struct UserRecord: Sendable, Equatable {
         updatedAt = now
         if deactivating { credentialGeneration += 1 }
         return deactivating
+    }
+
+    /// The public user with `mfa_enabled` (admin methods, `user.me`).
+    public var publicJSON: JSONValue {
+        guard case .object(var object) = snapshot.publicJSON else { return snapshot.publicJSON }
+        object["mfa_enabled"] = .bool(mfaEnabled)
+        return .object(object)
     }
 
     public var snapshot: UserSnapshot {

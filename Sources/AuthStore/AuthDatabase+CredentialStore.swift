@@ -139,4 +139,57 @@ extension AuthDatabase: CredentialStore {
     ) {
         complete(done) { try saveFailureCounters(current) }
     }
+
+    // MARK: Second factor
+
+    public func secondFactor(userID: Int64, _ done: @escaping StoreCompletion<SecondFactorRecord?>) {
+        complete(done) { try secondFactor(userID: userID) }
+    }
+
+    public func beginSecondFactor(
+        userID: Int64, sealedSecret: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>
+    ) {
+        complete(done) { try beginSecondFactor(userID: userID, sealedSecret: sealedSecret, now: now) }
+    }
+
+    public func confirmSecondFactor(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, recoveryCodeHashes: [[UInt8]], now: Int64,
+        _ done: @escaping StoreCompletion<Bool>
+    ) {
+        complete(done) {
+            try confirmSecondFactor(
+                userID: userID, sealedSecret: sealedSecret, step: step, recoveryCodeHashes: recoveryCodeHashes,
+                now: now)
+        }
+    }
+
+    public func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { try acceptSecondFactorStep(userID: userID, step: step) }
+    }
+
+    public func spendRecoveryCode(userID: Int64, hash: [UInt8], _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { try spendRecoveryCode(userID: userID, hash: hash) }
+    }
+
+    public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { try replaceRecoveryCodes(userID: userID, hashes: hashes) }
+    }
+
+    public func removeSecondFactor(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { try removeSecondFactor(userID: userID, now: now) }
+    }
+
+    public func createMFAChallenge(
+        tokenHash: [UInt8], _ challenge: MFAChallenge, _ done: @escaping StoreCompletion<Void>
+    ) {
+        complete(done) { try createMFAChallenge(tokenHash: tokenHash, challenge) }
+    }
+
+    public func mfaChallenge(tokenHash: [UInt8], now: Int64, _ done: @escaping StoreCompletion<MFAChallenge?>) {
+        complete(done) { try mfaChallenge(tokenHash: tokenHash, now: now) }
+    }
+
+    public func spendMFAChallenge(tokenHash: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        complete(done) { try spendMFAChallenge(tokenHash: tokenHash, now: now) }
+    }
 }

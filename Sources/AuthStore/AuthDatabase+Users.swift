@@ -137,6 +137,6 @@ extension UserRecord {
         self.init(
             id: row["id"], email: row["email"], passwordHash: row["password_hash"], role: row["role"],
             active: row["active"], createdAt: row["created_at"], updatedAt: row["updated_at"],
-            credentialGeneration: row["credential_generation"])
+            credentialGeneration: row["credential_generation"], mfaEnabled: row["totp_confirmed"])
     }
 }

@@ -266,6 +266,32 @@ public final class AuthDatabase: Sendable {
                     CREATE INDEX refresh_grace_kept ON refresh_grace(kept_until);
                     """)
         }
+        migrator.registerMigration("v4") { db in
+            // The TOTP second factor: the secret sealed under the
+            // key-encryption key, whether confirmed, and the last accepted
+            // time step; recovery codes as SHA-256 hashes only; and the
+            // challenges a right password leaves for `auth.mfa`, under the
+            // hash of their token.
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN totp_secret BLOB;
+                    ALTER TABLE users ADD COLUMN totp_confirmed INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+                    CREATE TABLE recovery_codes (
+                        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        code_hash BLOB NOT NULL,
+                        PRIMARY KEY (user_id, code_hash)
+                    );
+                    CREATE TABLE mfa_challenges (
+                        token_hash BLOB PRIMARY KEY NOT NULL,
+                        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        credential_generation INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX mfa_challenges_user ON mfa_challenges(user_id);
+                    CREATE INDEX mfa_challenges_expiry ON mfa_challenges(expires_at);
+                    """)
+        }
         return migrator
     }
 }

@@ -35,6 +35,9 @@ final class InMemoryCredentialStore: CredentialStore {
         var nextUserID: Int64 = 1
         var sessions: [String: Session] = [:]
         var counters: [String: LoginThrottle.Counter] = [:]
+        var factors: [Int64: SecondFactorRecord] = [:]
+        var recoveryCodes: [Int64: Set<[UInt8]>] = [:]
+        var challenges: [[UInt8]: MFAChallenge] = [:]
     }
 
     let view = LiveView()
@@ -393,6 +396,83 @@ final class InMemoryCredentialStore: CredentialStore {
     ) {
         write(done) { contents, _ in
             for change in current() { contents.counters[change.key] = change.counter }
+        }
+    }
+
+    // MARK: Second factor
+
+    func secondFactor(userID: Int64, _ done: @escaping StoreCompletion<SecondFactorRecord?>) {
+        read(done) { $0.factors[userID] }
+    }
+
+    func beginSecondFactor(userID: Int64, sealedSecret: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, _ throws(StoreError) in
+            guard contents.users[userID] != nil else { throw .notFound }
+            if contents.factors[userID]?.confirmed == true { return false }
+            contents.factors[userID] = SecondFactorRecord(sealedSecret: sealedSecret, confirmed: false, lastStep: nil)
+            return true
+        }
+    }
+
+    func confirmSecondFactor(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, recoveryCodeHashes: [[UInt8]], now: Int64,
+        _ done: @escaping StoreCompletion<Bool>
+    ) {
+        write(done) { contents, _ in
+            guard let factor = contents.factors[userID], !factor.confirmed, factor.sealedSecret == sealedSecret
+            else { return false }
+            contents.factors[userID] = SecondFactorRecord(sealedSecret: sealedSecret, confirmed: true, lastStep: step)
+            contents.users[userID]?.mfaEnabled = true
+            contents.recoveryCodes[userID] = Set(recoveryCodeHashes)
+            return true
+        }
+    }
+
+    func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, _ in
+            guard let factor = contents.factors[userID], factor.confirmed, (factor.lastStep ?? .min) < step else {
+                return false
+            }
+            contents.factors[userID]!.lastStep = step
+            return true
+        }
+    }
+
+    func spendRecoveryCode(userID: Int64, hash: [UInt8], _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, _ in contents.recoveryCodes[userID]?.remove(hash) != nil }
+    }
+
+    func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, _ in
+            guard contents.factors[userID]?.confirmed == true else { return false }
+            contents.recoveryCodes[userID] = Set(hashes)
+            return true
+        }
+    }
+
+    func removeSecondFactor(userID: Int64, now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, _ in
+            let removed = contents.factors.removeValue(forKey: userID) != nil
+            contents.users[userID]?.mfaEnabled = false
+            contents.recoveryCodes[userID] = nil
+            contents.challenges = contents.challenges.filter { $0.value.userID != userID }
+            return removed
+        }
+    }
+
+    func createMFAChallenge(tokenHash: [UInt8], _ challenge: MFAChallenge, _ done: @escaping StoreCompletion<Void>) {
+        write(done) { contents, _ in contents.challenges[tokenHash] = challenge }
+    }
+
+    func mfaChallenge(tokenHash: [UInt8], now: Int64, _ done: @escaping StoreCompletion<MFAChallenge?>) {
+        read(done) { contents in contents.challenges[tokenHash].flatMap { $0.expiresAt > now ? $0 : nil } }
+    }
+
+    func spendMFAChallenge(tokenHash: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>) {
+        write(done) { contents, _ in
+            guard let challenge = contents.challenges[tokenHash], challenge.expiresAt > now else { return false }
+            contents.challenges[tokenHash] = nil
+            return true
         }
     }
 }
