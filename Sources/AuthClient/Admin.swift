@@ -64,6 +64,13 @@ extension AuthClient {
             _ = try await call("user.delete", ["id": .string(id)])
         }
 
+        /// Removes a user's second factor (one who lost the authenticator
+        /// and the recovery codes); false when they had none.
+        @discardableResult
+        public func resetSecondFactor(userID: String) async throws -> Bool {
+            try Decoder(try await call("user.totp.reset", ["id": .string(userID)])).bool("reset")
+        }
+
         /// A user's live sessions.
         public func sessions(userID: String) async throws -> [SessionInfo] {
             try Decoder(try await call("session.list", ["user_id": .string(userID)])).array("sessions").map {

@@ -46,13 +46,43 @@ public final class AuthClient: Sendable {
     // MARK: Public methods
 
     /// Logs a user in and opens a session. A wrong email or password, or an
-    /// inactive account, all throw ``AuthError/invalidCredentials``.
+    /// inactive account, all throw ``AuthError/invalidCredentials``. When the
+    /// account has a second factor, the right password throws
+    /// ``AuthError/secondFactorRequired(mfaToken:expiresIn:)``: finish with
+    /// ``mfa(token:code:client:)``.
+    ///
+    /// ```swift
+    /// do {
+    ///     session = try await auth.login(email: email, password: password)
+    /// } catch AuthError.secondFactorRequired(let mfaToken, _) {
+    ///     session = try await auth.mfa(token: mfaToken, code: askForCode())
+    /// }
+    /// ```
     /// - Parameter client: the end user's address or another per-client key,
     ///   for authd's failed-login limit (default: this process's uid).
     public func login(email: String, password: String, client: String? = nil) async throws -> LoginResult {
         var params: JSONObject = ["email": .string(email), "password": .string(password)]
         if let client { params["client"] = .string(client) }
-        let d = try Decoder(try await call("auth.login", params))
+        return try Self.loginResult(try Decoder(try await call("auth.login", params)))
+    }
+
+    /// The second step of a login whose account has a second factor: the
+    /// `mfaToken` of ``AuthError/secondFactorRequired(mfaToken:expiresIn:)``
+    /// and the user's current TOTP code, or one of their recovery codes.
+    /// A wrong code, or a spent or expired token, throws
+    /// ``AuthError/invalidCredentials`` (wrong codes count toward the
+    /// account's failed-login limit).
+    public func mfa(token: String, code: String, client: String? = nil) async throws -> LoginResult {
+        var params: JSONObject = ["mfa_token": .string(token), "code": .string(code)]
+        if let client { params["client"] = .string(client) }
+        return try Self.loginResult(try Decoder(try await call("auth.mfa", params)))
+    }
+
+    private static func loginResult(_ d: Decoder) throws -> LoginResult {
+        if (try? d.bool("mfa_required")) == true {
+            throw AuthError.secondFactorRequired(
+                mfaToken: try d.string("mfa_token"), expiresIn: try d.int("mfa_expires_in"))
+        }
         return LoginResult(
             accessToken: try d.string("access_token"), refreshToken: try d.string("refresh_token"),
             tokenType: try d.string("token_type"), expiresIn: try d.int("expires_in"),
@@ -108,6 +138,53 @@ public final class AuthClient: Sendable {
                 "access_token": .string(accessToken), "current_password": .string(currentPassword),
                 "new_password": .string(newPassword),
             ])
+    }
+
+    /// Starts enrolling a TOTP second factor for the token's user: a new
+    /// secret, active once ``confirmSecondFactor(accessToken:code:)`` gets a
+    /// code of it. ``AuthError/forbidden`` when one is already active.
+    public func enrollSecondFactor(accessToken: String, currentPassword: String) async throws
+        -> SecondFactorEnrolment
+    {
+        let d = try Decoder(
+            try await call(
+                "user.totp.enroll",
+                ["access_token": .string(accessToken), "current_password": .string(currentPassword)]))
+        return SecondFactorEnrolment(secret: try d.string("secret"), uri: try d.string("uri"))
+    }
+
+    /// Activates the enrolled second factor with a code of it; returns the
+    /// ten one-time recovery codes (shown once: authd keeps only hashes).
+    public func confirmSecondFactor(accessToken: String, code: String) async throws -> [String] {
+        try Decoder(
+            try await call("user.totp.confirm", ["access_token": .string(accessToken), "code": .string(code)])
+        ).strings("recovery_codes")
+    }
+
+    /// Removes the token user's second factor: their password and a code
+    /// (or a recovery code).
+    public func disableSecondFactor(accessToken: String, currentPassword: String, code: String) async throws {
+        _ = try await call(
+            "user.totp.disable",
+            [
+                "access_token": .string(accessToken), "current_password": .string(currentPassword),
+                "code": .string(code),
+            ])
+    }
+
+    /// Ten new recovery codes in place of the old ones: the password and a
+    /// code (or a recovery code).
+    public func replaceRecoveryCodes(accessToken: String, currentPassword: String, code: String) async throws
+        -> [String]
+    {
+        try Decoder(
+            try await call(
+                "user.totp.recovery_codes",
+                [
+                    "access_token": .string(accessToken), "current_password": .string(currentPassword),
+                    "code": .string(code),
+                ])
+        ).strings("recovery_codes")
     }
 
     /// The public keys for offline verification (empty with HS256).

@@ -42,6 +42,11 @@ public enum AuthError: Error, Sendable, Equatable {
     /// its `max_staleness`: nothing was done.
     case unavailable(retryAfter: Int?)
 
+    /// Not a refusal: the password was right, and the account has a second
+    /// factor. Pass `mfaToken` (valid `expiresIn` seconds, single-use) with
+    /// the user's current code to ``AuthClient/mfa(token:code:client:)``.
+    case secondFactorRequired(mfaToken: String, expiresIn: Int64)
+
     // The client's own failures.
     /// The socket could not be opened or broke; the next call reconnects.
     case unreachable(String)
@@ -131,7 +136,7 @@ public enum AuthError: Error, Sendable, Equatable {
         case .shuttingDown: known = .shuttingDown
         case .unavailable: known = .unavailable
         case .other(let reason, _, _): return reason
-        case .unreachable, .timeout, .badResponse: return nil
+        case .unreachable, .timeout, .badResponse, .secondFactorRequired: return nil
         }
         return known.rawValue
     }

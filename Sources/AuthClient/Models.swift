@@ -21,6 +21,17 @@ public struct UserRecord: Sendable, Equatable {
     public var active: Bool
     /// Unix seconds.
     public var createdAt: Int64
+    /// A confirmed TOTP second factor (false from a daemon that predates it).
+    public var mfaEnabled: Bool = false
+}
+
+/// A new TOTP secret from ``AuthClient/enrollSecondFactor(accessToken:currentPassword:)``:
+/// show `uri` as a QR code (or `secret` to type), then confirm a code.
+public struct SecondFactorEnrolment: Sendable, Equatable {
+    /// Base32, as authenticator apps take it.
+    public var secret: String
+    /// `otpauth://totp/…`
+    public var uri: String
 }
 
 /// The answer to a login: both tokens, their lifetimes, and the user.
@@ -107,6 +118,13 @@ struct Decoder {
         guard case .array(let values)? = object[key] else { throw AuthError.badResponse("missing \(key)") }
         return values
     }
+
+    func strings(_ key: String) throws -> [String] {
+        try array(key).map { value in
+            guard case .string(let text) = value else { throw AuthError.badResponse("\(key) holds a non-string") }
+            return text
+        }
+    }
 }
 
 extension AuthUser {
@@ -119,7 +137,8 @@ extension UserRecord {
     init(_ d: Decoder) throws {
         self.init(
             id: try d.string("id"), email: try d.string("email"), role: try d.string("role"),
-            active: try d.bool("active"), createdAt: try d.int("created_at"))
+            active: try d.bool("active"), createdAt: try d.int("created_at"),
+            mfaEnabled: (try? d.bool("mfa_enabled")) ?? false)
     }
 }
 

@@ -135,3 +135,12 @@ public enum UserCursor {
         return id
     }
 }
+
+/// `user.totp.reset`: the user whose second factor an admin removes.
+public struct ResetSecondFactorRequest: Sendable, Equatable {
+    public let id: Int64
+
+    public init(params: JSONObject) throws(AuthError) {
+        id = try params.requiredID("id")
+    }
+}

@@ -77,6 +77,10 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         code: 401, reason: .refreshInvalid, message: "Invalid refresh token")
     public static let tokenInvalid = AuthError(code: 403, reason: .tokenInvalid, message: "Invalid token")
     public static let forbidden = AuthError(code: 403, reason: .forbidden, message: "Forbidden")
+    /// `user.totp.enroll` with a confirmed second factor: it is replaced
+    /// only through `user.totp.disable` (which asks for a code of it).
+    public static let secondFactorAlreadyEnabled = AuthError(
+        code: 403, reason: .forbidden, message: "A second factor is already enabled; disable it first")
     public static let refreshReused = AuthError(
         code: 403, reason: .refreshReused, message: "Refresh token reuse detected; session revoked")
     public static let notFound = AuthError(code: 404, reason: .notFound, message: "Not found")

@@ -26,7 +26,7 @@ public enum OpenRPCDocument {
                 }
               ],
               "summary": "Log in with email and password; opens a session.",
-              "description": "An unknown email, a wrong password, an over-long password, a malformed email and an inactive account all answer 401 invalid_credentials with the same timing (one hash in the configured password_scheme at its configured parameters, plus, while stored hashes of both bcrypt and argon2id exist, an unmatchable hash in the other scheme, so every attempt costs one of each). Failed attempts count per account (5 per 15 min) and per client (50 per 15 min); past either limit the answer is 429 rate_limited without hashing. The session is opened only if, in the same transaction, the user is still active and its credentials have not changed since the password was checked; otherwise 401 invalid_credentials (logged AUTHD_REASON=credentials_changed), counted as a failure. A new session beyond max_sessions_per_user (100) revokes the user's least recently used sessions, whose tokens then answer session_revoked.",
+              "description": "An unknown email, a wrong password, an over-long password, a malformed email and an inactive account all answer 401 invalid_credentials with the same timing (one hash in the configured password_scheme at its configured parameters, plus, while stored hashes of both bcrypt and argon2id exist, an unmatchable hash in the other scheme, so every attempt costs one of each). Failed attempts count per account (5 per 15 min) and per client (50 per 15 min); past either limit the answer is 429 rate_limited without hashing. The session is opened only if, in the same transaction, the user is still active and its credentials have not changed since the password was checked; otherwise 401 invalid_credentials (logged AUTHD_REASON=credentials_changed), counted as a failure. A new session beyond max_sessions_per_user (100) revokes the user's least recently used sessions, whose tokens then answer session_revoked. With a confirmed second factor (user.totp.confirm), the right password answers mfa_required, a single-use mfa_token (valid mfa_expires_in = 300 s, bound to the user and to the credentials just checked) and no tokens; the attempt counts as neither a failure nor a success (only auth.mfa's success clears the account's failure count).",
               "paramStructure": "by-name",
               "params": [
                 {
@@ -57,36 +57,61 @@ public enum OpenRPCDocument {
               "result": {
                 "name": "result",
                 "schema": {
-                  "type": "object",
-                  "properties": {
-                    "access_token": {
-                      "type": "string"
+                  "oneOf": [
+                    {
+                      "type": "object",
+                      "properties": {
+                        "access_token": {
+                          "type": "string"
+                        },
+                        "refresh_token": {
+                          "type": "string"
+                        },
+                        "token_type": {
+                          "const": "Bearer"
+                        },
+                        "expires_in": {
+                          "type": "integer"
+                        },
+                        "refresh_expires_in": {
+                          "type": "integer"
+                        },
+                        "user": {
+                          "$ref": "#/components/schemas/UserBrief"
+                        }
+                      },
+                      "required": [
+                        "access_token",
+                        "refresh_token",
+                        "token_type",
+                        "expires_in",
+                        "refresh_expires_in",
+                        "user"
+                      ],
+                      "additionalProperties": false
                     },
-                    "refresh_token": {
-                      "type": "string"
-                    },
-                    "token_type": {
-                      "const": "Bearer"
-                    },
-                    "expires_in": {
-                      "type": "integer"
-                    },
-                    "refresh_expires_in": {
-                      "type": "integer"
-                    },
-                    "user": {
-                      "$ref": "#/components/schemas/UserBrief"
+                    {
+                      "type": "object",
+                      "description": "The account has a second factor: no tokens yet; auth.mfa with this token and a code opens the session.",
+                      "properties": {
+                        "mfa_required": {
+                          "const": true
+                        },
+                        "mfa_token": {
+                          "type": "string"
+                        },
+                        "mfa_expires_in": {
+                          "type": "integer"
+                        }
+                      },
+                      "required": [
+                        "mfa_required",
+                        "mfa_token",
+                        "mfa_expires_in"
+                      ],
+                      "additionalProperties": false
                     }
-                  },
-                  "required": [
-                    "access_token",
-                    "refresh_token",
-                    "token_type",
-                    "expires_in",
-                    "refresh_expires_in",
-                    "user"
-                  ],
-                  "additionalProperties": false
+                  ]
                 }
               },
               "errors": [
@@ -283,6 +308,99 @@ public enum OpenRPCDocument {
                 },
                 {
                   "$ref": "#/components/errors/SessionRevoked"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                },
+                {
+                  "$ref": "#/components/errors/Unavailable"
+                }
+              ]
+            },
+            {
+              "name": "auth.mfa",
+              "tags": [
+                {
+                  "name": "public"
+                }
+              ],
+              "summary": "The second step of a login with a second factor: the mfa_token and a code open the session.",
+              "description": "code is the current TOTP code (RFC 6238, SHA-1, 6 digits, 30 s; the step before and after are accepted, a code of a step at or before the last accepted one is refused) or one of the user's recovery codes (each works once). A wrong code, or an unknown, spent or expired mfa_token, is 401 invalid_credentials; a wrong code counts toward the account's failed-login limit. The mfa_token is spent by the first right code, and is void once the password is changed or reset or the account deactivated. Events authn_mfa_success / authn_mfa_fail.",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "mfa_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "code",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "client",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": false,
+                  "description": "As in auth.login: the end user's address or another per-client key, for rate limiting; at most 256 bytes."
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "access_token": {
+                      "type": "string"
+                    },
+                    "refresh_token": {
+                      "type": "string"
+                    },
+                    "token_type": {
+                      "const": "Bearer"
+                    },
+                    "expires_in": {
+                      "type": "integer"
+                    },
+                    "refresh_expires_in": {
+                      "type": "integer"
+                    },
+                    "user": {
+                      "$ref": "#/components/schemas/UserBrief"
+                    }
+                  },
+                  "required": [
+                    "access_token",
+                    "refresh_token",
+                    "token_type",
+                    "expires_in",
+                    "refresh_expires_in",
+                    "user"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/InvalidParams"
+                },
+                {
+                  "$ref": "#/components/errors/InvalidCredentials"
+                },
+                {
+                  "$ref": "#/components/errors/RateLimited"
                 },
                 {
                   "$ref": "#/components/errors/Busy"
@@ -519,6 +637,373 @@ public enum OpenRPCDocument {
                 },
                 {
                   "$ref": "#/components/errors/PasswordTooLong"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                },
+                {
+                  "$ref": "#/components/errors/Unavailable"
+                }
+              ]
+            },
+            {
+              "name": "user.totp.enroll",
+              "tags": [
+                {
+                  "name": "public"
+                }
+              ],
+              "summary": "Start enrolling a TOTP second factor: a new secret, active once confirmed.",
+              "description": "Checks current_password (a wrong one counts as a failed login). Answers the secret (base32) and an otpauth://totp/ URI (issuer = the configured issuer, SHA-1, 6 digits, 30 s) for an authenticator app; enrolling again before confirming replaces the secret. With a second factor already confirmed, 403 forbidden: disable it first. The secret is stored sealed (AES-256-GCM) under the key-encryption key.",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "current_password",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "secret": {
+                      "type": "string"
+                    },
+                    "uri": {
+                      "type": "string"
+                    }
+                  },
+                  "required": [
+                    "secret",
+                    "uri"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/InvalidParams"
+                },
+                {
+                  "$ref": "#/components/errors/NoToken"
+                },
+                {
+                  "$ref": "#/components/errors/TokenInvalid"
+                },
+                {
+                  "$ref": "#/components/errors/TokenExpired"
+                },
+                {
+                  "$ref": "#/components/errors/UserNotFound"
+                },
+                {
+                  "$ref": "#/components/errors/AccountInactive"
+                },
+                {
+                  "$ref": "#/components/errors/SessionRevoked"
+                },
+                {
+                  "$ref": "#/components/errors/InvalidCredentials"
+                },
+                {
+                  "$ref": "#/components/errors/Forbidden"
+                },
+                {
+                  "$ref": "#/components/errors/RateLimited"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                },
+                {
+                  "$ref": "#/components/errors/Unavailable"
+                }
+              ]
+            },
+            {
+              "name": "user.totp.confirm",
+              "tags": [
+                {
+                  "name": "public"
+                }
+              ],
+              "summary": "Activate the enrolled second factor with a code of it; answers the recovery codes.",
+              "description": "A wrong code is 401 invalid_credentials and counts as a failed login; nothing enrolled is 401 invalid_credentials too. From then on auth.login asks for a code (auth.mfa).",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "code",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "recovery_codes": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      },
+                      "minItems": 10,
+                      "maxItems": 10,
+                      "description": "Ten one-time recovery codes (XXXX-XXXX-XXXX-XXXX), shown once: only their hashes are stored."
+                    }
+                  },
+                  "required": [
+                    "recovery_codes"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/InvalidParams"
+                },
+                {
+                  "$ref": "#/components/errors/NoToken"
+                },
+                {
+                  "$ref": "#/components/errors/TokenInvalid"
+                },
+                {
+                  "$ref": "#/components/errors/TokenExpired"
+                },
+                {
+                  "$ref": "#/components/errors/UserNotFound"
+                },
+                {
+                  "$ref": "#/components/errors/AccountInactive"
+                },
+                {
+                  "$ref": "#/components/errors/SessionRevoked"
+                },
+                {
+                  "$ref": "#/components/errors/InvalidCredentials"
+                },
+                {
+                  "$ref": "#/components/errors/RateLimited"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                },
+                {
+                  "$ref": "#/components/errors/Unavailable"
+                }
+              ]
+            },
+            {
+              "name": "user.totp.disable",
+              "tags": [
+                {
+                  "name": "public"
+                }
+              ],
+              "summary": "Remove one's second factor: the password and a code (or a recovery code).",
+              "description": "A wrong password or code is 401 invalid_credentials and counts as a failed login. Removes the secret, the recovery codes and any open mfa_token.",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "current_password",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "code",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true,
+                  "description": "A TOTP code, or one of the user's recovery codes."
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "disabled": {
+                      "const": true
+                    }
+                  },
+                  "required": [
+                    "disabled"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/InvalidParams"
+                },
+                {
+                  "$ref": "#/components/errors/NoToken"
+                },
+                {
+                  "$ref": "#/components/errors/TokenInvalid"
+                },
+                {
+                  "$ref": "#/components/errors/TokenExpired"
+                },
+                {
+                  "$ref": "#/components/errors/UserNotFound"
+                },
+                {
+                  "$ref": "#/components/errors/AccountInactive"
+                },
+                {
+                  "$ref": "#/components/errors/SessionRevoked"
+                },
+                {
+                  "$ref": "#/components/errors/InvalidCredentials"
+                },
+                {
+                  "$ref": "#/components/errors/RateLimited"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                },
+                {
+                  "$ref": "#/components/errors/Unavailable"
+                }
+              ]
+            },
+            {
+              "name": "user.totp.recovery_codes",
+              "tags": [
+                {
+                  "name": "public"
+                }
+              ],
+              "summary": "Replace one's recovery codes: the password and a code (or a recovery code).",
+              "description": "A wrong password or code is 401 invalid_credentials and counts as a failed login. The old codes stop working.",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "current_password",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "code",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": true,
+                  "description": "A TOTP code, or one of the user's recovery codes."
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "recovery_codes": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      },
+                      "minItems": 10,
+                      "maxItems": 10,
+                      "description": "Ten one-time recovery codes (XXXX-XXXX-XXXX-XXXX), shown once: only their hashes are stored."
+                    }
+                  },
+                  "required": [
+                    "recovery_codes"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/InvalidParams"
+                },
+                {
+                  "$ref": "#/components/errors/NoToken"
+                },
+                {
+                  "$ref": "#/components/errors/TokenInvalid"
+                },
+                {
+                  "$ref": "#/components/errors/TokenExpired"
+                },
+                {
+                  "$ref": "#/components/errors/UserNotFound"
+                },
+                {
+                  "$ref": "#/components/errors/AccountInactive"
+                },
+                {
+                  "$ref": "#/components/errors/SessionRevoked"
+                },
+                {
+                  "$ref": "#/components/errors/InvalidCredentials"
+                },
+                {
+                  "$ref": "#/components/errors/RateLimited"
                 },
                 {
                   "$ref": "#/components/errors/Busy"
@@ -1305,6 +1790,72 @@ public enum OpenRPCDocument {
               ]
             },
             {
+              "name": "user.totp.reset",
+              "tags": [
+                {
+                  "name": "admin"
+                }
+              ],
+              "summary": "Remove a user's second factor (a user who lost both the authenticator and the recovery codes).",
+              "description": "reset is false when the user had none. The user's password and sessions are left alone.",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "id",
+                  "schema": {
+                    "$ref": "#/components/schemas/UserID"
+                  },
+                  "required": true
+                },
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": false,
+                  "description": "Optional: an admin user's access token, for peers that are not admins by uid or group."
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "reset": {
+                      "type": "boolean"
+                    }
+                  },
+                  "required": [
+                    "reset"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/Forbidden"
+                },
+                {
+                  "$ref": "#/components/errors/InvalidParams"
+                },
+                {
+                  "$ref": "#/components/errors/NotFound"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                },
+                {
+                  "$ref": "#/components/errors/Unavailable"
+                }
+              ]
+            },
+            {
               "name": "stats",
               "tags": [
                 {
@@ -1418,6 +1969,10 @@ public enum OpenRPCDocument {
                   },
                   "created_at": {
                     "type": "integer"
+                  },
+                  "mfa_enabled": {
+                    "type": "boolean",
+                    "description": "A confirmed TOTP second factor: a right password alone opens no session (auth.mfa)."
                   }
                 },
                 "required": [
@@ -1425,7 +1980,8 @@ public enum OpenRPCDocument {
                   "email",
                   "role",
                   "active",
-                  "created_at"
+                  "created_at",
+                  "mfa_enabled"
                 ],
                 "additionalProperties": false
               },

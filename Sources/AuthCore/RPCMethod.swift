@@ -6,9 +6,15 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case refresh = "auth.refresh"
     case logout = "auth.logout"
     case logoutAll = "auth.logout_all"
+    /// The second step of a login whose account has a second factor.
+    case mfa = "auth.mfa"
     case verify = "token.verify"
     case me = "user.me"
     case changePassword = "user.change_password"
+    case enrollSecondFactor = "user.totp.enroll"
+    case confirmSecondFactor = "user.totp.confirm"
+    case disableSecondFactor = "user.totp.disable"
+    case replaceRecoveryCodes = "user.totp.recovery_codes"
     case jwks = "keys.jwks"
     case health = "sys.health"
     /// The OpenRPC document (the specification's service discovery method).
@@ -22,6 +28,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case listSessions = "session.list"
     case revokeSessions = "session.revoke"
     case rotateKeys = "keys.rotate"
+    case resetSecondFactor = "user.totp.reset"
     case stats = "stats"
 
     /// Admin methods: uid 0, an admin uid or group, or an admin user's
@@ -29,9 +36,10 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     public var requiresAdmin: Bool {
         switch self {
         case .createUser, .getUser, .listUsers, .updateUser, .setPassword, .deleteUser, .listSessions,
-            .revokeSessions, .rotateKeys, .stats:
+            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor:
             true
-        case .login, .refresh, .logout, .logoutAll, .verify, .me, .changePassword, .jwks, .health, .discover:
+        case .login, .refresh, .logout, .logoutAll, .mfa, .verify, .me, .changePassword, .enrollSecondFactor,
+            .confirmSecondFactor, .disableSecondFactor, .replaceRecoveryCodes, .jwks, .health, .discover:
             false
         }
     }

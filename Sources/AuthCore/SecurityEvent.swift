@@ -6,6 +6,8 @@ public struct SecurityEvent: Sendable {
         case loginSuccess = "authn_login_success"
         case loginFail = "authn_login_fail"
         case loginLock = "authn_login_lock"
+        case mfaSuccess = "authn_mfa_success"
+        case mfaFail = "authn_mfa_fail"
         case tokenCreated = "authn_token_created"
         case tokenRefreshed = "authn_token_refreshed"
         case tokenRevoked = "authn_token_revoked"
@@ -25,6 +27,8 @@ public struct SecurityEvent: Sendable {
             case .loginSuccess: "bf0aad772eac487e8a137739b8dc3e23"
             case .loginFail: "281f28b459c44dd1854bcc8424713137"
             case .loginLock: "47ac7849370c4dbba44c3735224f6609"
+            case .mfaSuccess: "90fd22d882ec43c18087715e921b7d6e"
+            case .mfaFail: "1178e72ee2d74ca891950f755d04d2cc"
             case .tokenCreated: "8581179ac3114f84aa51c49340c57c50"
             case .tokenRefreshed: "9420a5a1a51a448ea2214b4746ff493d"
             case .tokenRevoked: "40aa1fa1d4b44e458def74e97254b1c5"
@@ -43,9 +47,9 @@ public struct SecurityEvent: Sendable {
         /// syslog priority: 4 warning, 5 notice, 6 info.
         public var priority: Int {
             switch self {
-            case .loginFail, .loginLock, .tokenReuse, .tokenInvalid, .authzFail: 4
+            case .loginFail, .loginLock, .mfaFail, .tokenReuse, .tokenInvalid, .authzFail: 4
             case .userCreated, .userUpdated, .userDeleted, .tokenRevoked, .startup, .shutdown: 5
-            case .loginSuccess, .tokenCreated, .tokenRefreshed, .sessionExpired: 6
+            case .loginSuccess, .mfaSuccess, .tokenCreated, .tokenRefreshed, .sessionExpired: 6
             }
         }
     }

@@ -31,11 +31,11 @@ extension Daemon {
         }
     }
 
-    /// With SQLite and no key given, a feature that seals something (the
-    /// refresh grace window) uses a key generated once into
-    /// `STATE_DIR/keys/key-encryption-key` (0600, hexadecimal), read again
-    /// at every start. Never on a shared database: every host must be given
-    /// the same key there.
+    /// With SQLite and no key given, what is sealed (TOTP secrets, the
+    /// successors kept for the refresh grace window) is sealed under a key
+    /// generated once into `STATE_DIR/keys/key-encryption-key` (0600,
+    /// hexadecimal), read again at every start. Never on a shared database:
+    /// every host must be given the same key there.
     static func generatedKeyEncryptionKey(stateDirectory: String) throws -> KeyEncryptionKey {
         let directory = stateDirectory + "/keys"
         let path = directory + "/key-encryption-key"

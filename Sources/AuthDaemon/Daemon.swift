@@ -37,9 +37,6 @@ public final class Daemon: @unchecked Sendable {
     private var eventSummaries: PeriodicTask?
     private var heartbeat: RepeatedTask?
     private var stopping = false
-    /// The key-encryption key: given, or (SQLite) generated once a feature
-    /// needs it, at start or at a reload that turns it on.
-    private var encryptionKey: KeyEncryptionKey?
     private var graceSweeper: PeriodicTask?
     /// Held until the process exits: one daemon per state directory.
     private let stateLock: StateDirectoryLock
@@ -88,10 +85,11 @@ public final class Daemon: @unchecked Sendable {
         // daemon that cannot have it should not connect at all.
         var encryptionKey = try Daemon.keyEncryptionKey(
             environment: environment, required: settings.databaseURL != nil)
-        if encryptionKey == nil, settings.refreshGrace > 0 {
+        // With SQLite and none given: generated once into the state
+        // directory, for what is sealed (TOTP secrets, kept successors).
+        if encryptionKey == nil, settings.databaseURL == nil {
             encryptionKey = try Daemon.generatedKeyEncryptionKey(stateDirectory: options.stateDirectory)
         }
-        self.encryptionKey = encryptionKey
         store = try DaemonStore.open(
             settings: settings, stateDirectory: options.stateDirectory,
             credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
@@ -480,15 +478,7 @@ public final class Daemon: @unchecked Sendable {
                 try settings.checkHashMemory()
             }
             HashMemoryBudget.shared.setLimit(kib: settings.maxHashMemoryMiB * 1024)
-            // Kept only once the service has taken it: a reload that fails
-            // after generating it reads the same file again next time.
-            var sealingKey = encryptionKey
-            if settings.refreshGrace > 0, sealingKey == nil {
-                sealingKey = try Daemon.generatedKeyEncryptionKey(stateDirectory: options.stateDirectory)
-            }
-            try service.apply(
-                settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups), sealingKey: sealingKey)
-            encryptionKey = sealingKey
+            try service.apply(settings: settings, adminGIDs: try Daemon.resolveGroups(settings.adminGroups))
             // The token policy changed even if the keys fail to reload:
             // no token is served from a check under the old one.
             defer { service.keysChanged() }

@@ -49,6 +49,7 @@ extension PostgresStore {
             ).decode(Int.self) {
                 counters += 1
             }
+            try await connection.query("DELETE FROM mfa_challenges WHERE expires_at <= \(now)", logger: logger)
             // Places held by attempts whose daemon never ended them: failures.
             try await Self.countExpiredAttempts(
                 of: nil, window: loginWindow, now: now, connection, logger: logger)

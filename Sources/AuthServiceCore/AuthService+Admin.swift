@@ -24,7 +24,7 @@ extension AuthService {
                 ) { [self] created in
                     context.answer(created) { user in
                         event(.userCreated, "User created", context.peer, userID: user.id, email: user.email)
-                        return user.snapshot.publicJSON
+                        return user.publicJSON
                     }
                 }
             }
@@ -37,7 +37,7 @@ extension AuthService {
             let found: StoreCompletion<UserRecord?> = { result in
                 context.answer(result) { user throws(AuthError) in
                     guard let user else { throw .notFound }
-                    return user.snapshot.publicJSON
+                    return user.publicJSON
                 }
             }
             switch request {
@@ -56,7 +56,7 @@ extension AuthService {
                     let page = users.prefix(request.limit)
                     let next: JSONValue =
                         users.count > request.limit ? .string(UserCursor.encode(page.last!.id)) : .null
-                    return .object(["users": .array(page.map(\.snapshot.publicJSON)), "next": next])
+                    return .object(["users": .array(page.map(\.publicJSON)), "next": next])
                 }
             }
         }
@@ -76,7 +76,7 @@ extension AuthService {
                             .tokenRevoked, "Sessions revoked by deactivation", context.peer, userID: user.id,
                             reason: "deactivated")
                     }
-                    return user.snapshot.publicJSON
+                    return user.publicJSON
                 }
             }
         }

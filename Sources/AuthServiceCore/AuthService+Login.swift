@@ -115,6 +115,18 @@ extension AuthService {
                 userID: user?.id, email: email, reason: reason)
             return
         }
+        if user.mfaEnabled {
+            // A right password on an account with a second factor: no
+            // session yet, and the attempt counts as neither a failure nor
+            // the success that clears the account's count (only auth.mfa's
+            // does), so codes cannot be guessed four at a time for ever.
+            secondFactorChallenge(for: user) { [self] answer in
+                gate.finish(attempt, outcome: .abandoned)
+                context.respond(answer)
+            }
+            upgradeHashIfCheap(user, password: bytes, settings: settings)
+            return
+        }
         // The session opens only if, at its commit, the account is still
         // active with the credentials just checked: a password change,
         // reset or deactivation that lands while the hash ran wins.

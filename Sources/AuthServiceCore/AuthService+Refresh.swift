@@ -128,7 +128,7 @@ extension AuthService {
 
     /// A kept successor, opened; nil if it does not open (another key).
     private func openKept(_ sealed: [UInt8], sessionID: String, spentHash: [UInt8]) -> String? {
-        guard let key = refreshSealing.1,
+        guard let key = sealingKeyNow,
             let bytes = try? AESGCM.open(
                 sealed, key: key.bytes,
                 associatedData: RefreshGrace.sealingContext(sessionID: sessionID, spentHash: spentHash))

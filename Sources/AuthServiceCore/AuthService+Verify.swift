@@ -1,7 +1,7 @@
 import AuthCore
 import AuthCrypto
 
-/// `token.verify` and `user.me`: answered inline from the live view.
+/// `token.verify` (answered inline from the live view) and `user.me`.
 extension AuthService {
     // MARK: token.verify
 
@@ -32,13 +32,23 @@ extension AuthService {
 
     // MARK: user.me
 
+    /// The token is checked inline; the user is read from the store, for
+    /// what the live view does not hold (`mfa_enabled`).
     func me(_ context: CallContext) {
+        let authenticated: Authenticated
         do throws(AuthError) {
-            let authenticated = try authenticate(
+            authenticated = try authenticate(
                 try AccessTokenRequest(params: context.params).accessToken, peer: context.peer)
-            context.respond(.success(authenticated.user.publicJSON))
         } catch {
-            context.fail(error)
+            return context.fail(error)
+        }
+        onStoreQueue(context) { [self] in
+            store.user(id: authenticated.user.id) { result in
+                context.answer(result) { user throws(AuthError) in
+                    guard let user else { throw .userNotFound }
+                    return user.publicJSON
+                }
+            }
         }
     }
 }

@@ -42,7 +42,7 @@ public final class AuthService: @unchecked Sendable {
     private var refreshLimiter: RefreshRateLimiter
     /// Seals the successors kept for the refresh grace window; required
     /// while `refresh_grace` > 0.
-    private var sealingKey: KeyEncryptionKey?
+    private let sealingKey: KeyEncryptionKey?
     private var shuttingDownFlag = false
     private var inFlightCount = 0
     /// Entered by every request until it is answered (shutdown waits on it).
@@ -83,12 +83,10 @@ public final class AuthService: @unchecked Sendable {
     public var answered: Int { lock.withLock { answeredCount } }
 
     /// Applies reloadable settings (SIGHUP). Pool sizes stay as started.
-    /// `sealingKey` replaces the key when given.
-    public func apply(settings: Settings, adminGIDs: Set<UInt32>, sealingKey: KeyEncryptionKey? = nil) throws {
+    public func apply(settings: Settings, adminGIDs: Set<UInt32>) throws {
         let hashing = try LoginHashing(hashing: settings.passwordHashing)
         try lock.withLock {
-            try Self.checkSealingKey(sealingKey ?? self.sealingKey, for: settings)
-            if let sealingKey { self.sealingKey = sealingKey }
+            try Self.checkSealingKey(sealingKey, for: settings)
             // Hashes of the scheme configured until now may have been written
             // since the last count: padded with until the next count says.
             storedSchemes?.insert(currentSettings.passwordScheme)
@@ -109,8 +107,10 @@ public final class AuthService: @unchecked Sendable {
         }
     }
 
-    /// The settings and the key a refresh seals its successor with.
+    /// The settings and the key secrets are sealed with (a refresh's kept
+    /// successor, a TOTP secret).
     var refreshSealing: (Settings, KeyEncryptionKey?) { lock.withLock { (currentSettings, sealingKey) } }
+    var sealingKeyNow: KeyEncryptionKey? { lock.withLock { sealingKey } }
 
     public func beginShutdown() { lock.withLock { shuttingDownFlag = true } }
 
@@ -242,9 +242,14 @@ public final class AuthService: @unchecked Sendable {
             case .refresh: refresh(context)
             case .logout: logout(context)
             case .logoutAll: logoutAll(context)
+            case .mfa: mfa(context)
             case .verify: verify(context)
             case .me: me(context)
             case .changePassword: changePassword(context)
+            case .enrollSecondFactor: enrollSecondFactor(context)
+            case .confirmSecondFactor: confirmSecondFactor(context)
+            case .disableSecondFactor: disableSecondFactor(context)
+            case .replaceRecoveryCodes: replaceRecoveryCodes(context)
             case .jwks: jwks(context)
             case .health: health(context)
             case .discover: context.respond(.success(AuthService.openRPCDocument))
@@ -257,6 +262,7 @@ public final class AuthService: @unchecked Sendable {
             case .listSessions: try listSessions(context)
             case .revokeSessions: try revokeSessions(context)
             case .rotateKeys: try rotateKeys(context)
+            case .resetSecondFactor: try resetSecondFactor(context)
             case .stats: statsResult(context)
             }
         } catch {

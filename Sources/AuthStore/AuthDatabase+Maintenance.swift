@@ -61,6 +61,9 @@ extension AuthDatabase {
             result.sessions += deleted
             if deleted < batchSize { break }
         }
+        _ = try write { db, _ in
+            try db.execute(sql: "DELETE FROM mfa_challenges WHERE expires_at <= ?", arguments: [now])
+        }
         while true {
             let deleted = try write { db, _ -> Int in
                 try db.execute(
@@ -80,7 +83,7 @@ extension AuthDatabase {
     public func rowCounts() throws -> [String: Int] {
         try read { db in
             var counts: [String: Int] = [:]
-            for table in ["users", "sessions", "refresh_tokens", "refresh_grace", "login_failures"] {
+            for table in ["users", "sessions", "refresh_tokens", "refresh_grace", "login_failures", "mfa_challenges"] {
                 counts[table] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
             }
             return counts

@@ -139,13 +139,23 @@ struct LoginCommand: AsyncParsableCommand {
             """)
     @OptionGroup var options: GlobalOptions
     @Argument(help: "The user's email.") var email: String
-    @Flag(help: "Read the password from standard input (one line).") var passwordStdin = false
+    @Flag(
+        help:
+            "Read the password from standard input (one line), and the second-factor code from the next line when one is needed."
+    ) var passwordStdin = false
     @Flag(help: "Print the tokens instead of keeping the access token.") var printTokens = false
 
     func run() async throws {
         let password = try PasswordInput.read(fromStdin: passwordStdin, confirm: false)
         try await Exit.guarding(options.json) {
-            let result = try await options.client.login(email: email, password: password)
+            let client = options.client
+            let result: LoginResult
+            do {
+                result = try await client.login(email: email, password: password)
+            } catch AuthError.secondFactorRequired(let mfaToken, _) {
+                // The account has a second factor: its code finishes the login.
+                result = try await client.mfa(token: mfaToken, code: try PasswordInput.code(fromStdin: passwordStdin))
+            }
             if printTokens || options.json {
                 printJSON(
                     .object([

@@ -154,6 +154,21 @@ enum PasswordInput {
         return first
     }
 
+    /// A second-factor code: the next line of stdin with `fromStdin` (after
+    /// the password's), else asked on the terminal.
+    static func code(fromStdin: Bool) throws -> String {
+        if fromStdin {
+            guard let line = Swift.readLine(strippingNewline: true), !line.isEmpty else {
+                throw ValidationError("no code on standard input (the line after the password)")
+            }
+            return line
+        }
+        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard tty >= 0 else { throw ValidationError("no terminal to ask for the code: use --password-stdin") }
+        defer { close(tty) }
+        return try prompt("Code (or a recovery code): ", tty: tty)
+    }
+
     private static func prompt(_ text: String, tty: Int32) throws -> String {
         _ = text.withCString { write(tty, $0, strlen($0)) }
         var saved = termios()
@@ -200,7 +215,7 @@ extension UserRecord {
     var json: JSONValue {
         .object([
             "id": .string(id), "email": .string(email), "role": .string(role), "active": .bool(active),
-            "created_at": .int(createdAt),
+            "created_at": .int(createdAt), "mfa_enabled": .bool(mfaEnabled),
         ])
     }
 }

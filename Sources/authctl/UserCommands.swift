@@ -8,7 +8,7 @@ struct UserCommand: AsyncParsableCommand {
         subcommands: [
             UserAdd.self, UserList.self, UserShow.self, UserSetRole.self, UserSetEmail.self, UserActivate.self,
             UserDeactivate.self,
-            UserPasswd.self, UserDelete.self,
+            UserPasswd.self, UserDelete.self, UserMFA.self,
         ])
 }
 
@@ -191,6 +191,118 @@ struct UserDelete: AsyncParsableCommand {
             let record = try await resolveUser(user, admin)
             try await admin.deleteUser(id: record.id)
             if options.json { printJSON(.object(["deleted": .bool(true)])) } else { print("deleted \(record.email)") }
+        }
+    }
+}
+
+struct UserMFA: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mfa", abstract: "The TOTP second factor.",
+        discussion: """
+            enroll, disable and recovery-codes act on the user logged in with 'authctl login'
+            (they ask for that user's password and, but for enroll, a code); reset is an
+            admin's, for a user who lost the authenticator and the recovery codes.
+            """,
+        subcommands: [UserMFAEnroll.self, UserMFADisable.self, UserMFARecoveryCodes.self, UserMFAReset.self])
+}
+
+/// The access token kept by `authctl login`, for the self-service commands.
+private func loggedInToken() throws -> String {
+    guard let token = TokenFile.read() else { throw ValidationError("not logged in: run 'authctl login EMAIL' first") }
+    return token
+}
+
+struct UserMFAEnroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Add a second factor to the logged-in user: shows the secret, asks for a code, prints recovery codes."
+    )
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "Read the password, then the code, from standard input (one line each).") var passwordStdin = false
+
+    func run() async throws {
+        let token = try loggedInToken()
+        let password = try PasswordInput.read(fromStdin: passwordStdin, confirm: false)
+        try await Exit.guarding(options.json) {
+            let client = options.client
+            let enrolment = try await client.enrollSecondFactor(accessToken: token, currentPassword: password)
+            if !options.json {
+                print("Add this to your authenticator app (as a QR code, or type the secret):")
+                print("  \(enrolment.uri)")
+                print("  secret: \(enrolment.secret)")
+            }
+            let codes = try await client.confirmSecondFactor(
+                accessToken: token, code: try PasswordInput.code(fromStdin: passwordStdin))
+            if options.json {
+                printJSON(
+                    .object([
+                        "secret": .string(enrolment.secret), "uri": .string(enrolment.uri),
+                        "recovery_codes": .array(codes.map(JSONValue.string)),
+                    ]))
+            } else {
+                print("Second factor enabled. Recovery codes (each works once; keep them somewhere safe):")
+                for code in codes { print("  \(code)") }
+            }
+        }
+    }
+}
+
+struct UserMFADisable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disable", abstract: "Remove the logged-in user's second factor (password and a code).")
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "Read the password, then the code, from standard input (one line each).") var passwordStdin = false
+
+    func run() async throws {
+        let token = try loggedInToken()
+        let password = try PasswordInput.read(fromStdin: passwordStdin, confirm: false)
+        let code = try PasswordInput.code(fromStdin: passwordStdin)
+        try await Exit.guarding(options.json) {
+            try await options.client.disableSecondFactor(accessToken: token, currentPassword: password, code: code)
+            if options.json { printJSON(.object(["disabled": .bool(true)])) } else { print("second factor disabled") }
+        }
+    }
+}
+
+struct UserMFARecoveryCodes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recovery-codes",
+        abstract: "New recovery codes for the logged-in user (password and a code); the old ones stop working.")
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "Read the password, then the code, from standard input (one line each).") var passwordStdin = false
+
+    func run() async throws {
+        let token = try loggedInToken()
+        let password = try PasswordInput.read(fromStdin: passwordStdin, confirm: false)
+        let code = try PasswordInput.code(fromStdin: passwordStdin)
+        try await Exit.guarding(options.json) {
+            let codes = try await options.client.replaceRecoveryCodes(
+                accessToken: token, currentPassword: password, code: code)
+            if options.json {
+                printJSON(.object(["recovery_codes": .array(codes.map(JSONValue.string))]))
+            } else {
+                for code in codes { print(code) }
+            }
+        }
+    }
+}
+
+struct UserMFAReset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset", abstract: "Remove a user's second factor (admin).")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "User id or email.") var user: String
+
+    func run() async throws {
+        try await Exit.guarding(options.json) {
+            let admin = options.admin
+            let record = try await resolveUser(user, admin)
+            let removed = try await admin.resetSecondFactor(userID: record.id)
+            if options.json {
+                printJSON(.object(["reset": .bool(removed)]))
+            } else {
+                print(removed ? "second factor removed for \(record.email)" : "\(record.email) had no second factor")
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ import Testing
         #expect(
             try database.rowCounts() == [
                 "users": 1, "sessions": 1, "refresh_tokens": 1, "refresh_grace": 0, "login_failures": 0,
+                "mfa_challenges": 0,
             ])
     }
 

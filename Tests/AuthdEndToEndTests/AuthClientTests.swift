@@ -1,4 +1,5 @@
 import AuthClient
+import AuthCrypto
 import AuthJSON
 import Foundation
 import Testing
@@ -41,6 +42,45 @@ import Testing
         let third = try await auth.login(email: "client@example.com", password: "another fine password")
         try await auth.logout(refreshToken: third.refreshToken)
         await #expect(throws: AuthError.sessionRevoked) { try await auth.verify(token: third.accessToken) }
+    }
+
+    /// The second factor through the client: a login that needs a code
+    /// throws `secondFactorRequired` with the token `mfa` takes.
+    @Test func aSecondFactorThroughTheClient() async throws {
+        let daemon = try DaemonProcess.started()
+        defer { daemon.tearDown() }
+        let auth = AuthClient(socketPath: daemon.socketPath)
+        let created = try await auth.admin().createUser(email: "mfa@example.com", password: defaultPassword)
+        let login = try await auth.login(email: "mfa@example.com", password: defaultPassword)
+        let enrolment = try await auth.enrollSecondFactor(
+            accessToken: login.accessToken, currentPassword: defaultPassword)
+        #expect(enrolment.uri.contains("secret=\(enrolment.secret)"))
+        let totp = try TOTP(secret: try #require(Base32.decode(enrolment.secret)))
+        let step = totp.step(at: Int64(Date().timeIntervalSince1970))
+        let codes = try await auth.confirmSecondFactor(accessToken: login.accessToken, code: totp.code(step: step))
+        #expect(codes.count == 10)
+        #expect(try await auth.me(accessToken: login.accessToken).mfaEnabled)
+        #expect(try await auth.admin().user(id: created.id).mfaEnabled)
+        var token = ""
+        do {
+            _ = try await auth.login(email: "mfa@example.com", password: defaultPassword)
+            Issue.record("a login with a second factor must not open a session")
+        } catch AuthError.secondFactorRequired(let mfaToken, let expiresIn) {
+            token = mfaToken
+            #expect(expiresIn == 300)
+        }
+        await #expect(throws: AuthError.invalidCredentials) {
+            try await auth.mfa(token: token, code: totp.code(step: step))
+        }
+        let opened = try await auth.mfa(token: token, code: totp.code(step: step + 1), client: "10.0.0.1")
+        #expect(opened.user.email == "mfa@example.com")
+        let fresh = try await auth.replaceRecoveryCodes(
+            accessToken: opened.accessToken, currentPassword: defaultPassword, code: codes[0])
+        #expect(Set(fresh).isDisjoint(with: codes))
+        try await auth.disableSecondFactor(
+            accessToken: opened.accessToken, currentPassword: defaultPassword, code: fresh[0])
+        #expect(try await auth.me(accessToken: opened.accessToken).mfaEnabled == false)
+        #expect(try await auth.admin().resetSecondFactor(userID: created.id) == false)
     }
 
     @Test func everyAdminMethod() async throws {

@@ -141,11 +141,11 @@ import Testing
         }
     }
 
-    /// With SQLite and no key given, the window's key is generated into
-    /// the state directory (0600) by the reload that turns the window on,
-    /// and read again after a restart: a successor kept before the restart
-    /// is answered after it.
-    @Test func aReloadTurningTheWindowOnGeneratesTheKeyAndARestartKeepsIt() throws {
+    /// With SQLite and no key given, the key-encryption key is generated
+    /// into the state directory (0600) at the first start and read again
+    /// after a restart: a reload turns the window on, and a successor kept
+    /// before the restart is answered after it.
+    @Test func aReloadTurnsTheWindowOnAndARestartKeepsTheKey() throws {
         let directory = DaemonProcess.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let config = directory + "/authd.json"
@@ -154,7 +154,9 @@ import Testing
         defer { daemon.tearDown() }
         try daemon.start()
         let keyPath = daemon.stateDirectory + "/keys/key-encryption-key"
-        #expect(!FileManager.default.fileExists(atPath: keyPath))
+        let info = try FileManager.default.attributesOfItem(atPath: keyPath)
+        #expect((info[.posixPermissions] as? Int) == 0o600)
+        let key = try String(contentsOfFile: keyPath, encoding: .utf8)
         var rpc = try daemon.connect()
         try rpc.createUser("reload@example.com")
         // Without a window a second presentation is reuse.
@@ -165,9 +167,6 @@ import Testing
         try Data(#"{"refresh_grace": 30}"#.utf8).write(to: URL(fileURLWithPath: config))
         kill(daemon.pid, SIGHUP)
         #expect(eventually { daemon.stderr.contains("configuration and keys reloaded") })
-        let info = try FileManager.default.attributesOfItem(atPath: keyPath)
-        #expect((info[.posixPermissions] as? Int) == 0o600)
-        let key = try String(contentsOfFile: keyPath, encoding: .utf8)
         let tokens = try rpc.login("reload@example.com")
         let successor = try #require(
             try Self.refresh(rpc, tokens.refresh)["result"]?.objectValue?.string("refresh_token"))

@@ -145,3 +145,62 @@ def test_a_non_root_operator_uses_an_admin_token_kept_in_the_runtime_dir(daemon)
     assert not os.path.exists(token_file)
     assert authctl(daemon, "user", "list", env=env, user=65534).returncode == 2
     shutil.rmtree(runtime, ignore_errors=True)
+
+
+def totp(secret, step):
+    """RFC 6238 with SHA-1, 6 digits: the code of one 30-s step."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def test_a_second_factor_enrolled_through_the_terminal_is_asked_for_at_login(daemon):
+    import re
+    import time
+    add_user(daemon, "mfa@example.com")
+    runtime = tempfile.mkdtemp(prefix="authctl-runtime-")
+    env = {"PATH": "/usr/bin:/bin", "AUTHD_SOCKET": daemon.socket, "XDG_RUNTIME_DIR": runtime}
+    login = authctl(daemon, "login", "mfa@example.com", "--password-stdin", stdin=PASSWORD + "\n", env=env)
+    assert login.returncode == 0, login.stderr
+    child = pexpect.spawn(AUTHCTL, ["user", "mfa", "enroll"], env=env, timeout=30)
+    child.expect("Password: ")
+    child.sendline(PASSWORD)
+    child.expect(r"secret: ([A-Z2-7]+)")
+    secret = child.match.group(1).decode()
+    child.expect("Code \\(or a recovery code\\): ")
+    step = int(time.time()) // 30
+    child.sendline(totp(secret, step))
+    child.expect(pexpect.EOF)
+    output = child.before.decode()
+    child.close()
+    assert child.exitstatus == 0, output
+    codes = re.findall(r"[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", output)
+    assert len(codes) == 10, output
+    shown = authctl(daemon, "user", "show", "mfa@example.com", "--json", env=env)
+    assert json.loads(shown.stdout)["mfa_enabled"] is True
+    # The password alone no longer logs in; with the next code on stdin it does.
+    alone = authctl(daemon, "login", "mfa@example.com", "--password-stdin", "--print-tokens",
+                    stdin=PASSWORD + "\n", env=env)
+    assert alone.returncode == 64, alone.stderr
+    both = authctl(daemon, "login", "mfa@example.com", "--password-stdin", "--print-tokens",
+                   stdin=PASSWORD + "\n" + totp(secret, step + 1) + "\n", env=env)
+    assert both.returncode == 0, both.stderr
+    assert json.loads(both.stdout)["user"]["email"] == "mfa@example.com"
+    # A recovery code works once; a used code is refused.
+    again = authctl(daemon, "login", "mfa@example.com", "--password-stdin", "--print-tokens",
+                    stdin=PASSWORD + "\n" + totp(secret, step + 1) + "\n", env=env)
+    assert again.returncode == 2 and "invalid credentials" in again.stderr
+    recovered = authctl(daemon, "login", "mfa@example.com", "--password-stdin", "--print-tokens",
+                        stdin=PASSWORD + "\n" + codes[0] + "\n", env=env)
+    assert recovered.returncode == 0, recovered.stderr
+    # An admin's reset: the password alone logs in again.
+    reset = authctl(daemon, "user", "mfa", "reset", "mfa@example.com", "--json")
+    assert reset.returncode == 0 and json.loads(reset.stdout) == {"reset": True}
+    plain = authctl(daemon, "login", "mfa@example.com", "--password-stdin", "--print-tokens", stdin=PASSWORD + "\n")
+    assert plain.returncode == 0, plain.stderr
+    shutil.rmtree(runtime, ignore_errors=True)
