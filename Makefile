@@ -15,6 +15,7 @@ CONFDIR := $(DESTDIR)/etc/authd
 BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR := $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+MANDIR := $(DESTDIR)$(PREFIX)/share/man
 RELEASE_BINARY := .build/release/authd
 RELEASE_AUTHCTL := .build/release/authctl
 # Static Swift runtime: the installed binaries need only the system libraries.
@@ -58,6 +59,11 @@ install-files:
 	install -m0644 systemd/authd.sysusers $(SYSUSERSDIR)/authd.conf
 	install -m0644 systemd/authd.tmpfiles $(TMPFILESDIR)/authd.conf
 	install -m0644 README.md $(DOCDIR)/README.md
+	install -m0644 protocol/protocol-v1.md protocol/openrpc.json $(DOCDIR)/
+	install -Dm0644 man/authd.8 $(MANDIR)/man8/authd.8
+	install -Dm0644 man/authd.conf.5 $(MANDIR)/man5/authd.conf.5
+	install -Dm0644 man/authctl.1 $(MANDIR)/man1/authctl.1
+	gzip -9nf $(MANDIR)/man8/authd.8 $(MANDIR)/man5/authd.conf.5 $(MANDIR)/man1/authctl.1
 	install -m0644 systemd/authd.conf $(DOCDIR)/authd.conf.example
 	install -Dm0644 systemd/authd-postgresql.conf $(DOCDIR)/examples/systemd/authd-postgresql.conf
 	install -Dm0644 Examples/python/authd_client.py $(DOCDIR)/examples/python/authd_client.py
@@ -75,7 +81,8 @@ uninstall:
 	-systemctl disable --now authd.socket authd.service 2>/dev/null
 	rm -f $(BINDIR)/authd $(BINDIR)/authctl $(UNITDIR)/authd.service $(UNITDIR)/authd.socket \
 	    $(CATALOGDIR)/authd.catalog $(SYSUSERSDIR)/authd.conf $(TMPFILESDIR)/authd.conf \
-	    $(BASHCOMPDIR)/authctl $(ZSHCOMPDIR)/_authctl $(FISHCOMPDIR)/authctl.fish
+	    $(BASHCOMPDIR)/authctl $(ZSHCOMPDIR)/_authctl $(FISHCOMPDIR)/authctl.fish \
+	    $(MANDIR)/man8/authd.8.gz $(MANDIR)/man5/authd.conf.5.gz $(MANDIR)/man1/authctl.1.gz
 	rm -rf $(DOCDIR)
 	if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog; systemctl daemon-reload; fi
 	@echo "authd removed; its state in /var/lib/authd and /etc/authd are kept."

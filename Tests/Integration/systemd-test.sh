@@ -323,6 +323,8 @@ check "make install puts authctl on the PATH, and it reaches the daemon" \
 check "with bash, zsh and fish completions" \
     sandbox_run test -s /usr/share/bash-completion/completions/authctl -a -s /usr/share/zsh/vendor-completions/_authctl -a -s /usr/share/fish/vendor_completions.d/authctl.fish
 check "and the Python client example" sandbox_run test -s /usr/share/doc/authd/examples/python/authd_client.py
+check "the manual pages authd(8), authd.conf(5) and authctl(1) render" \
+    bash -c "for page in /usr/share/man/man8/authd.8.gz /usr/share/man/man5/authd.conf.5.gz /usr/share/man/man1/authctl.1.gz; do nsenter -t $SANDBOX_PID -m -p -- man -l \$page 2>/dev/null | grep -q . || exit 1; done"
 
 # 10. Uninstall removes everything but the state.
 sandbox_run make -s -C "$REPO" uninstall >/dev/null 2>&1
@@ -338,8 +340,8 @@ check "the packaged daemon answers, with the users kept from before" \
     test "$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.user.email)" = ops@example.com
 check "the packaged binary needs no Swift toolchain" \
     bash -c "! nsenter -t $SANDBOX_PID -m -p -- ldd /usr/bin/authd | grep -q swift"
-check "the package holds authctl and its completions" \
-    bash -c "dpkg -c '$HOST_REPO/$deb' | grep -q ' ./usr/bin/authctl\$' && dpkg -c '$HOST_REPO/$deb' | grep -q 'bash-completion/completions/authctl\$'"
+check "the package holds authctl, its completions and the manual pages" \
+    bash -c "contents=\$(dpkg -c '$HOST_REPO/$deb'); grep ' ./usr/bin/authctl\$' <<<\"\$contents\" >/dev/null && grep 'bash-completion/completions/authctl\$' <<<\"\$contents\" >/dev/null && grep 'man/man8/authd.8.gz\$' <<<\"\$contents\" >/dev/null"
 sandbox_run dpkg -r authd >/dev/null 2>&1
 check "dpkg -r removes the daemon" not sandbox_run test -e /usr/bin/authd
 check "dpkg -r keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
