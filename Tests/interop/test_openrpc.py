@@ -1,6 +1,11 @@
 """Real answers of the daemon match the result schemas of protocol/openrpc.json,
 and every error it gives is one the document lists for that method."""
+import base64
+import hashlib
+import hmac
 import json
+import struct
+import time
 
 import jsonschema
 import pytest
@@ -33,6 +38,14 @@ def test_the_document_is_valid_json_schema():
         jsonschema.Draft202012Validator.check_schema(method["result"]["schema"])
         for param in method["params"]:
             jsonschema.Draft202012Validator.check_schema(param["schema"])
+
+
+def totp(secret, step):
+    """RFC 6238 with SHA-1, 6 digits: the code of one 30-s step."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
 
 
 def test_every_method_answers_as_documented(daemon, rpc):
@@ -71,6 +84,23 @@ def test_every_method_answers_as_documented(daemon, rpc):
     call("session.revoke", {"user_id": user["id"]})
     call("session.revoke", {"id": "no-such-session"})
     call("user.set_password", {"id": user["id"], "password": PASSWORD})
+    # The second factor: enrolment, a login in two steps, new codes, disabling, an admin's reset.
+    token = call("auth.login", {"email": "doc@example.com", "password": PASSWORD})["result"]["access_token"]
+    call("user.totp.enroll", {"access_token": token, "current_password": "not the password"})
+    secret = call("user.totp.enroll", {"access_token": token, "current_password": PASSWORD})["result"]["secret"]
+    step = int(time.time()) // 30
+    call("user.totp.confirm", {"access_token": token, "code": totp(secret, step + 5)})
+    codes = call("user.totp.confirm", {"access_token": token, "code": totp(secret, step)})["result"]["recovery_codes"]
+    challenge = call("auth.login", {"email": "doc@example.com", "password": PASSWORD})["result"]
+    assert challenge["mfa_required"] is True
+    call("auth.mfa", {"mfa_token": challenge["mfa_token"], "code": totp(secret, step)})
+    assert "result" in call("auth.mfa", {"mfa_token": challenge["mfa_token"], "code": codes[0]})
+    fresh = call("user.totp.recovery_codes", {"access_token": token, "current_password": PASSWORD,
+                                              "code": codes[1]})["result"]["recovery_codes"]
+    call("user.totp.disable", {"access_token": token, "current_password": PASSWORD, "code": codes[2]})
+    call("user.totp.disable", {"access_token": token, "current_password": PASSWORD, "code": fresh[0]})
+    call("user.totp.reset", {"id": user["id"]})
+    call("user.totp.reset", {"id": "999999"})
     call("keys.rotate")
     call("stats")
     other = call("user.get", {"email": "other@example.com"})["result"]
