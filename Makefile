@@ -47,7 +47,7 @@ install-files:
 	install -Dm0755 -s $(RELEASE_BINARY) $(BINDIR)/authd
 	install -Dm0755 -s $(RELEASE_AUTHCTL) $(BINDIR)/authctl
 	install -d $(BASHCOMPDIR) $(ZSHCOMPDIR) $(FISHCOMPDIR)
-	$(RELEASE_AUTHCTL) --generate-completion-script bash >$(BASHCOMPDIR)/authctl
+	$(RELEASE_AUTHCTL) --generate-completion-script bash | sed '1{/^#!/d}' >$(BASHCOMPDIR)/authctl
 	$(RELEASE_AUTHCTL) --generate-completion-script zsh >$(ZSHCOMPDIR)/_authctl
 	$(RELEASE_AUTHCTL) --generate-completion-script fish >$(FISHCOMPDIR)/authctl.fish
 	chmod 0644 $(BASHCOMPDIR)/authctl $(ZSHCOMPDIR)/_authctl $(FISHCOMPDIR)/authctl.fish

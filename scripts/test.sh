@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh postgresql
+# lintian: the systemd integration test checks the Debian package with it.
+scripts/install-deps.sh postgresql lintian
 
 # Runs `swift test` with the given arguments; when it fails, prints its
 # failures and any sanitizer report again at the end, where a CI log's tail

@@ -27,7 +27,6 @@ public final class AuthService: @unchecked Sendable {
     let clock: @Sendable () -> Int64
     let microseconds: @Sendable () -> Int64
     let startedAt: Int64
-    public static let version = "0.1.0"
 
     private let lock = ServiceLock()
     private var currentSettings: Settings

@@ -342,8 +342,38 @@ check "the packaged binary needs no Swift toolchain" \
     bash -c "! nsenter -t $SANDBOX_PID -m -p -- ldd /usr/bin/authd | grep -q swift"
 check "the package holds authctl, its completions and the manual pages" \
     bash -c "contents=\$(dpkg -c '$HOST_REPO/$deb'); grep ' ./usr/bin/authctl\$' <<<\"\$contents\" >/dev/null && grep 'bash-completion/completions/authctl\$' <<<\"\$contents\" >/dev/null && grep 'man/man8/authd.8.gz\$' <<<\"\$contents\" >/dev/null"
+lintian_out=$(lintian --fail-on error,warning "$HOST_REPO/$deb" 2>&1) && lintian_rc=0 || lintian_rc=$?
+lintian_says=$(grep -v 'running with root privileges' <<<"$lintian_out" || true)
+[ -z "$lintian_says" ] || echo "$lintian_says" >&2
+check "lintian (Debian 12's, default profile) finds no error and no warning" \
+    test "$lintian_rc" -eq 0 -a -z "$(grep -E '^(E|W):' <<<"$lintian_says")"
+check "the package's Depends come from dpkg-shlibdeps, libc included" \
+    bash -c "dpkg-deb -f '$HOST_REPO/$deb' Depends | grep -q 'libc6 (>='"
+check "and it carries its copyright and changelog" \
+    bash -c "dpkg -c '$HOST_REPO/$deb' | grep -q 'doc/authd/copyright\$' && dpkg -c '$HOST_REPO/$deb' | grep -q 'doc/authd/changelog.gz\$'"
+
+# 11b. An upgrade to a higher version: authd.service restarts on the new
+# binary, authd.socket never stops listening (the same socket inode, never
+# inactive), and the users are still there.
+rpc sys.health >/dev/null
+socket_inode=$(sandbox_run stat -c %i /run/authd/authd.sock)
+socket_since=$(sandbox_run systemctl show -p ActiveEnterTimestampMonotonic --value authd.socket)
+service_pid=$(sandbox_run systemctl show -p MainPID --value authd.service)
+upgrade=$(AUTHD_DEB_VERSION=0.1.0+upgrade1 "$HOST_REPO/scripts/build-deb.sh")
+sandbox_run dpkg -i "$REPO/$upgrade" >/dev/null 2>&1
+check "dpkg -i of a higher version upgrades the package" \
+    test "$(sandbox_run dpkg-query -W -f='${Version}' authd)" = 0.1.0+upgrade1
+check "the upgrade restarts authd.service" \
+    bash -c "pid=\$(nsenter -t $SANDBOX_PID -m -p -- systemctl show -p MainPID --value authd.service); [ \"\$pid\" != '$service_pid' ]"
+check "and never stops authd.socket (same socket, same activation)" \
+    bash -c "[ \"\$(nsenter -t $SANDBOX_PID -m -p -- stat -c %i /run/authd/authd.sock)\" = '$socket_inode' ] && [ \"\$(nsenter -t $SANDBOX_PID -m -p -- systemctl show -p ActiveEnterTimestampMonotonic --value authd.socket)\" = '$socket_since' ]"
+check "the upgraded daemon answers, with the users kept" \
+    test "$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.user.email)" = ops@example.com
+rm -f "$HOST_REPO/$upgrade"
+
 sandbox_run dpkg -r authd >/dev/null 2>&1
 check "dpkg -r removes the daemon" not sandbox_run test -e /usr/bin/authd
+check "dpkg -r stops the socket" not sandbox_run systemctl is-active --quiet authd.socket
 check "dpkg -r keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sqlite3
 sandbox_run dpkg --purge authd >/dev/null 2>&1
 check "dpkg --purge removes the state" not sandbox_run test -e /var/lib/private/authd/authd.sqlite3
