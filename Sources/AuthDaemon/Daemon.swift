@@ -93,6 +93,25 @@ public final class Daemon: @unchecked Sendable {
         store = try DaemonStore.open(
             settings: settings, stateDirectory: options.stateDirectory,
             credentialsDirectory: environment["CREDENTIALS_DIRECTORY"], logger: logger, now: now)
+        // SQLite records which key its secrets are sealed under (PostgreSQL
+        // does in its own checks): another one would open none of them.
+        if let database = store.sqlite, let key = encryptionKey {
+            let same: Bool
+            do {
+                same = try database.adoptKeyEncryptionKey(checkValue: key.checkValue)
+            } catch {
+                try? store.close()
+                throw StartupError("cannot read the database's key check: \(error)")
+            }
+            guard same else {
+                try? store.close()
+                throw StartupError(
+                    "the key-encryption key given (the credential key-encryption-key or AUTHD_KEY_ENCRYPTION_KEY) is "
+                        + "not the one this state directory's second factors are sealed with (by default the one in "
+                        + "\(options.stateDirectory)/keys/key-encryption-key): give that one, or reset the second "
+                        + "factors first")
+            }
+        }
         do {
             keys = try KeyStore(
                 stateDirectory: options.stateDirectory,

@@ -56,6 +56,15 @@ public enum SQLiteMigration {
         } catch {
             throw StartupError("cannot read the database in \(stateDirectory): \(error)")
         }
+        // A second factor is sealed under this state directory's key, and its
+        // move is not written yet: refused rather than dropped (its user would
+        // log in on the password alone afterwards).
+        if copy.usersWithSecondFactor > 0 {
+            throw StartupError(
+                "\(copy.usersWithSecondFactor) users have a TOTP second factor, which this version cannot move yet: "
+                    + "nothing was copied; have them disable it (user.totp.disable) or reset it "
+                    + "(authctl user mfa reset USER), migrate, and enrol again")
+        }
         // This host's client counters, as a shared store names them.
         let host = settings.instanceName
         for index in copy.failureCounters.indices {

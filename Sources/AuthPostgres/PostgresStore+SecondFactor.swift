@@ -61,7 +61,8 @@ extension PostgresStore {
                     try await Self.changed(
                         connection.query(
                             """
-                            UPDATE users SET totp_confirmed = true, totp_last_step = \(step), updated_at = \(now)
+                            UPDATE users SET totp_confirmed = true, totp_last_step = \(step), updated_at = \(now),
+                                credential_generation = credential_generation + 1
                             WHERE id = \(userID) AND totp_secret = \(ByteBuffer(bytes: sealedSecret))
                                 AND NOT totp_confirmed
                             RETURNING 1
@@ -74,14 +75,16 @@ extension PostgresStore {
         }
     }
 
-    public func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>) {
+    public func acceptSecondFactorStep(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, _ done: @escaping StoreCompletion<Bool>
+    ) {
         complete(done) { [self] in
             try await write { [logger] connection, _ in
                 try await Self.changed(
                     connection.query(
                         """
                         UPDATE users SET totp_last_step = \(step)
-                        WHERE id = \(userID) AND totp_confirmed
+                        WHERE id = \(userID) AND totp_confirmed AND totp_secret = \(ByteBuffer(bytes: sealedSecret))
                             AND (totp_last_step IS NULL OR totp_last_step < \(step))
                         RETURNING 1
                         """, logger: logger))

@@ -85,7 +85,11 @@ extension AuthService {
                 event(
                     .userUpdated, "Password changed; \(revoked) other sessions revoked", peer, userID: user.id,
                     email: user.email, reason: "password_changed")
-                done(.succeeded, .success(.object(["changed": .bool(true)])))
+                // With a second factor, a right password alone is not the
+                // success that clears the account's failure count (only
+                // auth.mfa's is): else codes could be guessed four at a time
+                // between password changes.
+                done(user.mfaEnabled ? .abandoned : .succeeded, .success(.object(["changed": .bool(true)])))
             }
         }
     }

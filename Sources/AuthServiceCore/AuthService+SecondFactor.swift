@@ -81,9 +81,10 @@ extension AuthService {
                 return done(.abandoned, .failure(.invalidCredentials))
             }
             let now = clock()
-            guard let totp = openSecondFactor(factor, userID: user.id),
-                let step = totp.matchingStep(request.code, at: now)
-            else {
+            guard let totp = openSecondFactor(factor, userID: user.id) else {
+                return done(.abandoned, .failure(.internalError("a TOTP secret does not open")))
+            }
+            guard let step = totp.matchingStep(request.code, at: now) else {
                 mfaFailed(context.peer, user: user, reason: "wrong_code")
                 return done(.failed, .failure(.invalidCredentials))
             }
@@ -403,14 +404,19 @@ extension AuthService {
                 return Refusal(outcome: .failed, error: .invalidCredentials)
             }
         }
-        guard let totp = openSecondFactor(factor, userID: user.id),
-            let step = totp.matchingStep(code, at: clock()),
-            step > (factor.lastStep ?? -1)
-        else {
+        guard let totp = openSecondFactor(factor, userID: user.id) else {
+            // Not the user's doing (the key-encryption key was replaced):
+            // no failure counted against them.
+            return Refusal(outcome: .abandoned, error: .internalError("a TOTP secret does not open"))
+        }
+        guard let step = totp.matchingStep(code, at: clock()), step > (factor.lastStep ?? -1) else {
             mfaFailed(peer, user: user, client: client, reason: "wrong_code")
             return Refusal(outcome: .failed, error: .invalidCredentials)
         }
-        switch waitFor({ store.acceptSecondFactorStep(userID: user.id, step: step, $0) }) {
+        let accepted = waitFor {
+            store.acceptSecondFactorStep(userID: user.id, sealedSecret: factor.sealedSecret, step: step, $0)
+        }
+        switch accepted {
         case .failure(let error): return Refusal(outcome: .abandoned, error: AuthService.map(error))
         case .success(true): return nil
         case .success(false):

@@ -103,15 +103,19 @@ public protocol CredentialStore: AnyObject, Sendable {
     func beginSecondFactor(userID: Int64, sealedSecret: [UInt8], now: Int64, _ done: @escaping StoreCompletion<Bool>)
     /// Confirms the unconfirmed secret that is still `sealedSecret` (a
     /// compare-and-swap: an enrolment started again since wins), with
-    /// `step` as its last accepted step, and stores the recovery codes'
-    /// hashes in place of any; false when it is not there to confirm.
+    /// `step` as its last accepted step, stores the recovery codes' hashes
+    /// in place of any, and moves the credential generation (a login whose
+    /// password was checked before, without the factor, opens no session);
+    /// false when it is not there to confirm.
     func confirmSecondFactor(
         userID: Int64, sealedSecret: [UInt8], step: Int64, recoveryCodeHashes: [[UInt8]], now: Int64,
         _ done: @escaping StoreCompletion<Bool>)
-    /// Records `step` as the last accepted step of a confirmed factor, only
-    /// if it is after the recorded one (atomically: of two daemons
-    /// accepting one code, one wins); false when refused.
-    func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>)
+    /// Records `step` as the last accepted step of the confirmed factor
+    /// whose secret is still `sealedSecret` (the one the code was checked
+    /// against), only if it is after the recorded one (atomically: of two
+    /// daemons accepting one code, one wins); false when refused.
+    func acceptSecondFactorStep(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, _ done: @escaping StoreCompletion<Bool>)
     /// Spends one recovery code by its hash; false when it is not one of
     /// the user's (or was spent: of two at once, one wins).
     func spendRecoveryCode(userID: Int64, hash: [UInt8], _ done: @escaping StoreCompletion<Bool>)

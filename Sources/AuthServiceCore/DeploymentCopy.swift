@@ -47,6 +47,9 @@ public struct DeploymentCopy: Sendable {
     public var nextUserID: Int64 = 1
     public var sessions: [Session] = []
     public var failureCounters: [FailureCounter] = []
+    /// Users with a second factor (enrolled, confirmed or not). Not moved
+    /// yet: the migration refuses while there are any.
+    public var usersWithSecondFactor = 0
 
     public init() {}
 }

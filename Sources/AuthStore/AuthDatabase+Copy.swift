@@ -39,6 +39,8 @@ extension AuthDatabase {
                         id: row[0], userID: row[1], createdAt: row[2], lastUsedAt: row[3], expiresAt: row[4],
                         refreshHash: hash, refreshIssuedAt: row[6], refreshExpiresAt: row[7]))
             }
+            copy.usersWithSecondFactor =
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE totp_secret IS NOT NULL") ?? 0
             let counters = try Row.fetchCursor(db, sql: "SELECT key, failures, window_start FROM login_failures")
             while let row = try counters.next() {
                 copy.failureCounters.append(.init(key: row[0], failures: row[1], windowStart: row[2]))

@@ -163,8 +163,10 @@ extension AuthDatabase: CredentialStore {
         }
     }
 
-    public func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>) {
-        complete(done) { try acceptSecondFactorStep(userID: userID, step: step) }
+    public func acceptSecondFactorStep(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, _ done: @escaping StoreCompletion<Bool>
+    ) {
+        complete(done) { try acceptSecondFactorStep(userID: userID, sealedSecret: sealedSecret, step: step) }
     }
 
     public func spendRecoveryCode(userID: Int64, hash: [UInt8], _ done: @escaping StoreCompletion<Bool>) {

@@ -39,7 +39,8 @@ extension AuthDatabase {
         try write { db, _ in
             try db.execute(
                 sql: """
-                    UPDATE users SET totp_confirmed = 1, totp_last_step = ?, updated_at = ?
+                    UPDATE users SET totp_confirmed = 1, totp_last_step = ?, updated_at = ?,
+                        credential_generation = credential_generation + 1
                     WHERE id = ? AND totp_secret = ? AND totp_confirmed = 0
                     """, arguments: [step, now, userID, Data(sealedSecret)])
             guard db.changesCount == 1 else { return false }
@@ -48,13 +49,14 @@ extension AuthDatabase {
         }
     }
 
-    public func acceptSecondFactorStep(userID: Int64, step: Int64) throws -> Bool {
+    public func acceptSecondFactorStep(userID: Int64, sealedSecret: [UInt8], step: Int64) throws -> Bool {
         try write { db, _ in
             try db.execute(
                 sql: """
                     UPDATE users SET totp_last_step = ?
-                    WHERE id = ? AND totp_confirmed = 1 AND (totp_last_step IS NULL OR totp_last_step < ?)
-                    """, arguments: [step, userID, step])
+                    WHERE id = ? AND totp_confirmed = 1 AND totp_secret = ?
+                        AND (totp_last_step IS NULL OR totp_last_step < ?)
+                    """, arguments: [step, userID, Data(sealedSecret), step])
             return db.changesCount == 1
         }
     }
@@ -126,6 +128,33 @@ extension AuthDatabase {
                 sql: "DELETE FROM mfa_challenges WHERE token_hash = ? AND expires_at > ?",
                 arguments: [Data(tokenHash), now])
             return db.changesCount == 1
+        }
+    }
+
+    /// Records the check value of the key-encryption key in use, or
+    /// compares it with the recorded one. Another key is taken on only
+    /// while nothing is sealed under the recorded one (no TOTP secret, no
+    /// kept refresh successor); else false: the secrets would no longer
+    /// open, and every user with a second factor would be locked out.
+    public func adoptKeyEncryptionKey(checkValue: String) throws -> Bool {
+        try write { db, _ in
+            let recorded = try String.fetchOne(
+                db, sql: "SELECT value FROM authd_checks WHERE name = 'key-encryption-key'")
+            if recorded == checkValue { return true }
+            if recorded != nil {
+                let sealed =
+                    try Bool.fetchOne(
+                        db,
+                        sql: """
+                            SELECT EXISTS (SELECT 1 FROM users WHERE totp_secret IS NOT NULL)
+                                OR EXISTS (SELECT 1 FROM refresh_grace)
+                            """) ?? false
+                if sealed { return false }
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO authd_checks (name, value) VALUES ('key-encryption-key', ?)",
+                arguments: [checkValue])
+            return true
         }
     }
 

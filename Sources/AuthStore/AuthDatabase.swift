@@ -271,7 +271,8 @@ public final class AuthDatabase: Sendable {
             // key-encryption key, whether confirmed, and the last accepted
             // time step; recovery codes as SHA-256 hashes only; and the
             // challenges a right password leaves for `auth.mfa`, under the
-            // hash of their token.
+            // hash of their token. `authd_checks` keeps the check value of
+            // the key-encryption key things are sealed under.
             try db.execute(
                 sql: """
                     ALTER TABLE users ADD COLUMN totp_secret BLOB;
@@ -290,6 +291,7 @@ public final class AuthDatabase: Sendable {
                     );
                     CREATE INDEX mfa_challenges_user ON mfa_challenges(user_id);
                     CREATE INDEX mfa_challenges_expiry ON mfa_challenges(expires_at);
+                    CREATE TABLE authd_checks (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
                     """)
         }
         return migrator

@@ -45,6 +45,9 @@ import Testing
                     userID: alice.id, sealedSecret: [2], step: 100, recoveryCodeHashes: [[9], [8]], now: Self.t0, $0)
             })
         #expect(try stored(store, alice.id)?.mfaEnabled == true)
+        // A login whose password was checked before the factor existed
+        // cannot open its session now.
+        #expect(try stored(store, alice.id)?.credentialGeneration == alice.credentialGeneration + 1)
         #expect(
             try Conformance.value { store.secondFactor(userID: alice.id, $0) }
                 == SecondFactorRecord(sealedSecret: [2], confirmed: true, lastStep: 100))
@@ -53,10 +56,20 @@ import Testing
             !(try Conformance.value { store.beginSecondFactor(userID: alice.id, sealedSecret: [3], now: Self.t0, $0) }))
         // Steps only move forward.
         for step: Int64 in [99, 100] {
-            #expect(!(try Conformance.value { store.acceptSecondFactorStep(userID: alice.id, step: step, $0) }))
+            #expect(
+                !(try Conformance.value {
+                    store.acceptSecondFactorStep(userID: alice.id, sealedSecret: [2], step: step, $0)
+                }))
         }
-        #expect(try Conformance.value { store.acceptSecondFactorStep(userID: alice.id, step: 101, $0) })
-        #expect(!(try Conformance.value { store.acceptSecondFactorStep(userID: alice.id, step: 101, $0) }))
+        #expect(
+            try Conformance.value { store.acceptSecondFactorStep(userID: alice.id, sealedSecret: [2], step: 101, $0) })
+        #expect(
+            !(try Conformance.value { store.acceptSecondFactorStep(userID: alice.id, sealedSecret: [2], step: 101, $0) })
+        )
+        // Only for the secret the code was checked against.
+        #expect(
+            !(try Conformance.value { store.acceptSecondFactorStep(userID: alice.id, sealedSecret: [9], step: 102, $0) })
+        )
         let missing = Conformance.wait { store.beginSecondFactor(userID: 999_999, sealedSecret: [1], now: Self.t0, $0) }
         #expect(missing == .failure(.notFound))
     }
@@ -130,7 +143,7 @@ import Testing
                 tokenHash: [4], MFAChallenge(userID: alice.id, credentialGeneration: 0, expiresAt: Self.t0 + 300), $0)
         }
         let calls: [(String, @Sendable (@escaping StoreCompletion<Bool>) -> Void)] = [
-            ("step", { store.acceptSecondFactorStep(userID: alice.id, step: 2, $0) }),
+            ("step", { store.acceptSecondFactorStep(userID: alice.id, sealedSecret: [1], step: 2, $0) }),
             ("recovery code", { store.spendRecoveryCode(userID: alice.id, hash: [7], $0) }),
             ("challenge", { store.spendMFAChallenge(tokenHash: [4], now: Self.t0, $0) }),
         ]

@@ -11,6 +11,25 @@ struct MovingInTests {
             arguments: ["migrate", "--from-sqlite", stateDirectory, "--database-url", database])
     }
 
+    /// A second factor cannot be moved yet: the migration refuses, copies
+    /// nothing, and says what to do (rather than drop it, after which its
+    /// user would log in on the password alone).
+    @Test func aDeploymentWithASecondFactorIsRefusedNotStrippedOfIt() throws {
+        let single = try DaemonProcess.started()
+        defer { single.tearDown() }
+        let rpc = try single.connect()
+        try rpc.createUser("two@example.com")
+        _ = try SecondFactorTests.enrol(rpc, try rpc.login("two@example.com"))
+        _ = single.stop()
+        let database = try PostgresDatabases.create()
+        let (status, output) = try migrate(single.stateDirectory, into: database)
+        #expect(status != 0 && output.contains("1 users have a TOTP second factor"), "\(output)")
+        #expect(
+            try PostgresDatabases.query(
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'users'", url: try DatabaseURL.parse(database)
+            ).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
     @Test func aSingleHostDeploymentMovesOntoPostgreSQLWithoutLoggingAnyoneOut() throws {
         // The single host: generated keys, one rotation, two users, live and
         // ended sessions, a failure counter.

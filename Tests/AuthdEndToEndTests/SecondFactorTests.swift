@@ -144,6 +144,66 @@ extension JSONValue {
         }
     }
 
+    /// Nor does a right password at user.change_password clear it: four
+    /// wrong codes, a password change, one more wrong code, and the
+    /// account is locked.
+    @Test func aPasswordChangeDoesNotClearTheCountOfWrongCodes() throws {
+        try withDaemon { daemon, rpc in
+            try rpc.createUser("change@example.com")
+            let tokens = try rpc.login("change@example.com")
+            let enrolled = try Self.enrol(rpc, tokens)
+            let wrongCode = enrolled.totp.code(step: enrolled.confirmedStep + 10)
+            func replaceCodes(_ password: String, _ code: String) throws -> JSONObject {
+                try rpc.call(
+                    "user.totp.recovery_codes",
+                    [
+                        "access_token": .string(tokens.access), "current_password": .string(password),
+                        "code": .string(code),
+                    ])
+            }
+            for _ in 0..<4 {
+                #expect(try replaceCodes(defaultPassword, wrongCode).errorReason == "invalid_credentials")
+            }
+            let changed = try rpc.call(
+                "user.change_password",
+                [
+                    "access_token": .string(tokens.access), "current_password": .string(defaultPassword),
+                    "new_password": .string("a brand new password"),
+                ])
+            #expect(changed["result"] != nil, "\(changed)")
+            #expect(try replaceCodes("a brand new password", wrongCode).errorReason == "invalid_credentials")
+            #expect(try replaceCodes("a brand new password", enrolled.nextCode).errorReason == "rate_limited")
+        }
+    }
+
+    /// With SQLite the secrets are sealed under the state directory's key:
+    /// a daemon given another key refuses to start (every second factor
+    /// would stop opening and lock its user out), and starts with the same.
+    @Test func anotherKeyEncryptionKeyIsRefusedOnceSecretsAreSealed() throws {
+        let daemon = DaemonProcess()
+        defer { daemon.tearDown() }
+        try daemon.start()
+        let rpc = try daemon.connect()
+        try rpc.createUser("sealed@example.com")
+        let enrolled = try Self.enrol(rpc, try rpc.login("sealed@example.com"))
+        let generated = try String(
+            contentsOfFile: daemon.stateDirectory + "/keys/key-encryption-key", encoding: .utf8
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        daemon.stop()
+        let (status, output) = try DaemonProcess.runToExit(
+            arguments: ["--listen", daemon.directory + "/other.sock", "--state-dir", daemon.stateDirectory],
+            environment: ["AUTHD_KEY_ENCRYPTION_KEY": String(repeating: "ab", count: 32)])
+        #expect(status != 0 && output.contains("is not the one this state directory's second factors are sealed with"))
+        // The same key, given: it starts, and the second factor still works.
+        let same = DaemonProcess(environment: ["AUTHD_KEY_ENCRYPTION_KEY": generated], directory: daemon.directory)
+        try same.start()
+        let token = try Self.firstStep(try same.connect(), "sealed@example.com")
+        #expect(try Self.secondStep(try same.connect(), token, enrolled.recoveryCodes[0])["result"] != nil)
+        same.stop()
+        try daemon.start()
+        #expect(try daemon.connect().call("sys.health")["result"] != nil)
+    }
+
     /// A successful second step clears the account's count.
     @Test func aRightCodeClearsTheCount() throws {
         try withDaemon { daemon, rpc in

@@ -423,14 +423,19 @@ final class InMemoryCredentialStore: CredentialStore {
             else { return false }
             contents.factors[userID] = SecondFactorRecord(sealedSecret: sealedSecret, confirmed: true, lastStep: step)
             contents.users[userID]?.mfaEnabled = true
+            contents.users[userID]?.credentialGeneration += 1
             contents.recoveryCodes[userID] = Set(recoveryCodeHashes)
             return true
         }
     }
 
-    func acceptSecondFactorStep(userID: Int64, step: Int64, _ done: @escaping StoreCompletion<Bool>) {
+    func acceptSecondFactorStep(
+        userID: Int64, sealedSecret: [UInt8], step: Int64, _ done: @escaping StoreCompletion<Bool>
+    ) {
         write(done) { contents, _ in
-            guard let factor = contents.factors[userID], factor.confirmed, (factor.lastStep ?? .min) < step else {
+            guard let factor = contents.factors[userID], factor.confirmed, factor.sealedSecret == sealedSecret,
+                (factor.lastStep ?? .min) < step
+            else {
                 return false
             }
             contents.factors[userID]!.lastStep = step
