@@ -334,6 +334,11 @@ check "and keeps the state" sandbox_run test -e /var/lib/private/authd/authd.sql
 
 # 11. The Debian package: installs, starts the socket, answers; purge removes the state.
 deb=$("$HOST_REPO/scripts/build-deb.sh")
+# A container image's /usr/sbin/policy-rc.d (exit 101) forbids packages to
+# start services, and deb-systemd-invoke obeys it, as Debian's maintainer
+# scripts do; a real host has none. Removed from the sandbox's /usr overlay
+# only.
+sandbox_run rm -f /usr/sbin/policy-rc.d
 sandbox_run dpkg -i "$REPO/$deb" >/dev/null 2>&1
 check "dpkg -i installs and starts authd.socket" test "$(sandbox_run systemctl is-active authd.socket)" = active
 check "the packaged daemon answers, with the users kept from before" \
@@ -348,9 +353,9 @@ lintian_says=$(grep -v 'running with root privileges' <<<"$lintian_out" || true)
 check "lintian (Debian 12's, default profile) finds no error and no warning" \
     test "$lintian_rc" -eq 0 -a -z "$(grep -E '^(E|W):' <<<"$lintian_says")"
 check "the package's Depends come from dpkg-shlibdeps, libc included" \
-    bash -c "dpkg-deb -f '$HOST_REPO/$deb' Depends | grep -q 'libc6 (>='"
+    bash -c "dpkg-deb -f '$HOST_REPO/$deb' Depends | grep 'libc6 (>=' >/dev/null"
 check "and it carries its copyright and changelog" \
-    bash -c "dpkg -c '$HOST_REPO/$deb' | grep -q 'doc/authd/copyright\$' && dpkg -c '$HOST_REPO/$deb' | grep -q 'doc/authd/changelog.gz\$'"
+    bash -c "dpkg -c '$HOST_REPO/$deb' | grep 'doc/authd/copyright\$' >/dev/null && dpkg -c '$HOST_REPO/$deb' | grep 'doc/authd/changelog.gz\$' >/dev/null"
 
 # 11b. An upgrade to a higher version: authd.service restarts on the new
 # binary, authd.socket never stops listening (the same socket inode, never
