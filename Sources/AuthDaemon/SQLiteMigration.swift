@@ -1,4 +1,5 @@
 import AuthCore
+import AuthCrypto
 import AuthServiceCore
 import AuthStore
 import Foundation
@@ -56,14 +57,12 @@ public enum SQLiteMigration {
         } catch {
             throw StartupError("cannot read the database in \(stateDirectory): \(error)")
         }
-        // A second factor is sealed under this state directory's key, and its
-        // move is not written yet: refused rather than dropped (its user would
-        // log in on the password alone afterwards).
-        if copy.usersWithSecondFactor > 0 {
-            throw StartupError(
-                "\(copy.usersWithSecondFactor) users have a TOTP second factor, which this version cannot move yet: "
-                    + "nothing was copied; have them disable it (user.totp.disable) or reset it "
-                    + "(authctl user mfa reset USER), migrate, and enrol again")
+        // Second factors are sealed under this state directory's key (the
+        // one generated into keys/, else the one given): resealed under
+        // the shared key, so every host opens them.
+        if !copy.secondFactors.isEmpty {
+            copy.secondFactors = try resealed(
+                copy.secondFactors, stateDirectory: stateDirectory, sharedKey: encryptionKey)
         }
         // This host's client counters, as a shared store names them.
         let host = settings.instanceName
@@ -103,7 +102,8 @@ public enum SQLiteMigration {
                 + "no longer serves on its own\n"
             try? FileAtomic.write(Array(marker.utf8), to: stateDirectory + "/" + movedMarker, mode: 0o600)
             let given = keys.filter { $0.sealed == nil }.map { $0.purpose.rawValue }
-            return "copied \(copy.users.count) users, \(copy.sessions.count) live sessions, "
+            return "copied \(copy.users.count) users (\(copy.secondFactors.count) with a second factor), "
+                + "\(copy.sessions.count) live sessions, "
                 + "\(copy.failureCounters.count) failure counters and \(keys.count) signing keys into \(url)"
                 + (given.isEmpty
                     ? ""
@@ -111,5 +111,38 @@ public enum SQLiteMigration {
         #else
             throw StartupError("this authd was built without PostgreSQL (AUTHD_WITHOUT_POSTGRES)")
         #endif
+    }
+
+    /// Each second factor's secret opened with the key it was sealed under
+    /// and sealed again under `sharedKey`. A secret that opens with neither
+    /// the state directory's generated key nor the shared one stops the
+    /// move (nothing is copied): its user would lose their second factor.
+    static func resealed(
+        _ factors: [DeploymentCopy.SecondFactor], stateDirectory: String, sharedKey: KeyEncryptionKey
+    ) throws -> [DeploymentCopy.SecondFactor] {
+        var candidates = [sharedKey]
+        let path = stateDirectory + "/keys/key-encryption-key"
+        if let bytes = try? StateFiles.readOwnedFile(path, what: "key file") {
+            do {
+                candidates.insert(try KeyEncryptionKey(text: String(decoding: bytes, as: UTF8.self)), at: 0)
+            } catch {
+                throw StartupError("\(path): \(error)")
+            }
+        }
+        return try factors.map { factor in
+            let context = SecondFactorRecord.sealingContext(userID: factor.userID)
+            guard
+                let secret = candidates.lazy.compactMap({
+                    try? AESGCM.open(factor.record.sealedSecret, key: $0.bytes, associatedData: context)
+                }).first
+            else {
+                throw StartupError(
+                    "the second factor of user \(factor.userID) opens with neither \(path) nor the key-encryption key "
+                        + "given: nothing was copied")
+            }
+            var moved = factor
+            moved.record.sealedSecret = try AESGCM.seal(secret, key: sharedKey.bytes, associatedData: context)
+            return moved
+        }
     }
 }

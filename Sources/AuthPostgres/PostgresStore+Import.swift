@@ -56,6 +56,19 @@ extension PostgresStore {
                     \(users.map(\.updatedAt)), \(users.map(\.credentialGeneration)))
                 """, logger: logger)
         }
+        for factor in copy.secondFactors {
+            try await connection.query(
+                """
+                UPDATE users SET totp_secret = \(ByteBuffer(bytes: factor.record.sealedSecret)),
+                    totp_confirmed = \(factor.record.confirmed), totp_last_step = \(factor.record.lastStep)
+                WHERE id = \(factor.userID)
+                """, logger: logger)
+            for hash in factor.recoveryCodeHashes {
+                try await connection.query(
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES (\(factor.userID), \(ByteBuffer(bytes: hash)))",
+                    logger: logger)
+            }
+        }
         // New users are numbered after the copied ones, and after deleted ones.
         try await connection.query(
             "SELECT setval(pg_get_serial_sequence('users', 'id'), \(copy.nextUserID), false)", logger: logger)

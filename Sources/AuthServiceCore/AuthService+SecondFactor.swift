@@ -431,15 +431,10 @@ extension AuthService {
             .mfaFail, "Second factor refused", peer, client: client, userID: user.id, email: user.email, reason: reason)
     }
 
-    /// The associated data a TOTP secret is sealed under: it opens only
-    /// for the user it was stored for.
-    private static func secondFactorContext(userID: Int64) -> [UInt8] {
-        Array("authd totp v1\u{0}\(userID)".utf8)
-    }
-
     private func sealSecondFactor(_ secret: [UInt8], userID: Int64) throws -> [UInt8] {
         guard let key = sealingKeyNow else { throw SettingsError("no key-encryption key") }
-        return try AESGCM.seal(secret, key: key.bytes, associatedData: Self.secondFactorContext(userID: userID))
+        return try AESGCM.seal(
+            secret, key: key.bytes, associatedData: SecondFactorRecord.sealingContext(userID: userID))
     }
 
     /// The factor's generator; nil (logged) when its secret does not open
@@ -447,7 +442,7 @@ extension AuthService {
     private func openSecondFactor(_ factor: SecondFactorRecord, userID: Int64) -> TOTP? {
         guard let key = sealingKeyNow,
             let secret = try? AESGCM.open(
-                factor.sealedSecret, key: key.bytes, associatedData: Self.secondFactorContext(userID: userID)),
+                factor.sealedSecret, key: key.bytes, associatedData: SecondFactorRecord.sealingContext(userID: userID)),
             let totp = try? TOTP(secret: secret)
         else {
             log.log(

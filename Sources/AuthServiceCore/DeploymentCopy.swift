@@ -47,9 +47,22 @@ public struct DeploymentCopy: Sendable {
     public var nextUserID: Int64 = 1
     public var sessions: [Session] = []
     public var failureCounters: [FailureCounter] = []
-    /// Users with a second factor (enrolled, confirmed or not). Not moved
-    /// yet: the migration refuses while there are any.
-    public var usersWithSecondFactor = 0
+    /// Second factors (enrolled, confirmed or not), their secrets sealed
+    /// under the source's key-encryption key until the move reseals them.
+    public var secondFactors: [SecondFactor] = []
+
+    /// A user's second factor with its recovery codes' hashes.
+    public struct SecondFactor: Sendable {
+        public var userID: Int64
+        public var record: SecondFactorRecord
+        public var recoveryCodeHashes: [[UInt8]]
+
+        public init(userID: Int64, record: SecondFactorRecord, recoveryCodeHashes: [[UInt8]]) {
+            self.userID = userID
+            self.record = record
+            self.recoveryCodeHashes = recoveryCodeHashes
+        }
+    }
 
     public init() {}
 }

@@ -14,3 +14,11 @@ public struct SecondFactorRecord: Sendable, Equatable {
         self.lastStep = lastStep
     }
 }
+
+extension SecondFactorRecord {
+    /// The associated data a TOTP secret is sealed under: it opens only for
+    /// the user it was stored for (ids are kept when a deployment moves).
+    public static func sealingContext(userID: Int64) -> [UInt8] {
+        Array("authd totp v1\u{0}\(userID)".utf8)
+    }
+}

@@ -39,8 +39,24 @@ extension AuthDatabase {
                         id: row[0], userID: row[1], createdAt: row[2], lastUsedAt: row[3], expiresAt: row[4],
                         refreshHash: hash, refreshIssuedAt: row[6], refreshExpiresAt: row[7]))
             }
-            copy.usersWithSecondFactor =
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE totp_secret IS NOT NULL") ?? 0
+            var codes: [Int64: [[UInt8]]] = [:]
+            let codeRows = try Row.fetchCursor(db, sql: "SELECT user_id, code_hash FROM recovery_codes")
+            while let row = try codeRows.next() { codes[row[0], default: []].append(Array(row[1] as Data)) }
+            let factors = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT id, totp_secret, totp_confirmed, totp_last_step FROM users
+                    WHERE totp_secret IS NOT NULL ORDER BY id
+                    """)
+            while let row = try factors.next() {
+                let userID: Int64 = row[0]
+                copy.secondFactors.append(
+                    .init(
+                        userID: userID,
+                        record: SecondFactorRecord(
+                            sealedSecret: Array(row[1] as Data), confirmed: row[2], lastStep: row[3]),
+                        recoveryCodeHashes: codes[userID] ?? []))
+            }
             let counters = try Row.fetchCursor(db, sql: "SELECT key, failures, window_start FROM login_failures")
             while let row = try counters.next() {
                 copy.failureCounters.append(.init(key: row[0], failures: row[1], windowStart: row[2]))

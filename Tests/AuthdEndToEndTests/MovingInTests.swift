@@ -11,23 +11,31 @@ struct MovingInTests {
             arguments: ["migrate", "--from-sqlite", stateDirectory, "--database-url", database])
     }
 
-    /// A second factor cannot be moved yet: the migration refuses, copies
-    /// nothing, and says what to do (rather than drop it, after which its
-    /// user would log in on the password alone).
-    @Test func aDeploymentWithASecondFactorIsRefusedNotStrippedOfIt() throws {
+    /// Second factors move too: sealed under the state directory's
+    /// generated key, resealed under the shared one, and asked for on
+    /// PostgreSQL, with the same recovery codes and the last accepted step.
+    @Test func secondFactorsMoveWithTheirUsers() throws {
         let single = try DaemonProcess.started()
         defer { single.tearDown() }
         let rpc = try single.connect()
         try rpc.createUser("two@example.com")
-        _ = try SecondFactorTests.enrol(rpc, try rpc.login("two@example.com"))
+        try rpc.createUser("one@example.com")
+        let enrolled = try SecondFactorTests.enrol(rpc, try rpc.login("two@example.com"))
         _ = single.stop()
         let database = try PostgresDatabases.create()
         let (status, output) = try migrate(single.stateDirectory, into: database)
-        #expect(status != 0 && output.contains("1 users have a TOTP second factor"), "\(output)")
-        #expect(
-            try PostgresDatabases.query(
-                "SELECT count(*) FROM pg_tables WHERE tablename = 'users'", url: try DatabaseURL.parse(database)
-            ).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(status == 0 && output.contains("copied 2 users (1 with a second factor)"), "\(output)")
+        try withDaemon(flags: ["database-url": database]) { _, shared in
+            #expect(try shared.login("one@example.com").access.isEmpty == false)
+            let token = try SecondFactorTests.firstStep(shared, "two@example.com")
+            // The confirmation's code was spent before the move: still spent.
+            let spent = enrolled.totp.code(step: enrolled.confirmedStep)
+            #expect(try SecondFactorTests.secondStep(shared, token, spent).errorReason == "invalid_credentials")
+            #expect(try SecondFactorTests.secondStep(shared, token, enrolled.nextCode)["result"] != nil)
+            let again = try SecondFactorTests.firstStep(shared, "two@example.com")
+            #expect(
+                try SecondFactorTests.secondStep(shared, again, enrolled.recoveryCodes[0])["result"] != nil)
+        }
     }
 
     @Test func aSingleHostDeploymentMovesOntoPostgreSQLWithoutLoggingAnyoneOut() throws {
@@ -61,7 +69,7 @@ struct MovingInTests {
 
         let (status, output) = try migrate(stateDirectory, into: database)
         #expect(status == 0, "\(output)")
-        #expect(output.contains("copied 2 users, 3 live sessions, "), "\(output)")
+        #expect(output.contains("copied 2 users (0 with a second factor), 3 live sessions, "), "\(output)")
         #expect(output.contains(" and 3 signing keys into "), "\(output)")
         // Only once: the database is in use now.
         let (again, againOutput) = try migrate(stateDirectory, into: database)
