@@ -95,6 +95,24 @@ extension AuthClient {
             try Decoder(try await call("keys.rotate", [:])).string("kid")
         }
 
+        /// Has the daemon write a backup of its database and key files into
+        /// its state directory's `backups/` folder (SQLite only; on a shared
+        /// PostgreSQL database it answers ``AuthError/unsupported``). The
+        /// backup holds the signing keys: collect it, keep it as you keep
+        /// the keys, and remove it there (it is deleted after an hour).
+        public func backup() async throws -> BackupInfo {
+            let d = try Decoder(try await call("sys.backup", [:]))
+            return BackupInfo(
+                directory: try d.string("directory"), createdAt: try d.int("created_at"),
+                version: try d.string("version"),
+                files: try d.array("files").map { value in
+                    let file = try Decoder(value)
+                    return BackupInfo.File(
+                        path: try file.string("path"), bytes: try file.int("bytes"), sha256: try file.string("sha256"))
+                },
+                notIncluded: try d.strings("not_included"))
+        }
+
         /// Counters, latency percentiles per method and queue depths.
         public func stats() async throws -> JSONObject {
             try Decoder(try await call("stats", [:])).object

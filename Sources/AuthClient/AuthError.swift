@@ -41,6 +41,9 @@ public enum AuthError: Error, Sendable, Equatable {
     /// be reached, or this daemon has been cut off from it for longer than
     /// its `max_staleness`: nothing was done.
     case unavailable(retryAfter: Int?)
+    /// The method exists but this daemon's store cannot do it (`sys.backup`
+    /// on PostgreSQL: back the database up with `pg_dump`).
+    case unsupported
 
     /// Not a refusal: the password was right, and the account has a second
     /// factor. Pass `mfaToken` (valid `expiresIn` seconds, single-use) with
@@ -94,6 +97,7 @@ public enum AuthError: Error, Sendable, Equatable {
         case .busy: self = .busy(retryAfter: retryAfter)
         case .shuttingDown: self = .shuttingDown(retryAfter: retryAfter)
         case .unavailable: self = .unavailable(retryAfter: retryAfter)
+        case .unsupported: self = .unsupported
         }
     }
 
@@ -135,6 +139,7 @@ public enum AuthError: Error, Sendable, Equatable {
         case .busy: known = .busy
         case .shuttingDown: known = .shuttingDown
         case .unavailable: known = .unavailable
+        case .unsupported: known = .unsupported
         case .other(let reason, _, _): return reason
         case .unreachable, .timeout, .badResponse, .secondFactorRequired: return nil
         }

@@ -84,6 +84,30 @@ public struct UserPage: Sendable, Equatable {
     public var next: String?
 }
 
+/// `sys.backup`: a backup the daemon wrote into its state directory, for
+/// the caller to collect (`authctl backup` copies it and removes it there).
+public struct BackupInfo: Sendable, Equatable {
+    /// One file of the backup, relative to ``directory``.
+    public struct File: Sendable, Equatable {
+        public var path: String
+        public var bytes: Int64
+        /// Lower-case hex SHA-256 of the file.
+        public var sha256: String
+    }
+
+    /// Where the daemon wrote it, as the daemon sees its state directory.
+    public var directory: String
+    /// Unix seconds.
+    public var createdAt: Int64
+    /// The authd version that wrote it.
+    public var version: String
+    /// The database and the key files (`MANIFEST.json` beside them lists them).
+    public var files: [File]
+    /// Keys the daemon was given from outside its state directory (for
+    /// example `credential access-key`): not in the backup.
+    public var notIncluded: [String]
+}
+
 // MARK: Decoding
 
 struct Decoder {

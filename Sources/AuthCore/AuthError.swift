@@ -101,6 +101,12 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         AuthError(code: 503, reason: .unavailable, message: "Database unavailable", retryAfter: retryAfter)
     }
 
+    /// The method exists but this daemon's store cannot do it (`sys.backup`
+    /// on a shared PostgreSQL database); `message` says what to use instead.
+    public static func unsupported(_ message: String) -> AuthError {
+        AuthError(code: 501, reason: .unsupported, message: message)
+    }
+
     public static let shuttingDown = AuthError(
         code: 503, reason: .shuttingDown, message: "Server shutting down", retryAfter: 1)
 

@@ -1923,6 +1923,113 @@ public enum OpenRPCDocument {
                   "$ref": "#/components/errors/ShuttingDown"
                 }
               ]
+            },
+            {
+              "name": "sys.backup",
+              "tags": [
+                {
+                  "name": "admin"
+                }
+              ],
+              "summary": "An online copy of the database and the key files into STATE_DIR/backups/, for authctl backup to collect (SQLite only).",
+              "description": "Writes a new folder STATE_DIR/backups/TIME-RANDOM/ (0700, files 0600): the database copied with VACUUM INTO and checked with integrity_check, the files of STATE_DIR/keys/, and MANIFEST.json (this result without directory and bytes). The answer carries no key. One at a time (busy meanwhile); a new backup deletes all but the previous one; uncollected backups are deleted after an hour. On a shared PostgreSQL database: unsupported (use pg_dump).",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": false,
+                  "description": "Optional: an admin user's access token, for peers that are not admins by uid or group."
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "directory": {
+                      "type": "string"
+                    },
+                    "created_at": {
+                      "type": "integer"
+                    },
+                    "version": {
+                      "type": "string"
+                    },
+                    "schema": {
+                      "type": "string"
+                    },
+                    "format": {
+                      "type": "integer",
+                      "const": 1
+                    },
+                    "files": {
+                      "type": "array",
+                      "items": {
+                        "type": "object",
+                        "properties": {
+                          "path": {
+                            "type": "string"
+                          },
+                          "bytes": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "sha256": {
+                            "type": "string",
+                            "pattern": "^[0-9a-f]{64}$"
+                          }
+                        },
+                        "required": [
+                          "path",
+                          "bytes",
+                          "sha256"
+                        ],
+                        "additionalProperties": false
+                      }
+                    },
+                    "bytes": {
+                      "type": "integer",
+                      "minimum": 0
+                    },
+                    "not_included": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    }
+                  },
+                  "required": [
+                    "directory",
+                    "created_at",
+                    "version",
+                    "format",
+                    "files",
+                    "bytes",
+                    "not_included"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/Forbidden"
+                },
+                {
+                  "$ref": "#/components/errors/Busy"
+                },
+                {
+                  "$ref": "#/components/errors/Unsupported"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                }
+              ]
             }
           ],
           "components": {
@@ -2308,6 +2415,13 @@ public enum OpenRPCDocument {
                 "message": "Email already in use",
                 "data": {
                   "reason": "email_taken"
+                }
+              },
+              "Unsupported": {
+                "code": 501,
+                "message": "Not supported by this store",
+                "data": {
+                  "reason": "unsupported"
                 }
               },
               "RateLimited": {

@@ -30,13 +30,16 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case rotateKeys = "keys.rotate"
     case resetSecondFactor = "user.totp.reset"
     case stats = "stats"
+    /// An online copy of the database and the key files, into the state
+    /// directory's `backups/` (collected by `authctl backup`).
+    case backup = "sys.backup"
 
     /// Admin methods: uid 0, an admin uid or group, or an admin user's
     /// `access_token`; anyone else gets `403` before any param is looked at.
     public var requiresAdmin: Bool {
         switch self {
         case .createUser, .getUser, .listUsers, .updateUser, .setPassword, .deleteUser, .listSessions,
-            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor:
+            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor, .backup:
             true
         case .login, .refresh, .logout, .logoutAll, .mfa, .verify, .me, .changePassword, .enrollSecondFactor,
             .confirmSecondFactor, .disableSecondFactor, .replaceRecoveryCodes, .jwks, .health, .discover:

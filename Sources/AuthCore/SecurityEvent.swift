@@ -20,6 +20,7 @@ public struct SecurityEvent: Sendable {
         case sessionExpired = "session_expired"
         case startup = "sys_startup"
         case shutdown = "sys_shutdown"
+        case backup = "sys_backup"
 
         /// One fixed 128-bit `MESSAGE_ID` per event, as in the catalog.
         public var messageID: String {
@@ -41,6 +42,7 @@ public struct SecurityEvent: Sendable {
             case .sessionExpired: "b6d167b6a813476f87454a04523e5563"
             case .startup: "e8ed83034e014de8af4736f39ec5efe6"
             case .shutdown: "06d2cde8672646438ff2905228e22a69"
+            case .backup: "5b0f3c9e2d4a4e8b9c61d7a2f08e4b13"
             }
         }
 
@@ -48,7 +50,7 @@ public struct SecurityEvent: Sendable {
         public var priority: Int {
             switch self {
             case .loginFail, .loginLock, .mfaFail, .tokenReuse, .tokenInvalid, .authzFail: 4
-            case .userCreated, .userUpdated, .userDeleted, .tokenRevoked, .startup, .shutdown: 5
+            case .userCreated, .userUpdated, .userDeleted, .tokenRevoked, .startup, .shutdown, .backup: 5
             case .loginSuccess, .mfaSuccess, .tokenCreated, .tokenRefreshed, .sessionExpired: 6
             }
         }

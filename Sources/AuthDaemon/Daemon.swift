@@ -29,6 +29,8 @@ public final class Daemon: @unchecked Sendable {
     private let events: SecurityLog
     private let hashQueue: WorkerPool
     private let gate: LoginGate
+    /// `sys.backup`'s writer (SQLite only: a shared database is its server's to back up).
+    private let backups: SQLiteStateBackup?
     private let stopped = DispatchSemaphore(value: 0)
     private let controlQueue = DispatchQueue(label: "authd.control")
     private var signalSources: [DispatchSourceSignal] = []
@@ -162,9 +164,16 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw StartupError("cannot read the login failure counters: \(error)")
         }
+        backups = store.sqlite.map {
+            SQLiteStateBackup(
+                database: $0, stateDirectory: options.stateDirectory,
+                notIncluded: Daemon.keysGivenOutside(
+                    environment: environment, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"]))
+        }
         service = try AuthService(
             settings: settings, adminGIDs: adminGIDs, store: database, keys: keys, events: events, log: operations,
-            hashQueue: hashQueue, storeQueue: storeQueue, gate: gate, clock: clock, sealingKey: encryptionKey)
+            hashQueue: hashQueue, storeQueue: storeQueue, gate: gate, clock: clock, sealingKey: encryptionKey,
+            backups: backups)
         // Signal handling first: once the socket answers, a client may send
         // SIGTERM at once, and a signal that arrives between SIG_IGN and the
         // dispatch source would be lost (seen: a benchmark waiting forever).
@@ -459,6 +468,7 @@ public final class Daemon: @unchecked Sendable {
         // Which schemes stored hashes are in, for the logins' timing: a
         // migration's last old hash may have been replaced since.
         service.countStoredPasswordSchemes()
+        backups?.removeExpired(now: WallClock.unixSeconds())
         do {
             gate.pruneExpired()
             guard let result = try store.sweep(now: WallClock.unixSeconds(), loginWindow: settings.loginWindow)

@@ -29,4 +29,5 @@ public enum ErrorReason: String, CaseIterable, Sendable {
     case busy = "busy"
     case shuttingDown = "shutting_down"
     case unavailable = "unavailable"
+    case unsupported = "unsupported"
 }

@@ -24,6 +24,8 @@ public final class AuthService: @unchecked Sendable {
     /// Ed25519 checks cost ~50 µs: tokens whose signature was verified are
     /// remembered (never their expiry, user or session checks).
     let verifiedTokens = VerifiedTokenCache(capacity: 10_000)
+    /// `sys.backup`'s writer; nil on a store with no local state to copy.
+    let backups: (any StateBackupWriter)?
     let clock: @Sendable () -> Int64
     let microseconds: @Sendable () -> Int64
     let startedAt: Int64
@@ -52,10 +54,12 @@ public final class AuthService: @unchecked Sendable {
     public init(
         settings: Settings, adminGIDs: Set<UInt32>, store: any CredentialStore, keys: any KeyProvider,
         events: any SecurityEventSink, log: any OperationsLog, hashQueue: any JobQueue, storeQueue: any JobQueue,
-        gate: LoginGate, clock: ServiceClock, sealingKey: KeyEncryptionKey? = nil
+        gate: LoginGate, clock: ServiceClock, sealingKey: KeyEncryptionKey? = nil,
+        backups: (any StateBackupWriter)? = nil
     ) throws {
         try Self.checkSealingKey(sealingKey, for: settings)
         self.sealingKey = sealingKey
+        self.backups = backups
         self.currentSettings = settings
         self.adminGIDs = adminGIDs
         self.store = store
@@ -263,6 +267,7 @@ public final class AuthService: @unchecked Sendable {
             case .rotateKeys: try rotateKeys(context)
             case .resetSecondFactor: try resetSecondFactor(context)
             case .stats: statsResult(context)
+            case .backup: backup(context)
             }
         } catch {
             context.fail(error)

@@ -22,7 +22,7 @@ struct AuthctlCommand: AsyncParsableCommand {
             """,
         subcommands: [
             UserCommand.self, SessionCommand.self, KeysCommand.self, StatusCommand.self, LoginCommand.self,
-            LogoutCommand.self, VerifyCommand.self,
+            LogoutCommand.self, VerifyCommand.self, BackupCommand.self,
         ])
 
     /// Operators type the global options before the subcommand as well as

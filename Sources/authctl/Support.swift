@@ -94,6 +94,8 @@ enum Exit {
         case .notFound: "no such user or session"
         case .invalidParams(let field): "invalid \(field ?? "parameter")"
         case .rateLimited(let retry), .busy(let retry): "\(error.reason!): retry in \(retry ?? 1) s"
+        case .unsupported:
+            "unsupported by this daemon's store: a shared PostgreSQL database is backed up with pg_dump (see the README)"
         default: error.reason?.replacingOccurrences(of: "_", with: " ") ?? "\(error)"
         }
     }

@@ -119,6 +119,47 @@ struct MigrateCommand: ParsableCommand {
     }
 }
 
+/// `authd restore --from BACKUP --state-dir DIR`: puts a backup that
+/// `authctl backup` collected into a state directory, after checking it.
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Check a backup (authctl backup) and restore it into an empty state directory.",
+        discussion: """
+            Every file is checked against the backup's MANIFEST.json (size and SHA-256) and the
+            database with SQLite's integrity check before anything is copied. A state directory
+            that already has a database or key files is refused: move it aside first. Stop
+            authd (authd.socket and authd.service) while restoring. Run as root, the restored
+            files are given the state directory's owner.
+            """)
+
+    @Option(help: "The backup folder (the DEST of authctl backup).")
+    var from: String
+
+    @Option(help: "The state directory to restore into (created if missing; must hold no database or keys).")
+    var stateDir: String?
+
+    @Flag(help: "Only check the backup; restore nothing.")
+    var check = false
+
+    func validate() throws {
+        if !check && stateDir == nil { throw ValidationError("--state-dir is required (or --check)") }
+    }
+
+    func run() throws {
+        do {
+            let summary = try StateRestore.run(backupDirectory: from, stateDirectory: stateDir, checkOnly: check)
+            FileHandle.standardError.write(Data("authd: \(summary)\n".utf8))
+        } catch let error as StateRestore.Failure {
+            FileHandle.standardError.write(Data("authd: error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("authd: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
 do {
     let split = try SettingsResolver.extractFlags(from: Array(CommandLine.arguments.dropFirst()))
     AuthdCommand.settingFlags = split.flags
@@ -126,6 +167,8 @@ do {
     // daemon's --state-dir of it too.
     if split.remaining.first == "migrate" {
         MigrateCommand.main(Array(split.remaining.dropFirst()))
+    } else if split.remaining.first == "restore" {
+        RestoreCommand.main(Array(split.remaining.dropFirst()))
     } else {
         AuthdCommand.main(split.remaining)
     }

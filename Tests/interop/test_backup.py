@@ -1,0 +1,197 @@
+"""Backup and restore as an operator runs them: `authctl backup DEST` against
+the real daemon while it serves, `authd restore` into a fresh state
+directory, a daemon started there. What the backup holds is what was
+committed when it was taken: an old session's refresh token works after
+the restore, a user created after the backup is not there, and the
+second factor opens (the key-encryption key travels with it)."""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BINARY, DATABASE_SERVER, ROOT, Daemon, sqlite_only
+
+AUTHCTL = os.environ.get("AUTHCTL_BINARY", str(ROOT / ".build" / "debug" / "authctl"))
+PASSWORD = "correct horse battery"
+
+
+def authctl(daemon, *args, user=None, env=None):
+    preexec = None
+    if user is not None:
+        def preexec():
+            os.setgroups([])
+            os.setgid(user)
+            os.setuid(user)
+    return subprocess.run([AUTHCTL, *args], capture_output=True, text=True, timeout=120, preexec_fn=preexec,
+                          env={"PATH": "/usr/bin:/bin", "AUTHD_SOCKET": daemon.socket, **(env or {})})
+
+
+def restore(*args):
+    return subprocess.run([BINARY, "restore", *args], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin"})
+
+
+def totp(secret, step):
+    """RFC 6238 with SHA-1, 6 digits: the code of one 30-s step."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+@pytest.fixture
+def workdir():
+    path = tempfile.mkdtemp(prefix="authd-backup-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def login(rpc, email):
+    return rpc.result("auth.login", {"email": email, "password": PASSWORD})
+
+
+@sqlite_only
+def test_a_backup_restored_into_a_fresh_state_directory_keeps_sessions_keys_and_second_factors(workdir):
+    daemon = Daemon()
+    try:
+        rpc = daemon.connect()
+        rpc.result("user.create", {"email": "alice@example.com", "password": PASSWORD})
+        rpc.result("user.create", {"email": "mfa@example.com", "password": PASSWORD})
+        old = login(rpc, "alice@example.com")
+        token = login(rpc, "mfa@example.com")["access_token"]
+        secret = rpc.result("user.totp.enroll", {"access_token": token, "current_password": PASSWORD})["secret"]
+        step = int(time.time()) // 30
+        codes = rpc.result("user.totp.confirm", {"access_token": token, "code": totp(secret, step)})["recovery_codes"]
+
+        destination = os.path.join(workdir, "backup")
+        taken = authctl(daemon, "backup", destination, "--json")
+        assert taken.returncode == 0, taken.stderr
+        summary = json.loads(taken.stdout)
+        assert summary["directory"] == destination and summary["not_included"] == []
+        # 0700 folders, 0600 files, every file the manifest lists and no other.
+        assert stat.S_IMODE(os.stat(destination).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(os.path.join(destination, "keys")).st_mode) == 0o700
+        with open(os.path.join(destination, "MANIFEST.json")) as handle:
+            manifest = json.load(handle)
+        listed = {entry["path"] for entry in manifest["files"]}
+        assert {"authd.sqlite3", "keys/access-key", "keys/refresh-key", "keys/key-encryption-key"} <= listed
+        found = {os.path.relpath(os.path.join(root, name), destination)
+                 for root, _, names in os.walk(destination) for name in names}
+        assert found == listed | {"MANIFEST.json"}
+        for path in found:
+            assert stat.S_IMODE(os.stat(os.path.join(destination, path)).st_mode) == 0o600, path
+        assert summary["files"] == len(listed)
+        # authctl took authd's copy away.
+        assert os.listdir(os.path.join(daemon.state, "backups")) == []
+
+        # After the backup: the old refresh token is spent, a user is added.
+        rpc.result("auth.refresh", {"refresh_token": old["refresh_token"]})
+        rpc.result("user.create", {"email": "later@example.com", "password": PASSWORD})
+        rpc.close()
+    finally:
+        daemon.stop()
+
+    checked = restore("--check", "--from", destination)
+    assert checked.returncode == 0 and "intact" in checked.stderr, checked.stderr
+    state = os.path.join(workdir, "state")
+    restored = restore("--from", destination, "--state-dir", state)
+    assert restored.returncode == 0, restored.stderr
+    assert stat.S_IMODE(os.stat(os.path.join(state, "authd.sqlite3")).st_mode) == 0o600
+    assert not os.path.exists(os.path.join(state, ".restore"))
+
+    daemon = Daemon(state=state)
+    try:
+        rpc = daemon.connect()
+        # The session as it was when the backup was taken: its token is current there.
+        pair = rpc.result("auth.refresh", {"refresh_token": old["refresh_token"]})
+        assert rpc.result("token.verify", {"token": pair["access_token"]})["user"]["email"] == "alice@example.com"
+        assert login(rpc, "alice@example.com")["user"]["email"] == "alice@example.com"
+        assert rpc.call("auth.login", {"email": "later@example.com", "password": PASSWORD})[
+            "error"]["data"]["reason"] == "invalid_credentials"
+        # The TOTP secret opens under the restored key-encryption key.
+        challenge = login(rpc, "mfa@example.com")
+        assert challenge["mfa_required"] is True
+        session = rpc.result("auth.mfa", {"mfa_token": challenge["mfa_token"], "code": totp(secret, step + 1)})
+        assert session["user"]["email"] == "mfa@example.com"
+        challenge = login(rpc, "mfa@example.com")
+        assert "result" in rpc.call("auth.mfa", {"mfa_token": challenge["mfa_token"], "code": codes[0]})
+        rpc.close()
+        # A restore never overwrites a state directory in use or not.
+        again = restore("--from", destination, "--state-dir", state)
+        assert again.returncode == 1 and ("already" in again.stderr), again.stderr
+    finally:
+        daemon.stop()
+
+
+@sqlite_only
+def test_a_changed_or_unsafe_backup_is_refused_and_nothing_is_restored(daemon, workdir):
+    rpc = daemon.connect()
+    rpc.result("user.create", {"email": "alice@example.com", "password": PASSWORD})
+    rpc.close()
+    destination = os.path.join(workdir, "backup")
+    assert authctl(daemon, "backup", destination).returncode == 0
+    # A key changed after the backup: refused, naming the file.
+    key = os.path.join(destination, "keys", "refresh-key")
+    with open(key, "r+b") as handle:
+        first = handle.read(1)
+        handle.seek(0)
+        handle.write(bytes([first[0] ^ 1]))
+    checked = restore("--check", "--from", destination)
+    assert checked.returncode == 1 and "keys/refresh-key" in checked.stderr, checked.stderr
+    state = os.path.join(workdir, "state")
+    assert restore("--from", destination, "--state-dir", state).returncode == 1
+    assert not os.path.exists(os.path.join(state, "authd.sqlite3"))
+    with open(key, "r+b") as handle:
+        handle.write(first)
+    assert restore("--check", "--from", destination).returncode == 0
+    # A manifest that names a path outside the state directory.
+    manifest_path = os.path.join(destination, "MANIFEST.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    manifest["files"][1]["path"] = "keys/../../escape"
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle)
+    unsafe = restore("--from", destination, "--state-dir", state)
+    assert unsafe.returncode == 1 and "unsafe path" in unsafe.stderr, unsafe.stderr
+    assert not os.path.exists(os.path.join(workdir, "escape"))
+    # Not a backup at all; and an existing DEST is refused before authd copies anything.
+    assert restore("--check", "--from", workdir).returncode == 1
+    assert authctl(daemon, "backup", destination).returncode == 1
+    assert os.listdir(os.path.join(daemon.state, "backups")) == []
+
+
+@sqlite_only
+def test_only_admins_back_up_and_uncollected_backups_do_not_pile_up(daemon, workdir):
+    os.chmod(daemon.dir, 0o755)
+    os.chmod(daemon.socket, 0o666)
+    refused = authctl(daemon, "backup", os.path.join(workdir, "other"), user=65534)
+    assert refused.returncode == 2 and "forbidden" in refused.stderr
+    assert not os.path.exists(os.path.join(daemon.state, "backups")) or \
+        os.listdir(os.path.join(daemon.state, "backups")) == []
+    # An admin asking again and again without collecting: the newest two stay.
+    rpc = daemon.connect()
+    written = [rpc.result("sys.backup", {})["directory"] for _ in range(4)]
+    rpc.close()
+    kept = sorted(os.path.join(daemon.state, "backups", name)
+                  for name in os.listdir(os.path.join(daemon.state, "backups")))
+    assert kept == sorted(written[-2:])
+
+
+@pytest.mark.skipif(not DATABASE_SERVER, reason="the PostgreSQL store")
+def test_a_shared_database_is_not_backed_up_by_the_daemon(daemon, workdir):
+    rpc = daemon.connect()
+    error = rpc.call("sys.backup", {})["error"]
+    rpc.close()
+    assert error["code"] == 501 and error["data"]["reason"] == "unsupported"
+    refused = authctl(daemon, "backup", os.path.join(workdir, "b"))
+    assert refused.returncode == 2 and "pg_dump" in refused.stderr
+    assert not os.path.exists(os.path.join(workdir, "b"))
