@@ -82,7 +82,8 @@ let package = Package(
         .executableTarget(
             name: "authctl",
             dependencies: [
-                "AuthClient", "AuthJSON", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AuthClient", "AuthJSON", "AuthProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "authd-gate", dependencies: ["AuthClient"], path: "Examples/AuthGate"),

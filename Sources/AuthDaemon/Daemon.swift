@@ -533,6 +533,8 @@ public final class Daemon: @unchecked Sendable {
         let server = self.server
         server?.stopAccepting()
         service.beginShutdown()
+        // A backup in progress would hold the stop for as long as it copies.
+        backups?.cancel()
         if !service.waitUntilIdle(timeout: Double(service.settings.shutdownTimeout)) {
             logger.warning("stopping with requests still in flight", metadata: ["count": "\(service.inFlight)"])
         }

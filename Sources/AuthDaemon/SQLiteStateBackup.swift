@@ -25,6 +25,9 @@ final class SQLiteStateBackup: StateBackupWriter, @unchecked Sendable {
     private let stateDirectory: String
     private let notIncluded: [String]
     private let writing = NIOLockedValueBox(false)
+    /// The copy in progress, for `cancel()`.
+    private let current = NIOLockedValueBox<AuthDatabase.SnapshotCancellation?>(nil)
+    private let stopped = NIOLockedValueBox(false)
     private let queue = DispatchQueue(label: "authd.backup")
 
     var backupsDirectory: String { stateDirectory + "/backups" }
@@ -44,23 +47,34 @@ final class SQLiteStateBackup: StateBackupWriter, @unchecked Sendable {
             return true
         }
         guard started else { return done(.failure(.inProgress)) }
+        let cancellation = AuthDatabase.SnapshotCancellation()
+        current.withLockedValue { $0 = cancellation }
+        if stopped.withLockedValue({ $0 }) { cancellation.cancel() }
         queue.async { [self] in
             let result: Result<StateBackup, StateBackupFailure>
             do {
-                result = .success(try write(now: now))
+                result = .success(try write(now: now, cancellation: cancellation))
             } catch {
-                result = .failure(.failed("\(error)"))
+                result = .failure(stopped.withLockedValue { $0 } ? .cancelled : .failed("\(error)"))
             }
+            current.withLockedValue { $0 = nil }
             writing.withLockedValue { $0 = false }
             done(result)
         }
+    }
+
+    /// The daemon is stopping: a copy in progress is interrupted (and its
+    /// folder removed), and none starts.
+    func cancel() {
+        stopped.withLockedValue { $0 = true }
+        current.withLockedValue { $0 }?.cancel()
     }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    private func write(now: Int64) throws -> StateBackup {
+    private func write(now: Int64, cancellation: AuthDatabase.SnapshotCancellation) throws -> StateBackup {
         try StateFiles.prepareDirectory(backupsDirectory, what: "backups directory", followLink: false)
         removeAll(but: 1)
         let directory = backupsDirectory + "/" + Self.folderName(now: now)
@@ -69,7 +83,7 @@ final class SQLiteStateBackup: StateBackupWriter, @unchecked Sendable {
         }
         do {
             try checkFreeSpace(in: directory)
-            try database.writeSnapshot(to: directory + "/authd.sqlite3")
+            try database.writeSnapshot(to: directory + "/authd.sqlite3", cancellation: cancellation)
             var files = [try Self.describe(directory, "authd.sqlite3")]
             guard mkdir(directory + "/keys", 0o700) == 0 else {
                 throw Failure(description: "cannot create \(directory)/keys")

@@ -1,5 +1,6 @@
 import AuthCore
 import AuthCrypto
+import AuthProtocol
 import AuthServiceCore
 import AuthStore
 import Foundation
@@ -11,8 +12,10 @@ import Foundation
 /// a state directory that already has a database or key files is refused,
 /// and no daemon may hold it meanwhile (its lock is taken). Files are
 /// copied under a temporary name and renamed into place, the keys before
-/// the database, and given the state directory's owner (so a restore run
-/// as root leaves files the daemon's user can open).
+/// the database. The state directory must be the restoring user's own (as
+/// the daemon requires of its own): root restores into a new folder, and
+/// systemd gives it to the service's user at its next start
+/// (`StateDirectory=`); elsewhere, run it as the daemon's user.
 public enum StateRestore {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -37,10 +40,20 @@ public enum StateRestore {
     /// The manifest, with every file it lists checked.
     static func check(_ directory: String) throws -> StateBackup {
         let manifestPath = directory + "/" + StateBackup.manifestName
-        guard let data = FileManager.default.contents(atPath: manifestPath) else {
-            throw Failure(description: "\(directory) is not a backup: it has no readable \(StateBackup.manifestName)")
+        var folder = stat()
+        guard lstat(directory, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "\(directory) is not a folder")
         }
-        let bytes = [UInt8](data)
+        var keys = stat()
+        guard lstat(directory + "/keys", &keys) == 0, keys.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "\(directory)/keys is not a folder (a link is refused)")
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileDigest.readRegularFile(manifestPath, limit: 1 << 20)
+        } catch {
+            throw Failure(description: "\(directory) is not a backup: \(error)")
+        }
         let backup: StateBackup
         do {
             backup = try StateBackup.parseManifest(try JSONParser.parse(bytes), directory: directory)
@@ -57,6 +70,12 @@ public enum StateRestore {
             }
         }
         try AuthDatabase.checkIntegrity(ofFileAt: directory + "/authd.sqlite3")
+        if let unknown = try AuthDatabase.unknownMigrations(ofFileAt: directory + "/authd.sqlite3") {
+            throw Failure(
+                description:
+                    "the backup's database has a schema this authd does not know (\(unknown.joined(separator: ", "))): restore it with the version that wrote it (\(BackupLayout.printable(backup.version))) or a newer one"
+            )
+        }
         return backup
     }
 
@@ -66,12 +85,8 @@ public enum StateRestore {
         } catch let error as StateFiles.Untrusted {
             throw Failure(description: error.description)
         }
-        var info = stat()
-        guard stat(stateDirectory, &info) == 0 else { throw Failure(description: "cannot inspect \(stateDirectory)") }
-        let owner = (info.st_uid, info.st_gid)
         let lock = try StateDirectoryLock(stateDirectory: stateDirectory)
         defer { withExtendedLifetime(lock) {} }
-        try giveOwner(stateDirectory + "/authd.lock", owner)
         for suffix in ["", "-wal", "-shm", "-journal"] where exists(stateDirectory + "/authd.sqlite3" + suffix) {
             throw Failure(
                 description:
@@ -94,9 +109,7 @@ public enum StateRestore {
         for file in backup.files {
             let target = staging + "/" + file.path
             try copy(backup.directory + "/" + file.path, to: target, expecting: file)
-            try giveOwner(target, owner)
         }
-        try giveOwner(staging + "/keys", owner)
         SQLiteStateBackup.syncDirectory(staging + "/keys")
         SQLiteStateBackup.syncDirectory(staging)
         if exists(keys) { rmdir(keys) }
@@ -145,13 +158,6 @@ public enum StateRestore {
         guard fsync(output) == 0 else { throw Failure(description: "cannot sync \(target)") }
         guard total == file.bytes, SHA256Stream.hex(digest.finish()) == file.sha256 else {
             throw Failure(description: "\(source) changed while it was copied")
-        }
-    }
-
-    private static func giveOwner(_ path: String, _ owner: (uid_t, gid_t)) throws {
-        guard geteuid() == 0 else { return }
-        guard lchown(path, owner.0, owner.1) == 0 else {
-            throw Failure(description: "cannot give \(path) to uid \(owner.0): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -46,19 +46,11 @@ extension AuthService {
         _ done: @escaping @Sendable (LoginThrottle.Outcome, Result<JSONValue, AuthError>) -> Void
     ) {
         let user: UserRecord
-        switch waitFor({ store.user(id: authenticated.user.id, $0) }) {
-        case .failure(let error): return done(.abandoned, .failure(AuthService.map(error)))
-        case .success(nil): return done(.abandoned, .failure(.userNotFound))
-        case .success(let record?): user = record
-        }
-        let scheme = PasswordHashing.scheme(of: user.passwordHash) ?? settings.passwordScheme
-        guard PasswordPolicy.isUsableAtLogin(current, scheme: scheme),
-            PasswordHashing.verify(Array(current.utf8), against: user.passwordHash)
-        else {
-            event(
-                .loginFail, "Password change refused: wrong current password", peer, userID: user.id,
-                email: user.email, reason: "wrong_password")
-            return done(.failed, .failure(.invalidCredentials))
+        switch checkedPassword(
+            authenticated.user.id, current, peer: peer, refusal: "Password change refused: wrong current password")
+        {
+        case .failure(let refusal): return done(refusal.outcome, .failure(refusal.error))
+        case .success(let record): user = record
         }
         let hash: String
         switch newPasswordHash(new, with: hashing) {
@@ -92,5 +84,29 @@ extension AuthService {
                 done(user.mfaEnabled ? .abandoned : .succeeded, .success(.object(["changed": .bool(true)])))
             }
         }
+    }
+
+    /// The user's stored record if `password` is their current one (on a
+    /// hashing worker); a wrong one is a failed attempt, logged as
+    /// `refusal` (`user.change_password` and the second factor's methods).
+    func checkedPassword(
+        _ userID: Int64, _ password: String, peer: PeerCredentials,
+        refusal: String = "Refused: wrong current password"
+    ) -> Result<UserRecord, Refusal> {
+        let user: UserRecord
+        switch waitFor({ store.user(id: userID, $0) }) {
+        case .failure(let error): return .failure(Refusal(outcome: .abandoned, error: AuthService.map(error)))
+        case .success(nil): return .failure(Refusal(outcome: .abandoned, error: .userNotFound))
+        case .success(let record?): user = record
+        }
+        let scheme = PasswordHashing.scheme(of: user.passwordHash) ?? settings.passwordScheme
+        guard PasswordPolicy.isUsableAtLogin(password, scheme: scheme),
+            PasswordHashing.verify(Array(password.utf8), against: user.passwordHash)
+        else {
+            event(
+                .loginFail, refusal, peer, userID: user.id, email: user.email, reason: "wrong_password")
+            return .failure(Refusal(outcome: .failed, error: .invalidCredentials))
+        }
+        return .success(user)
     }
 }

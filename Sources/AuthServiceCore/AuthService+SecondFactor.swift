@@ -356,29 +356,6 @@ extension AuthService {
         }
     }
 
-    /// The user's stored record if `password` is theirs (on a hashing
-    /// worker); a wrong one is a failed attempt, logged.
-    private func checkedPassword(_ userID: Int64, _ password: String, peer: PeerCredentials) -> Result<
-        UserRecord, Refusal
-    > {
-        let user: UserRecord
-        switch waitFor({ store.user(id: userID, $0) }) {
-        case .failure(let error): return .failure(Refusal(outcome: .abandoned, error: AuthService.map(error)))
-        case .success(nil): return .failure(Refusal(outcome: .abandoned, error: .userNotFound))
-        case .success(let record?): user = record
-        }
-        let scheme = PasswordHashing.scheme(of: user.passwordHash) ?? settings.passwordScheme
-        guard PasswordPolicy.isUsableAtLogin(password, scheme: scheme),
-            PasswordHashing.verify(Array(password.utf8), against: user.passwordHash)
-        else {
-            event(
-                .loginFail, "Refused: wrong current password", peer, userID: user.id, email: user.email,
-                reason: "wrong_password")
-            return .failure(Refusal(outcome: .failed, error: .invalidCredentials))
-        }
-        return .success(user)
-    }
-
     /// Checks a code of the user's confirmed second factor, or one of their
     /// recovery codes, spending it (each works once); nil when accepted.
     private func checkSecondFactorCode(_ code: String, user: UserSnapshot, peer: PeerCredentials, client: String? = nil)

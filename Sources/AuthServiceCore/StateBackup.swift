@@ -1,4 +1,5 @@
 import AuthCore
+import AuthProtocol
 
 /// What one backup holds: the database copy and the key files, each with
 /// its size and SHA-256, as `sys.backup` answers and as the backup's
@@ -22,7 +23,7 @@ public struct StateBackup: Sendable, Equatable {
 
     /// The manifest's format; a restore refuses one it does not know.
     public static let format = 1
-    public static let manifestName = "MANIFEST.json"
+    public static let manifestName = BackupLayout.manifest
 
     /// Where the daemon wrote it (absolute, as the daemon sees it).
     public var directory: String
@@ -100,11 +101,13 @@ public struct StateBackup: Sendable, Equatable {
                 digest.utf8.count == 64,
                 digest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
             else { throw InvalidManifest(description: "a file entry is malformed") }
-            guard isSafeRelativePath(path) else { throw InvalidManifest(description: "unsafe path \(path)") }
+            guard BackupLayout.isFilePath(path) else {
+                throw InvalidManifest(description: "unsafe path \(BackupLayout.printable(path))")
+            }
             guard seen.insert(path).inserted else { throw InvalidManifest(description: "\(path) listed twice") }
             files.append(File(path: path, bytes: bytes, sha256: digest))
         }
-        guard files.contains(where: { $0.path == "authd.sqlite3" }) else {
+        guard files.contains(where: { $0.path == BackupLayout.database }) else {
             throw InvalidManifest(description: "no database (authd.sqlite3) listed")
         }
         var notIncluded: [String] = []
@@ -112,14 +115,5 @@ public struct StateBackup: Sendable, Equatable {
         return StateBackup(
             directory: directory, createdAt: createdAt, version: version, schema: object["schema"]?.stringValue,
             files: files, notIncluded: notIncluded)
-    }
-
-    /// `authd.sqlite3` or `keys/NAME`: the only places a backup writes.
-    static func isSafeRelativePath(_ path: String) -> Bool {
-        if path == "authd.sqlite3" { return true }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0] == "keys", let name = parts.last, !name.isEmpty, name != ".", name != ".."
-        else { return false }
-        return name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x2F }
     }
 }

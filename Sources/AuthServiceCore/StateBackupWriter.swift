@@ -11,6 +11,8 @@ public protocol StateBackupWriter: Sendable {
 public enum StateBackupFailure: Error, Sendable, Equatable {
     /// Another backup is being written: one at a time.
     case inProgress
+    /// The daemon is stopping: the copy was abandoned and removed.
+    case cancelled
     /// The copy could not be made (disk full, permissions); nothing is left
     /// of it. For the log only.
     case failed(String)

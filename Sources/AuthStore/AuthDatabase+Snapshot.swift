@@ -1,5 +1,7 @@
 import AuthCore
+import Foundation
 import GRDB
+import GRDBSQLite
 
 #if canImport(Glibc)
     import Glibc
@@ -17,17 +19,56 @@ extension AuthDatabase {
     /// The file is created 0600 first (SQLite would create it with the
     /// umask's mode); it must not exist. The copy is checked with
     /// `PRAGMA integrity_check` and written to disk before this returns.
-    public func writeSnapshot(to path: String) throws {
+    public func writeSnapshot(to path: String, cancellation: SnapshotCancellation? = nil) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SnapshotFailure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
         }
         Glibc.close(fd)
         try pool.unsafeRead { db in
+            try cancellation?.begin(db.sqliteConnection)
+            defer { cancellation?.end() }
             try db.execute(sql: "VACUUM INTO ?", arguments: [path])
         }
+        try cancellation?.check()
         try Self.checkIntegrity(ofFileAt: path)
         try Self.syncFile(path)
+    }
+
+    /// Stops a snapshot in progress from another thread (the daemon
+    /// stopping): `sqlite3_interrupt` on the connection that copies.
+    public final class SnapshotCancellation: @unchecked Sendable {
+        private let lock = NSLock()
+        private var connection: OpaquePointer?
+        private var cancelled = false
+
+        public init() {}
+
+        public func cancel() {
+            lock.lock()
+            defer { lock.unlock() }
+            cancelled = true
+            if let connection { sqlite3_interrupt(connection) }
+        }
+
+        func begin(_ connection: OpaquePointer?) throws {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !cancelled else { throw SnapshotFailure(description: "the snapshot was cancelled") }
+            self.connection = connection
+        }
+
+        func end() {
+            lock.lock()
+            defer { lock.unlock() }
+            connection = nil
+        }
+
+        func check() throws {
+            lock.lock()
+            defer { lock.unlock() }
+            if cancelled { throw SnapshotFailure(description: "the snapshot was cancelled") }
+        }
     }
 
     /// `PRAGMA integrity_check` on the SQLite file at `path`, opened read-only
@@ -59,6 +100,22 @@ extension AuthDatabase {
                 (Int($0.dropFirst()) ?? 0) < (Int($1.dropFirst()) ?? 0)
             }
         }
+    }
+
+    /// The migrations recorded in the SQLite file at `path` that this
+    /// version does not know (a newer authd's schema); nil when none.
+    public static func unknownMigrations(ofFileAt path: String) throws -> [String]? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let copy = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? copy.close() }
+        let known = Set(migrator.migrations)
+        let applied = try copy.read { db in
+            try db.tableExists("grdb_migrations")
+                ? try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") : []
+        }
+        let unknown = applied.filter { !known.contains($0) }
+        return unknown.isEmpty ? nil : unknown
     }
 
     private static func syncFile(_ path: String) throws {

@@ -16,7 +16,27 @@ public final class AuthDatabase: Sendable {
     /// Migrates the schema.
     public init(writer: any DatabaseWriter) throws {
         pool = writer
-        try AuthDatabase.migrator.migrate(writer)
+        // A newer authd's schema (restored from its backup, or an upgrade
+        // rolled back) is refused: this version would ignore what it added,
+        // such as a second factor, and log users in on a password alone.
+        let migrator = AuthDatabase.migrator
+        // On the writer: a reader opened before the migration would keep
+        // the schema it saw.
+        let unknown = try writer.writeWithoutTransaction { db -> [String] in
+            guard try migrator.hasBeenSuperseded(db) else { return [] }
+            let known = Set(migrator.migrations)
+            return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").filter { !known.contains($0) }
+        }
+        if !unknown.isEmpty { throw NewerSchema(unknown: unknown) }
+        try migrator.migrate(writer)
+    }
+
+    /// The database was migrated by a newer authd.
+    public struct NewerSchema: Error, CustomStringConvertible {
+        public let unknown: [String]
+        public var description: String {
+            "the database has a schema this authd does not know (\(unknown.joined(separator: ", "))): it was written by a newer authd; run that version"
+        }
     }
 
     /// The daemon's store: a WAL pool on the SQLite file at `path`.
@@ -176,7 +196,7 @@ public final class AuthDatabase: Sendable {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }
 
-    private static var migrator: DatabaseMigrator {
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(

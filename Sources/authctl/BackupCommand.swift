@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthClient
 import AuthJSON
+import AuthProtocol
 import Foundation
 
 #if canImport(Glibc)
@@ -55,14 +56,21 @@ struct BackupCommand: AsyncParsableCommand {
             } else {
                 print("backup written to \(destination): \(backup.files.count) files, \(bytes) bytes")
                 for key in backup.notIncluded {
-                    print("not in the backup (keep it with your credentials): \(key)")
+                    print("not in the backup (keep it with your credentials): \(BackupLayout.printable(key))")
                 }
             }
         }
     }
 }
 
-/// Copies a backup authd wrote out of its state directory.
+/// Copies a backup authd wrote out of its state directory. It runs as root
+/// and takes its paths from the daemon's answer, so it trusts none of
+/// them: the folder must be `…/backups/NAME` as the daemon names it, each
+/// file `authd.sqlite3` or `keys/NAME`, every step below the folder is
+/// opened relative to its parent without following a link, only regular
+/// files are read, and afterwards only what was copied is unlinked (never
+/// a recursive delete of a path the daemon named). DEST is created and
+/// written the same way.
 enum BackupCopy {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -71,46 +79,89 @@ enum BackupCopy {
     /// Copies every listed file and the manifest into `destination`, checks
     /// each size, then removes authd's copy.
     static func collect(_ backup: BackupInfo, into destination: String) throws {
-        let source = backup.directory
-        guard access(source + "/MANIFEST.json", R_OK) == 0 else {
-            throw Failure(
-                description:
-                    "authd wrote the backup to \(source), which this user cannot read: run 'authctl backup' as root (authd deletes it after an hour)"
-            )
+        let source = try checkedFolder(backup.directory)
+        for file in backup.files where !BackupLayout.isFilePath(file.path) {
+            throw Failure(description: "authd's answer names an unexpected file: \(BackupLayout.printable(file.path))")
         }
+        let sourceFD = open(source, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard sourceFD >= 0 else {
+            throw Failure(
+                description: errno == EACCES
+                    ? "authd wrote the backup to \(source), which this user cannot read: run 'authctl backup' as root (authd deletes it after an hour)"
+                    : "cannot open \(source): \(String(cString: strerror(errno)))")
+        }
+        defer { close(sourceFD) }
+        let sourceKeys = openat(sourceFD, BackupLayout.keysFolder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard sourceKeys >= 0 else { throw Failure(description: "cannot open \(source)/keys") }
+        defer { close(sourceKeys) }
+
         let previous = umask(0o077)
         defer { umask(previous) }
         guard mkdir(destination, 0o700) == 0 else {
             throw Failure(description: "cannot create \(destination): \(String(cString: strerror(errno)))")
         }
+        let targetFD = open(destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard targetFD >= 0, mkdirat(targetFD, BackupLayout.keysFolder, 0o700) == 0 else {
+            if targetFD >= 0 { close(targetFD) }
+            try? FileManager.default.removeItem(atPath: destination)
+            throw Failure(description: "cannot create \(destination)/keys")
+        }
+        defer { close(targetFD) }
+        let targetKeys = openat(targetFD, BackupLayout.keysFolder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        defer { if targetKeys >= 0 { close(targetKeys) } }
+        var copied: [(Int32, String)] = []
         do {
-            guard mkdir(destination + "/keys", 0o700) == 0 else {
-                throw Failure(description: "cannot create \(destination)/keys")
-            }
+            guard targetKeys >= 0 else { throw Failure(description: "cannot open \(destination)/keys") }
             for file in backup.files {
-                let copied = try copy(source + "/" + file.path, to: destination + "/" + file.path)
-                guard copied == file.bytes else {
-                    throw Failure(description: "\(file.path) is \(copied) bytes, authd wrote \(file.bytes)")
+                let (from, to, name) =
+                    file.path == BackupLayout.database
+                    ? (sourceFD, targetFD, file.path) : (sourceKeys, targetKeys, String(file.path.dropFirst(5)))
+                let size = try copy(name, from: from, to: to)
+                guard size == file.bytes else {
+                    throw Failure(description: "\(file.path) is \(size) bytes, authd wrote \(file.bytes)")
                 }
+                copied.append((from, name))
             }
-            _ = try copy(source + "/MANIFEST.json", to: destination + "/MANIFEST.json")
+            _ = try copy(BackupLayout.manifest, from: sourceFD, to: targetFD)
+            copied.append((sourceFD, BackupLayout.manifest))
+            _ = fsync(targetKeys)
+            _ = fsync(targetFD)
         } catch {
             try? FileManager.default.removeItem(atPath: destination)
             throw error
         }
-        try? FileManager.default.removeItem(atPath: source)
+        // authd's copy: what was copied, then its two folders if now empty.
+        for (folder, name) in copied { unlinkat(folder, name, 0) }
+        unlinkat(sourceFD, BackupLayout.keysFolder, AT_REMOVEDIR)
+        rmdir(source)
     }
 
-    /// Copies one file into a new 0600 file, synced; returns its size.
-    private static func copy(_ source: String, to target: String) throws -> Int64 {
-        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard input >= 0 else {
-            throw Failure(description: "cannot open \(source): \(String(cString: strerror(errno)))")
+    /// The answer's folder, if it has the shape the daemon gives it.
+    static func checkedFolder(_ directory: String) throws -> String {
+        let parts = directory.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard directory.hasPrefix("/"), parts.count >= 3,
+            parts.dropFirst().allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
+            parts[parts.count - 2] == BackupLayout.folder, BackupLayout.isFolderName(parts[parts.count - 1])
+        else {
+            throw Failure(
+                description: "authd's answer names an unexpected folder: \(BackupLayout.printable(directory))")
         }
+        return directory
+    }
+
+    /// Copies the regular file `name` of the folder `from` into a new 0600
+    /// file of the folder `to`, synced; returns its size.
+    private static func copy(_ name: String, from: Int32, to: Int32) throws -> Int64 {
+        let input = openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard input >= 0 else { throw Failure(description: "cannot open \(name): \(String(cString: strerror(errno)))") }
         defer { close(input) }
-        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        var info = stat()
+        guard fstat(input, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw Failure(description: "\(name) in authd's backup is not a regular file")
+        }
+        let output = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard output >= 0 else {
-            throw Failure(description: "cannot create \(target): \(String(cString: strerror(errno)))")
+            throw Failure(description: "cannot create \(name): \(String(cString: strerror(errno)))")
         }
         defer { close(output) }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -119,7 +170,7 @@ enum BackupCopy {
             let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw Failure(description: "cannot read \(source)")
+                throw Failure(description: "cannot read \(name)")
             }
             if count == 0 { break }
             var offset = 0
@@ -127,13 +178,13 @@ enum BackupCopy {
                 let written = chunk.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw Failure(description: "cannot write \(target): \(String(cString: strerror(errno)))")
+                    throw Failure(description: "cannot write \(name): \(String(cString: strerror(errno)))")
                 }
                 offset += written
             }
             total += Int64(count)
         }
-        guard fsync(output) == 0 else { throw Failure(description: "cannot sync \(target)") }
+        guard fsync(output) == 0 else { throw Failure(description: "cannot sync \(name)") }
         return total
     }
 }

@@ -129,8 +129,9 @@ struct RestoreCommand: ParsableCommand {
             Every file is checked against the backup's MANIFEST.json (size and SHA-256) and the
             database with SQLite's integrity check before anything is copied. A state directory
             that already has a database or key files is refused: move it aside first. Stop
-            authd (authd.socket and authd.service) while restoring. Run as root, the restored
-            files are given the state directory's owner.
+            authd (authd.socket and authd.service) while restoring. The state directory must
+            be the restoring user's own: as root, restore into a new folder, which systemd
+            gives to the service's user at its next start.
             """)
 
     @Option(help: "The backup folder (the DEST of authctl backup).")

@@ -326,6 +326,30 @@ check "and the Python client example" sandbox_run test -s /usr/share/doc/authd/e
 check "the manual pages authd(8), authd.conf(5) and authctl(1) render" \
     bash -c "for page in /usr/share/man/man8/authd.8.gz /usr/share/man/man5/authd.conf.5.gz /usr/share/man/man1/authctl.1.gz; do nsenter -t $SANDBOX_PID -m -p -- man -l \$page 2>/dev/null | grep -q . || exit 1; done"
 
+# 9c. Backup and restore under the real unit (DynamicUser=: the state is in
+# /var/lib/private/authd), as the README tells an operator to do it.
+old_refresh=$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.refresh_token)
+backup_json=$(sandbox_run authctl --socket $SOCK backup /var/tmp/authd-backup-test --json)
+check "authctl backup collects a backup from the running service" \
+    test "$(echo "$backup_json" | field directory)" = /var/tmp/authd-backup-test
+check "it names the keys that came from credentials (not in the backup)" \
+    bash -c "grep -q 'credential access-key' <<<'$backup_json'"
+check "the backup is 0700 and the service's copy is gone" \
+    bash -c "[ \"\$(nsenter -t $SANDBOX_PID -m -p -- stat -c %a /var/tmp/authd-backup-test)\" = 700 ] && [ -z \"\$(nsenter -t $SANDBOX_PID -m -p -- ls -A /var/lib/private/authd/backups)\" ]"
+check "the journal records sys_backup with the peer" \
+    bash -c "nsenter -t $SANDBOX_PID -m -p -- journalctl -u authd --no-pager -o json AUTHD_EVENT=sys_backup | grep -q '\"AUTHD_PEER_UID\":\"0\"'"
+check "authd restore --check finds it intact" sandbox_run authd restore --check --from /var/tmp/authd-backup-test
+sandbox_run systemctl stop authd.socket authd.service
+sandbox_run mv /var/lib/private/authd /var/lib/private/authd.old
+check "authd restore puts it into the emptied state directory" \
+    sandbox_run authd restore --from /var/tmp/authd-backup-test --state-dir /var/lib/private/authd
+sandbox_run systemctl start authd.socket
+check "the restored service refreshes a token issued before the backup" \
+    test -n "$(rpc auth.refresh "{\"refresh_token\":\"$old_refresh\"}" | field result.access_token)"
+check "the restored state belongs to the service's user" \
+    test "$(sandbox_run stat -c %U /var/lib/private/authd/authd.sqlite3)" = authd
+sandbox_run rm -rf /var/lib/private/authd.old /var/tmp/authd-backup-test
+
 # 10. Uninstall removes everything but the state.
 sandbox_run make -s -C "$REPO" uninstall >/dev/null 2>&1
 check "make uninstall removes the binaries and units" \

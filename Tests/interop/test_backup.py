@@ -170,20 +170,151 @@ def test_a_changed_or_unsafe_backup_is_refused_and_nothing_is_restored(daemon, w
 
 
 @sqlite_only
-def test_only_admins_back_up_and_uncollected_backups_do_not_pile_up(daemon, workdir):
-    os.chmod(daemon.dir, 0o755)
-    os.chmod(daemon.socket, 0o666)
-    refused = authctl(daemon, "backup", os.path.join(workdir, "other"), user=65534)
-    assert refused.returncode == 2 and "forbidden" in refused.stderr
-    assert not os.path.exists(os.path.join(daemon.state, "backups")) or \
-        os.listdir(os.path.join(daemon.state, "backups")) == []
-    # An admin asking again and again without collecting: the newest two stay.
+def test_only_root_backs_up_and_uncollected_backups_do_not_pile_up(workdir):
+    daemon = Daemon("--admin-uids", "65533")
+    try:
+        os.chmod(daemon.dir, 0o755)
+        os.chmod(daemon.socket, 0o666)
+        # Nor a plain peer, nor an admin uid, nor an admin user's token: only
+        # root can collect a backup, so only root may have one written.
+        rpc = daemon.connect()
+        rpc.result("user.create", {"email": "boss@example.com", "password": PASSWORD, "role": "admin"})
+        token = login(rpc, "boss@example.com")["access_token"]
+        rpc.close()
+        for uid in (65534, 65533):
+            refused = authctl(daemon, "backup", os.path.join(workdir, "other"), user=uid)
+            assert refused.returncode == 2 and "forbidden" in refused.stderr, (uid, refused.stderr)
+        script = ("import json,os,socket,sys; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
+                  "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f=s.makefile('rwb'); "
+                  "f.write((json.dumps({'jsonrpc':'2.0','id':1,'method':'sys.backup',"
+                  "'params':{'access_token':sys.argv[2]}})+'\\n').encode()); f.flush(); print(f.readline().decode())")
+        answer = json.loads(subprocess.run(["python3", "-c", script, daemon.socket, token], capture_output=True,
+                                           text=True, timeout=30).stdout)
+        assert answer["error"]["data"]["reason"] == "forbidden", answer
+        assert not os.path.exists(os.path.join(daemon.state, "backups")) or \
+            os.listdir(os.path.join(daemon.state, "backups")) == []
+        uncollected(daemon)
+    finally:
+        daemon.stop()
+
+
+def uncollected(daemon):
+    # Root asking again and again without collecting: the newest two stay.
     rpc = daemon.connect()
     written = [rpc.result("sys.backup", {})["directory"] for _ in range(4)]
     rpc.close()
     kept = sorted(os.path.join(daemon.state, "backups", name)
                   for name in os.listdir(os.path.join(daemon.state, "backups")))
     assert kept == sorted(written[-2:])
+
+
+def rewrite_manifest_digest(backup, path):
+    import hashlib
+    with open(os.path.join(backup, path), "rb") as handle:
+        data = handle.read()
+    manifest_path = os.path.join(backup, "MANIFEST.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    for entry in manifest["files"]:
+        if entry["path"] == path:
+            entry["bytes"], entry["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle)
+
+
+@sqlite_only
+def test_a_newer_schema_is_refused_by_restore_and_by_the_daemon(daemon, workdir):
+    import sqlite3
+    destination = os.path.join(workdir, "backup")
+    assert authctl(daemon, "backup", destination).returncode == 0
+    database = sqlite3.connect(os.path.join(destination, "authd.sqlite3"))
+    database.execute("INSERT INTO grdb_migrations (identifier) VALUES ('v99')")
+    database.commit()
+    database.close()
+    rewrite_manifest_digest(destination, "authd.sqlite3")
+    checked = restore("--check", "--from", destination)
+    assert checked.returncode == 1 and "v99" in checked.stderr, checked.stderr
+    # A state directory holding such a database (an upgrade rolled back):
+    # the daemon does not start on it rather than ignore what it added.
+    state = os.path.join(workdir, "state")
+    os.makedirs(os.path.join(state, "keys"), mode=0o700)
+    shutil.copy(os.path.join(destination, "authd.sqlite3"), os.path.join(state, "authd.sqlite3"))
+    started = subprocess.run([BINARY, "--listen", os.path.join(workdir, "s.sock"), "--state-dir", state],
+                             capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert started.returncode == 1 and "v99" in started.stderr, started.stderr
+
+
+@sqlite_only
+def test_links_and_fifos_in_a_backup_folder_are_refused(daemon, workdir):
+    destination = os.path.join(workdir, "backup")
+    assert authctl(daemon, "backup", destination).returncode == 0
+    # The manifest a link to a file elsewhere; then a FIFO (never waited on).
+    manifest = os.path.join(destination, "MANIFEST.json")
+    os.rename(manifest, manifest + ".real")
+    os.symlink(manifest + ".real", manifest)
+    linked = restore("--check", "--from", destination)
+    assert linked.returncode == 1 and "MANIFEST.json" in linked.stderr, linked.stderr
+    os.unlink(manifest)
+    os.mkfifo(manifest)
+    fifo = restore("--check", "--from", destination)
+    assert fifo.returncode == 1 and "regular file" in fifo.stderr, fifo.stderr
+    os.unlink(manifest)
+    os.rename(manifest + ".real", manifest)
+    assert restore("--check", "--from", destination).returncode == 0
+    # keys/ a link to a folder elsewhere holding the same files.
+    os.rename(os.path.join(destination, "keys"), os.path.join(workdir, "keys-elsewhere"))
+    os.symlink(os.path.join(workdir, "keys-elsewhere"), os.path.join(destination, "keys"))
+    keys = restore("--check", "--from", destination)
+    assert keys.returncode == 1 and "keys" in keys.stderr, keys.stderr
+
+
+FAKE_DAEMON = r"""
+import json, os, socket, sys
+path, answer = sys.argv[1], json.loads(sys.argv[2])
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(1)
+print("ready", flush=True)
+connection, _ = server.accept()
+stream = connection.makefile("rwb")
+request = json.loads(stream.readline())
+stream.write((json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": answer}) + "\n").encode())
+stream.flush()
+stream.readline()
+"""
+
+
+def test_authctl_trusts_no_path_in_a_daemons_answer(workdir):
+    """authctl backup runs as root and copies what the daemon names: a
+    hostile or impersonated daemon must not make it read, write or delete
+    anything outside a backup folder's own files."""
+    victim = os.path.join(workdir, "victim")
+    os.makedirs(os.path.join(victim, "backups", "20261207T010000Z-0123abcd", "keys"))
+    with open(os.path.join(victim, "secret"), "w") as handle:
+        handle.write("not for copying")
+    good = os.path.join(victim, "backups", "20261207T010000Z-0123abcd")
+    base = {"created_at": 1, "version": "0", "format": 1, "bytes": 0, "not_included": []}
+    answers = {
+        "a folder outside backups/": dict(base, directory=victim, files=[]),
+        "a folder named otherwise": dict(base, directory=os.path.join(victim, "backups", "x"), files=[]),
+        "a path with ..": dict(base, directory=good + "/../../", files=[]),
+        "a file leaving the folder": dict(
+            base, directory=good, files=[{"path": "keys/../../../secret", "bytes": 15, "sha256": "0" * 64}]),
+    }
+    for case, answer in answers.items():
+        sock = os.path.join(workdir, "fake.sock")
+        fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
+                                text=True)
+        assert fake.stdout.readline().strip() == "ready"
+        destination = os.path.join(workdir, "dest")
+        result = subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True,
+                                text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        fake.kill()
+        fake.wait()
+        os.unlink(sock)
+        assert result.returncode == 1 and "unexpected" in result.stderr, (case, result.stderr)
+        assert not os.path.exists(destination), case
+        assert os.path.exists(os.path.join(victim, "secret")) and os.path.isdir(good), case
 
 
 @pytest.mark.skipif(not DATABASE_SERVER, reason="the PostgreSQL store")
