@@ -30,13 +30,15 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case rotateKeys = "keys.rotate"
     case resetSecondFactor = "user.totp.reset"
     case stats = "stats"
+    /// `stats` in the Prometheus text format (node_exporter's textfile collector).
+    case metrics = "sys.metrics"
 
     /// Admin methods: uid 0, an admin uid or group, or an admin user's
     /// `access_token`; anyone else gets `403` before any param is looked at.
     public var requiresAdmin: Bool {
         switch self {
         case .createUser, .getUser, .listUsers, .updateUser, .setPassword, .deleteUser, .listSessions,
-            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor:
+            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor, .metrics:
             true
         case .login, .refresh, .logout, .logoutAll, .mfa, .verify, .me, .changePassword, .enrollSecondFactor,
             .confirmSecondFactor, .disableSecondFactor, .replaceRecoveryCodes, .jwks, .health, .discover:
@@ -47,7 +49,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     /// Read-only methods still answered while the daemon stops.
     public var isServedWhileStopping: Bool {
         switch self {
-        case .verify, .health, .jwks, .me, .stats, .discover: true
+        case .verify, .health, .jwks, .me, .stats, .metrics, .discover: true
         default: false
         }
     }

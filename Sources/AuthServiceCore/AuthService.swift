@@ -263,6 +263,7 @@ public final class AuthService: @unchecked Sendable {
             case .rotateKeys: try rotateKeys(context)
             case .resetSecondFactor: try resetSecondFactor(context)
             case .stats: statsResult(context)
+            case .metrics: metrics(context)
             }
         } catch {
             context.fail(error)
