@@ -66,6 +66,7 @@ install-files:
 	gzip -9nf $(MANDIR)/man8/authd.8 $(MANDIR)/man5/authd.conf.5 $(MANDIR)/man1/authctl.1
 	install -m0644 systemd/authd.conf $(DOCDIR)/authd.conf.example
 	install -Dm0644 systemd/authd-postgresql.conf $(DOCDIR)/examples/systemd/authd-postgresql.conf
+	install -m0644 systemd/authd-metrics.service systemd/authd-metrics.timer $(DOCDIR)/examples/systemd/
 	install -Dm0644 Examples/python/authd_client.py $(DOCDIR)/examples/python/authd_client.py
 	install -d -m0755 $(CONFDIR)
 	test -e $(CONFDIR)/authd.conf || install -m0644 systemd/authd.conf $(CONFDIR)/authd.conf

@@ -2,7 +2,7 @@ import AuthJSON
 
 extension AuthClient {
     /// The admin methods of authd (`user.*`, `session.*`, `keys.rotate`,
-    /// `stats`). Callers that are not root or a configured admin uid/group
+    /// `stats`, `sys.metrics`). Callers that are not root or a configured admin uid/group
     /// pass an admin user's access token to ``AuthClient/admin(accessToken:)``.
     public struct Admin: Sendable {
         let client: AuthClient
@@ -116,6 +116,14 @@ extension AuthClient {
         /// Counters, latency percentiles per method and queue depths.
         public func stats() async throws -> JSONObject {
             try Decoder(try await call("stats", [:])).object
+        }
+
+        /// The counters, latency histograms, queue depths and user and
+        /// session counts of ``stats()`` in the Prometheus text exposition
+        /// format (version 0.0.4), ending in a newline: ready for
+        /// node_exporter's textfile collector once written to a `.prom` file.
+        public func metrics() async throws -> String {
+            try Decoder(try await call("sys.metrics", [:])).string("text")
         }
     }
 }

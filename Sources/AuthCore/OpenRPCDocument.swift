@@ -1925,6 +1925,58 @@ public enum OpenRPCDocument {
               ]
             },
             {
+              "name": "sys.metrics",
+              "tags": [
+                {
+                  "name": "admin"
+                }
+              ],
+              "summary": "The facts of stats in the Prometheus text exposition format, for node_exporter's textfile collector.",
+              "description": "Families: authd_build_info{version}, authd_start_time_seconds, authd_requests_total{method,outcome} (outcome: ok, or the error reason), authd_request_duration_seconds{method} (a histogram, fixed buckets from 50 µs to 10 s), authd_requests_in_flight, authd_queue_depth{queue}, authd_queue_capacity{queue}, authd_users, authd_live_sessions. Every method is listed from the start with outcome=\"ok\".",
+              "paramStructure": "by-name",
+              "params": [
+                {
+                  "name": "access_token",
+                  "schema": {
+                    "type": "string"
+                  },
+                  "required": false,
+                  "description": "Optional: an admin user's access token, for peers that are not admins by uid or group."
+                }
+              ],
+              "result": {
+                "name": "result",
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "content_type": {
+                      "const": "text/plain; version=0.0.4"
+                    },
+                    "text": {
+                      "type": "string",
+                      "description": "The exposition, one sample per line, ending in a newline."
+                    }
+                  },
+                  "required": [
+                    "content_type",
+                    "text"
+                  ],
+                  "additionalProperties": false
+                }
+              },
+              "errors": [
+                {
+                  "$ref": "#/components/errors/Forbidden"
+                },
+                {
+                  "$ref": "#/components/errors/InternalError"
+                },
+                {
+                  "$ref": "#/components/errors/ShuttingDown"
+                }
+              ]
+            },
+            {
               "name": "sys.backup",
               "tags": [
                 {

@@ -30,6 +30,8 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case rotateKeys = "keys.rotate"
     case resetSecondFactor = "user.totp.reset"
     case stats = "stats"
+    /// `stats` in the Prometheus text format (node_exporter's textfile collector).
+    case metrics = "sys.metrics"
     /// An online copy of the database and the key files, into the state
     /// directory's `backups/` (collected by `authctl backup`).
     case backup = "sys.backup"
@@ -39,7 +41,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     public var requiresAdmin: Bool {
         switch self {
         case .createUser, .getUser, .listUsers, .updateUser, .setPassword, .deleteUser, .listSessions,
-            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor, .backup:
+            .revokeSessions, .rotateKeys, .stats, .resetSecondFactor, .backup, .metrics:
             true
         case .login, .refresh, .logout, .logoutAll, .mfa, .verify, .me, .changePassword, .enrollSecondFactor,
             .confirmSecondFactor, .disableSecondFactor, .replaceRecoveryCodes, .jwks, .health, .discover:
@@ -50,7 +52,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     /// Read-only methods still answered while the daemon stops.
     public var isServedWhileStopping: Bool {
         switch self {
-        case .verify, .health, .jwks, .me, .stats, .discover: true
+        case .verify, .health, .jwks, .me, .stats, .metrics, .discover: true
         default: false
         }
     }

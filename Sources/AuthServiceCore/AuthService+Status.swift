@@ -1,7 +1,7 @@
 import AuthCore
 import AuthCrypto
 
-/// `keys.jwks`, `sys.health` and `stats`.
+/// `keys.jwks`, `sys.health`, `stats` and `sys.metrics`.
 extension AuthService {
     // MARK: keys.jwks
 
@@ -44,5 +44,24 @@ extension AuthService {
                     "users": .int(counts.users), "live_sessions": .int(counts.sessions),
                     "in_flight": .int(inFlight),
                 ])))
+    }
+
+    // MARK: sys.metrics
+
+    /// `stats`' facts in the Prometheus text format, for node_exporter's
+    /// textfile collector. Counts come from the in-memory view, as `stats`'
+    /// do: nothing here waits on the store.
+    func metrics(_ context: CallContext) {
+        let counts = store.view.counts
+        let report = MetricsReport(
+            version: AuthService.version, startTime: startedAt, methods: stats.figures(),
+            knownMethods: RPCMethod.allCases.map(\.rawValue),
+            queues: [
+                .init(name: "hash", depth: hashQueue.depth, capacity: hashQueue.capacity),
+                .init(name: "store", depth: storeQueue.depth, capacity: storeQueue.capacity),
+            ],
+            users: counts.users, liveSessions: counts.sessions, inFlight: inFlight)
+        context.respond(
+            .success(.object(["content_type": .string(PrometheusText.contentType), "text": .string(report.text)])))
     }
 }

@@ -193,9 +193,9 @@ public final class AuthService: @unchecked Sendable {
         let method = RPCMethod(rawValue: request.method)
         let ending = CallEnding()
         let finish: Responder = { [self] result in
-            var failed = false
+            var failure: AuthError.Reason?
             if case .failure(let error) = result {
-                failed = true
+                failure = error.reason
                 if error.reason == .internalError {
                     log.log(
                         .error, "internal error",
@@ -204,7 +204,7 @@ public final class AuthService: @unchecked Sendable {
             }
             stats.record(
                 method: method?.rawValue ?? "(unknown)", microseconds: Int(microseconds() - started),
-                failed: failed)
+                failure: failure)
             // Hand the answer to the connection first: its write is then queued
             // on the event loop before shutdown can see nothing in flight and
             // queue the close behind it.
@@ -268,6 +268,7 @@ public final class AuthService: @unchecked Sendable {
             case .resetSecondFactor: try resetSecondFactor(context)
             case .stats: statsResult(context)
             case .backup: backup(context)
+            case .metrics: metrics(context)
             }
         } catch {
             context.fail(error)

@@ -21,8 +21,8 @@ struct AuthctlCommand: AsyncParsableCommand {
               authctl session revoke --user alice@example.com
             """,
         subcommands: [
-            UserCommand.self, SessionCommand.self, KeysCommand.self, StatusCommand.self, LoginCommand.self,
-            LogoutCommand.self, VerifyCommand.self, BackupCommand.self,
+            UserCommand.self, SessionCommand.self, KeysCommand.self, StatusCommand.self, MetricsCommand.self,
+            LoginCommand.self, LogoutCommand.self, VerifyCommand.self, BackupCommand.self,
         ])
 
     /// Operators type the global options before the subcommand as well as

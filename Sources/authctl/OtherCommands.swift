@@ -128,6 +128,29 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
+struct MetricsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics", abstract: "Print the metrics in the Prometheus text format.",
+        discussion: """
+            For node_exporter's textfile collector. Write a temporary file and rename
+            it, so the collector never reads half a file:
+              cd /var/lib/node_exporter/textfile_collector &&
+                authctl metrics > authd.prom.tmp && mv authd.prom.tmp authd.prom
+            """)
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        try await Exit.guarding(options.json) {
+            let text = try await options.admin.metrics()
+            if options.json {
+                printJSON(.object(["text": .string(text)]))
+            } else {
+                try StandardOutput.write(text)
+            }
+        }
+    }
+}
+
 struct LoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "login",

@@ -229,3 +229,25 @@ func resolveUser(_ reference: String, _ admin: AuthClient.Admin) async throws ->
 }
 
 func printJSON(_ value: JSONValue) { print(JSONWriter.encodeString(value)) }
+
+/// Standard output written in full or not at all as far as the exit code
+/// tells: `authctl metrics > file && mv file …` must not move a file cut
+/// short by a full disk.
+enum StandardOutput {
+    struct WriteFailed: Error, CustomStringConvertible {
+        let errno: Int32
+        var description: String { "cannot write standard output: \(String(cString: strerror(errno)))" }
+    }
+
+    static func write(_ text: String) throws {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw WriteFailed(errno: errno)
+            }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+}

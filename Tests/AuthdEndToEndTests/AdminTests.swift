@@ -9,7 +9,7 @@ import Testing
 @Suite(.timeLimit(.minutes(5))) struct AdminTests {
     static let adminMethods = [
         "user.create", "user.get", "user.list", "user.update", "user.set_password", "user.delete", "session.list",
-        "session.revoke", "keys.rotate", "stats", "user.totp.reset", "sys.backup",
+        "session.revoke", "keys.rotate", "stats", "user.totp.reset", "sys.backup", "sys.metrics",
     ]
 
     @Test func theAdminMethodsAreTheOnesTheDaemonTreatsAsAdmin() {

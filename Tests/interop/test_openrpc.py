@@ -103,6 +103,7 @@ def test_every_method_answers_as_documented(daemon, rpc):
     call("user.totp.reset", {"id": "999999"})
     call("keys.rotate")
     call("stats")
+    assert call("sys.metrics")["result"]["text"].startswith("# HELP ")
     call("sys.backup")
     other = call("user.get", {"email": "other@example.com"})["result"]
     call("user.delete", {"id": other["id"]})
