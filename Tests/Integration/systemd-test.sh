@@ -326,6 +326,15 @@ check "and the Python client example" sandbox_run test -s /usr/share/doc/authd/e
 check "the manual pages authd(8), authd.conf(5) and authctl(1) render" \
     bash -c "for page in /usr/share/man/man8/authd.8.gz /usr/share/man/man5/authd.conf.5.gz /usr/share/man/man1/authctl.1.gz; do nsenter -t $SANDBOX_PID -m -p -- man -l \$page 2>/dev/null | grep -q . || exit 1; done"
 
+# The example timer that writes node_exporter's textfile, as the README says to install it.
+sandbox_run mkdir -p /var/lib/node_exporter/textfile_collector
+sandbox_run sh -c 'cp /usr/share/doc/authd/examples/systemd/authd-metrics.* /etc/systemd/system/ && systemctl daemon-reload'
+sandbox_run systemctl start authd-metrics.service
+check "the example authd-metrics.service writes the textfile node_exporter reads" \
+    bash -c "nsenter -t $SANDBOX_PID -m -p -- grep -q '^authd_requests_total{method=\"auth.login\",outcome=\"ok\"} [1-9]' /var/lib/node_exporter/textfile_collector/authd.prom"
+check "and its timer is accepted" sandbox_run systemctl enable --now authd-metrics.timer
+sandbox_run sh -c 'systemctl disable --now authd-metrics.timer; rm /etc/systemd/system/authd-metrics.*; systemctl daemon-reload' >/dev/null 2>&1
+
 # 9c. Backup and restore under the real unit (DynamicUser=: the state is in
 # /var/lib/private/authd), as the README tells an operator to do it.
 old_refresh=$(rpc auth.login '{"email":"ops@example.com","password":"correct horse battery"}' | field result.refresh_token)
