@@ -131,29 +131,54 @@ extension AuthService {
         // active with the credentials just checked: a password change,
         // reset or deactivation that lands while the hash ran wins.
         // Waited for here: the cost-raise rehash below stays on this worker.
-        let result = waitFor {
-            openSession(
-                for: user.snapshot, settings: settings, peer: context.peer,
-                credentialGeneration: user.credentialGeneration, $0)
-        }
-        switch result {
-        case .failure(.credentialsChanged):
+        let opened = completeLogin(
+            context, attempt: attempt, user: user.snapshot, credentialGeneration: user.credentialGeneration,
+            settings: settings, clientLabel: clientLabel, viaSecondFactor: false
+        ) { [self] in
             failLogin(
                 context, attempt: attempt, clientLabel: clientLabel,
                 userID: user.id, email: email, reason: "credentials_changed")
+        }
+        if opened { upgradeHashIfCheap(user, password: bytes, settings: settings) }
+    }
+
+    /// Opens the session a checked login earned (its password, and its
+    /// second factor when `viaSecondFactor`), answers the call, ends the
+    /// attempt and logs the events: true when a session opened. The session
+    /// opens only if, at its commit, the account is still active at
+    /// `credentialGeneration`; else `credentialsChanged` runs (which must
+    /// answer and end the attempt). Waits on this worker.
+    func completeLogin(
+        _ context: CallContext, attempt: LoginAttempt, user: UserSnapshot, credentialGeneration: Int64,
+        settings: Settings, clientLabel: String, viaSecondFactor: Bool, credentialsChanged: () -> Void
+    ) -> Bool {
+        let result = waitFor {
+            openSession(
+                for: user, settings: settings, peer: context.peer, credentialGeneration: credentialGeneration, $0)
+        }
+        switch result {
+        case .failure(.credentialsChanged):
+            credentialsChanged()
+            return false
         case .failure(let error):
             gate.finish(attempt, outcome: .abandoned)
             context.fail(AuthService.map(error))
+            return false
         case .success(let answer):
             gate.finish(attempt, outcome: .succeeded)
+            if viaSecondFactor {
+                event(
+                    .mfaSuccess, "Second factor accepted", context.peer, client: clientLabel, userID: user.id,
+                    email: user.email)
+            }
             event(
                 .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id,
-                email: user.email)
+                email: user.email, reason: viaSecondFactor ? "mfa" : nil)
             event(
                 .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id,
                 email: user.email)
             context.respond(.success(answer))
-            upgradeHashIfCheap(user, password: bytes, settings: settings)
+            return true
         }
     }
 

@@ -243,34 +243,15 @@ extension AuthService {
                 return context.fail(.invalidCredentials)
             case .success(true): break
             }
-            let settings = self.settings
-            let opened = waitFor {
-                openSession(
-                    for: snapshot, settings: settings, peer: context.peer,
-                    credentialGeneration: challenge.credentialGeneration, $0)
-            }
-            switch opened {
-            case .failure(.credentialsChanged):
+            _ = completeLogin(
+                context, attempt: attempt, user: snapshot, credentialGeneration: challenge.credentialGeneration,
+                settings: settings, clientLabel: clientLabel, viaSecondFactor: true
+            ) { [self] in
                 // The password changed (or the account was deactivated)
                 // since it was checked: the token is void.
                 gate.finish(attempt, outcome: .abandoned)
                 mfaFailed(context.peer, user: snapshot, client: clientLabel, reason: "credentials_changed")
                 context.fail(.invalidCredentials)
-            case .failure(let error):
-                gate.finish(attempt, outcome: .abandoned)
-                context.fail(AuthService.map(error))
-            case .success(let answer):
-                gate.finish(attempt, outcome: .succeeded)
-                event(
-                    .mfaSuccess, "Second factor accepted", context.peer, client: clientLabel, userID: user.id,
-                    email: user.email)
-                event(
-                    .loginSuccess, "Login succeeded", context.peer, client: clientLabel, userID: user.id,
-                    email: user.email, reason: "mfa")
-                event(
-                    .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id,
-                    email: user.email)
-                context.respond(.success(answer))
             }
         }
     }
