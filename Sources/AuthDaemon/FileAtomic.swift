@@ -8,18 +8,7 @@ enum FileAtomic {
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw KeyStore.Failure(description: "cannot write \(temporary): errno \(errno)") }
-        var ok = bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
+        var ok = bytes.withUnsafeBytes { FileIO.writeAll(fd, $0) }
         ok = ok && fsync(fd) == 0
         close(fd)
         guard ok, rename(temporary, path) == 0 else {

@@ -13,18 +13,12 @@ enum FileDigest {
         let fd = try openRegularFile(path)
         defer { close(fd) }
         let stream = SHA256Stream()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            chunk.withUnsafeBytes { stream.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            total += Int64(count)
+        let read = FileIO.readAll(fd) { chunk in
+            stream.update(chunk)
+            total += Int64(chunk.count)
         }
+        guard read else { throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
         return (total, SHA256Stream.hex(stream.finish()))
     }
 
@@ -33,17 +27,12 @@ enum FileDigest {
         let fd = try openRegularFile(path)
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "cannot read \(path)")
-            }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<count])
+        let read = try FileIO.readAll(fd, chunkSize: 65536) { chunk in
+            bytes.append(contentsOf: chunk)
             guard bytes.count <= limit else { throw Failure(description: "\(path) is over \(limit) bytes") }
         }
+        guard read else { throw Failure(description: "cannot read \(path)") }
+        return bytes
     }
 
     /// Opens without following a link or waiting on a FIFO, and refuses

@@ -191,14 +191,8 @@ final class SQLiteStateBackup: StateBackupWriter, @unchecked Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            offset += written
+        guard bytes.withUnsafeBytes({ FileIO.writeAll(fd, $0) }) else {
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
         guard fsync(fd) == 0 else { throw Failure(description: "cannot sync \(path)") }
     }

@@ -55,15 +55,8 @@ enum StateFiles {
         try checkOwner(info, path: path, what: what)
         if info.st_mode & 0o077 != 0 { _ = fchmod(fd, 0o600) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Untrusted(description: "cannot read the \(what) \(path)")
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+        guard FileIO.readAll(fd, chunkSize: 4096, { bytes.append(contentsOf: $0) }) else {
+            throw Untrusted(description: "cannot read the \(what) \(path)")
         }
         return bytes
     }

@@ -127,34 +127,27 @@ public enum StateRestore {
     /// against the manifest's entry as it goes (the backup could change
     /// between the check and the copy).
     private static func copy(_ source: String, to target: String, expecting file: StateBackup.File) throws {
-        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard input >= 0 else { throw Failure(description: "cannot open \(source)") }
+        // Checked before, but it could have been swapped for a link or a FIFO since.
+        let input: Int32
+        do {
+            input = try FileDigest.openRegularFile(source)
+        } catch {
+            throw Failure(description: "\(error)")
+        }
         defer { close(input) }
         let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw Failure(description: "cannot create \(target)") }
         defer { close(output) }
         let digest = SHA256Stream()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "cannot read \(source)")
+        let read = try FileIO.readAll(input) { chunk in
+            guard FileIO.writeAll(output, chunk) else {
+                throw Failure(description: "cannot write \(target): \(String(cString: strerror(errno)))")
             }
-            if count == 0 { break }
-            var offset = 0
-            while offset < count {
-                let written = chunk.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw Failure(description: "cannot write \(target): \(String(cString: strerror(errno)))")
-                }
-                offset += written
-            }
-            chunk.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            total += Int64(count)
+            digest.update(chunk)
+            total += Int64(chunk.count)
         }
+        guard read else { throw Failure(description: "cannot read \(source)") }
         guard fsync(output) == 0 else { throw Failure(description: "cannot sync \(target)") }
         guard total == file.bytes, SHA256Stream.hex(digest.finish()) == file.sha256 else {
             throw Failure(description: "\(source) changed while it was copied")

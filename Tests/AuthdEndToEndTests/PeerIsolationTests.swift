@@ -39,6 +39,36 @@ import Testing
         }
     }
 
+    /// The second factor's methods take an access token and the current
+    /// password: another uid holding one user's token spends that user's
+    /// account budget and its own client budget with wrong passwords, never
+    /// root's client or another account.
+    @Test func wrongPasswordsAtTheSecondFactorsMethodsSpendOnlyThatPeersBudgets() throws {
+        try withDaemon(flags: ["client-max-failures": "5", "login-max-failures": "100"]) { daemon, root in
+            try root.createUser("held@example.com")
+            try root.createUser("other@example.com")
+            let held = try root.login("held@example.com")
+            let lines = (0..<6).map { id in
+                RPCConnection.requestLine(
+                    id: .int(Int64(id)), method: id % 2 == 0 ? "user.totp.enroll" : "user.totp.recovery_codes",
+                    params: [
+                        "access_token": .string(held.access), "current_password": .string("wrong guess \(id)"),
+                        "code": .string("000000"),
+                    ])
+            }
+            let answers = try callsAsUser(uid: 65534, socketPath: daemon.socketPath, lines: lines)
+            #expect(answers.count == 6)
+            #expect(answers.filter { $0.errorReason == "invalid_credentials" }.count == 5, "\(answers)")
+            #expect(answers.filter { $0.errorReason == "rate_limited" }.count == 1, "\(answers)")
+            // Root (its own client key) enrolls another account at once.
+            let other = try root.login("other@example.com")
+            let enrolled = try root.call(
+                "user.totp.enroll",
+                ["access_token": .string(other.access), "current_password": .string(defaultPassword)])
+            #expect(enrolled["result"]?.objectValue?["secret"] != nil, "\(enrolled)")
+        }
+    }
+
     @Test func twoPeersReportingTheSameClientHaveSeparateBudgets() throws {
         try withDaemon(flags: ["client-max-failures": "3", "login-max-failures": "100"]) { daemon, _ in
             let spent = try callsAsUser(
