@@ -49,6 +49,11 @@ public enum RPCMethod: String, CaseIterable, Sendable {
         }
     }
 
+    /// Methods for uid 0 alone, of the admin methods: a backup holds the
+    /// keys, and only root can read the state directory to collect it, so no
+    /// other admin (an admin uid, an admin user's token) has a use for one.
+    public var requiresRoot: Bool { self == .backup }
+
     /// Read-only methods still answered while the daemon stops.
     public var isServedWhileStopping: Bool {
         switch self {

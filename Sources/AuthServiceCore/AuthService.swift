@@ -235,6 +235,11 @@ public final class AuthService: @unchecked Sendable {
                 return
             }
         }
+        if method.requiresRoot, peer.uid != 0 {
+            event(.authzFail, "Root-only method refused", peer, reason: "forbidden")
+            finish(.failure(.forbidden))
+            return
+        }
         guard request.paramsAreObject else {
             finish(.failure(RPCRequest.paramsMustBeAnObject))
             return
