@@ -1,0 +1,94 @@
+#if canImport(AuthPostgres)
+    import AuthCore
+    @testable import AuthPostgres
+    import AuthServiceCore
+    import Foundation
+    import Logging
+    import Testing
+
+    /// The change feed's positions follow commit order whichever way a
+    /// write numbers its change rows (a deferred trigger at COMMIT, or the
+    /// one-statement refresh numbering its own row under the same lock,
+    /// schema 6): a reader that has applied a position never misses a
+    /// smaller one committed later.
+    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(5)))
+    struct PostgresFeedOrderTests {
+        typealias Conformance = StoreConformanceTests
+        static let t0 = StoreConformanceTests.t0
+
+        /// Granted holders of the feed's advisory lock (a bigint key is
+        /// shown as its two halves, `objsubid` 1).
+        static let feedLockHolders = """
+            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+                AND classid = \(UInt32(truncatingIfNeeded: PostgresSchema.feedLock >> 32))
+                AND objid = \(UInt32(truncatingIfNeeded: PostgresSchema.feedLock))
+            """
+
+        func openSession(_ store: PostgresStore, _ id: String, user: Int64, token: UInt8) throws {
+            _ = try Conformance.value {
+                store.createSession(
+                    id: id, userID: user, refreshHash: Conformance.hash(token), now: Self.t0,
+                    expiresAt: Self.t0 + 1_000, guard: .none, $0)
+            }
+        }
+
+        /// A refresh has numbered its change row and is slow to commit (a
+        /// test trigger sleeps at its COMMIT). A revocation on another
+        /// daemon commits meanwhile: it must be numbered after the refresh,
+        /// so the other daemon, which reads its own revocation at once,
+        /// still applies the refresh's row when it commits. Were the
+        /// refresh's position taken without the lock held to its commit,
+        /// the revocation would commit a larger position first and every
+        /// reader would step over the refresh for good (its new expiry
+        /// would never reach them).
+        @Test func aRefreshNumberedBeforeASlowCommitIsNotSteppedOver() throws {
+            let database = try PostgresTestServer.makeDatabase()
+            let stores = try (0..<2).map { _ in
+                try PostgresStore.openBlocking(
+                    url: database, options: .init(poolSize: 2, feedInterval: .milliseconds(20)),
+                    logger: Logger(label: "authd.test.postgres"), now: Self.t0)
+            }
+            defer { for store in stores { store.shutdown() } }
+            let user = try Conformance.value {
+                stores[0].createUser(
+                    email: "order@example.com", passwordHash: "h", role: "user", active: true, now: Self.t0, $0)
+            }
+            try openSession(stores[0], "slow", user: user.id, token: 1)
+            try openSession(stores[0], "other", user: user.id, token: 2)
+            for store in stores { #expect(eventually { store.view.session(id: "other") != nil }) }
+            try PostgresTestServer.run(
+                """
+                CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN IF NEW.session_id = 'slow' THEN PERFORM pg_sleep(2); END IF; RETURN NULL; END $$;
+                CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON authd_changes
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+                """, on: database)
+
+            let refreshed = Guarded<Result<RotationOutcome, StoreError>?>(nil)
+            let refresh = Thread {
+                let outcome = Conformance.wait {
+                    stores[0].rotateRefreshToken(
+                        sessionID: "slow", presented: Conformance.hash(1), presentedIssuedAt: nil,
+                        next: Conformance.hash(3), now: Self.t0 + 1, expiresAt: Self.t0 + 5_000, grace: nil, $0)
+                }
+                refreshed.withLock { $0 = outcome }
+            }
+            refresh.start()
+            // The refresh's commit sleeps, holding the feed's lock.
+            let sleeping = """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'
+                """
+            #expect(eventually { (try? PostgresTestServer.value(sleeping, on: database)) == "1" })
+            #expect(try PostgresTestServer.value(Self.feedLockHolders, on: database) == "1")
+            #expect(try Conformance.value { stores[1].revokeSession(id: "other", reason: "admin", now: Self.t0, $0) })
+            #expect(stores[1].view.session(id: "other") == nil)
+
+            #expect(eventually { refreshed.withLock { $0 } != nil })
+            #expect(refreshed.withLock { $0 } == .success(.rotated(user.snapshot)))
+            for store in stores {
+                #expect(eventually { store.view.session(id: "slow")?.expiresAt == Self.t0 + 5_000 })
+                #expect(store.view.session(id: "other") == nil)
+            }
+        }
+    }
+#endif
