@@ -65,13 +65,23 @@ extension JSONObject {
 /// empty or only spaces. `"Bearer  tok"` is the token `" tok"`, which no
 /// signature check accepts.
 public enum BearerToken {
-    private static let prefix = Array("Bearer ".utf8)
+    private static let prefix: StaticString = "Bearer "
 
     public static func strip(_ raw: String) -> String? {
         let utf8 = raw.utf8
-        let token: Substring.UTF8View =
-            utf8.starts(with: prefix) ? Substring(raw).utf8.dropFirst(prefix.count) : Substring(raw).utf8
-        if token.allSatisfy({ $0 == UInt8(ascii: " ") }) { return nil }
-        return String(Substring(token))
+        // Byte comparisons: `hasPrefix` would be canonical equivalence.
+        var start = utf8.startIndex
+        if utf8.count >= prefix.utf8CodeUnitCount {
+            let prefixBytes = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            var index = utf8.startIndex
+            var matches = true
+            for byte in prefixBytes where matches {
+                matches = utf8[index] == byte
+                index = utf8.index(after: index)
+            }
+            if matches { start = index }
+        }
+        guard utf8[start...].contains(where: { $0 != UInt8(ascii: " ") }) else { return nil }
+        return start == utf8.startIndex ? raw : String(Substring(utf8[start...]))
     }
 }

@@ -36,6 +36,15 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     /// directory's `backups/` (collected by `authctl backup`).
     case backup = "sys.backup"
 
+    /// The method of a request's `method` member: one hash lookup, where
+    /// `init(rawValue:)` compares the name with every case in turn.
+    public init?(name: String) {
+        guard let method = Self.byName[name] else { return nil }
+        self = method
+    }
+
+    private static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
     /// Admin methods: uid 0, an admin uid or group, or an admin user's
     /// `access_token`; anyone else gets `403` before any param is looked at.
     public var requiresAdmin: Bool {

@@ -192,15 +192,8 @@ public struct CheckedAccessClaims: Sendable {
     let audience: String
 
     /// Whether these were checked under `policy`'s issuer and audience
-    /// (the strings a reload may change).
+    /// (the strings a reload may change), byte for byte.
     public func wereChecked(under policy: TokenPolicy) -> Bool {
-        Self.sameBytes(issuer, policy.issuer) && Self.sameBytes(audience, policy.audience)
-    }
-
-    /// Byte equality over contiguous UTF-8 (a `UTF8View` compared element
-    /// by element costs more than the rest of a cached check).
-    private static func sameBytes(_ left: String, _ right: String) -> Bool {
-        var (left, right) = (left, right)
-        return left.withUTF8 { left in right.withUTF8 { left.elementsEqual($0) } }
+        issuer.hasSameUTF8(as: policy.issuer) && audience.hasSameUTF8(as: policy.audience)
     }
 }

@@ -8,7 +8,35 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object(JSONObject)
 
-    public static func int<I: BinaryInteger>(_ value: I) -> JSONValue { .number(String(value)) }
+    public static func int<I: BinaryInteger>(_ value: I) -> JSONValue {
+        if let value = Int64(exactly: value) { return .number(decimal(value)) }
+        return .number(String(value))
+    }
+
+    /// The common cases without the generic conversion.
+    public static func int(_ value: Int64) -> JSONValue { .number(decimal(value)) }
+    public static func int(_ value: Int) -> JSONValue { .number(decimal(Int64(value))) }
+
+    /// `String(value)` without the generic path (`_description(radix:)`
+    /// cost more than the rest of a cached token's check): the digits are
+    /// written backwards into 20 bytes, and a string of up to 15 bytes
+    /// lives inline, with no allocation.
+    static func decimal(_ value: Int64) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var magnitude = value.magnitude
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude != 0
+            if value < 0 {
+                start -= 1
+                digits[start] = UInt8(ascii: "-")
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: digits[start...]), as: UTF8.self)
+        }
+    }
 
     public var stringValue: String? {
         if case .string(let value) = self { return value }

@@ -69,43 +69,50 @@ public struct JSONWriter {
 
     public mutating func writeString(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { utf8 in
-            var index = 0
-            // Runs of bytes that need no escape are copied whole.
-            var run = 0
-            while index < utf8.count {
-                let byte = utf8[index]
-                if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != 0x7F
-                    && byte != 0xE2
-                {
-                    index += 1
-                    continue
-                }
-                if run < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index])) }
-                switch byte {
-                case UInt8(ascii: "\""): appendASCII("\\\"")
-                case UInt8(ascii: "\\"): appendASCII("\\\\")
-                case 0x0A: appendASCII("\\n")
-                case 0x0D: appendASCII("\\r")
-                case 0x09: appendASCII("\\t")
-                case 0x00..<0x20, 0x7F:
-                    appendASCII("\\u00")
-                    bytes.append(JSONWriter.hex[Int(byte >> 4)])
-                    bytes.append(JSONWriter.hex[Int(byte & 0x0F)])
-                case 0xE2
-                where index + 2 < utf8.count && utf8[index + 1] == 0x80
-                    && (utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9):
-                    // U+2028 and U+2029 end a line for some JSON-lines readers.
-                    appendASCII(utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
-                    index += 2
-                default: bytes.append(byte)
-                }
-                index += 1
-                run = index
-            }
-            if run < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
+        // A native string's bytes are read in place; only a bridged one
+        // is copied first.
+        if text.utf8.withContiguousStorageIfAvailable({ writeEscaped($0) }) == nil {
+            var text = text
+            text.withUTF8 { writeEscaped($0) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The bytes of a string between its quotes: runs that need no escape
+    /// are copied whole.
+    private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var index = 0
+        var run = 0
+        while index < utf8.count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != 0x7F
+                && byte != 0xE2
+            {
+                index += 1
+                continue
+            }
+            if run < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index])) }
+            switch byte {
+            case UInt8(ascii: "\""): appendASCII("\\\"")
+            case UInt8(ascii: "\\"): appendASCII("\\\\")
+            case 0x0A: appendASCII("\\n")
+            case 0x0D: appendASCII("\\r")
+            case 0x09: appendASCII("\\t")
+            case 0x00..<0x20, 0x7F:
+                appendASCII("\\u00")
+                bytes.append(JSONWriter.hex[Int(byte >> 4)])
+                bytes.append(JSONWriter.hex[Int(byte & 0x0F)])
+            case 0xE2
+            where index + 2 < utf8.count && utf8[index + 1] == 0x80
+                && (utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9):
+                // U+2028 and U+2029 end a line for some JSON-lines readers.
+                appendASCII(utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+                index += 2
+            default: bytes.append(byte)
+            }
+            index += 1
+            run = index
+        }
+        if run < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
     }
 }

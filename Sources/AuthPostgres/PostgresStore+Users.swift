@@ -87,7 +87,7 @@ extension PostgresStore {
                 }
                 notes.user(id)
                 if deactivating {
-                    try await revokeSessions(
+                    _ = try await revokeSessions(
                         connection, userID: id, keeping: nil, reason: "deactivated", now: now, notes: notes)
                 }
                 return user

@@ -190,8 +190,10 @@ public final class AuthService: @unchecked Sendable {
         let started = microseconds()
         unanswered.enter()
         lock.withLock { inFlightCount += 1 }
-        let method = RPCMethod(rawValue: request.method)
+        let method = RPCMethod(name: request.method)
         let ending = CallEnding()
+        // The answer's closure holds the method's name, not the request.
+        let methodName = request.method
         let finish: Responder = { [self] result in
             var failure: AuthError.Reason?
             if case .failure(let error) = result {
@@ -199,7 +201,7 @@ public final class AuthService: @unchecked Sendable {
                 if error.reason == .internalError {
                     log.log(
                         .error, "internal error",
-                        metadata: ["method": request.method, "cause": error.logDetail ?? ""])
+                        metadata: ["method": "\(methodName)", "cause": error.logDetail ?? ""])
                 }
             }
             stats.record(
@@ -422,7 +424,8 @@ public final class AuthService: @unchecked Sendable {
     /// its session live, in the contract's order. Failures are logged.
     func authenticate(_ token: String, peer: PeerCredentials) throws(AuthError) -> Authenticated {
         let now = clock()
-        let settings = self.settings
+        // The two settings a cached token's check reads, not a copy of all.
+        let (policy, maxStaleness) = lock.withLock { (currentSettings.tokenPolicy, currentSettings.maxStaleness) }
         let verified: VerifiedAccessToken
         do {
             // A token checked before skips its signature check, its claims'
@@ -432,11 +435,11 @@ public final class AuthService: @unchecked Sendable {
             // count from before the keys are read: a reload between the two
             // makes the insert a no-op.
             let (cached, generation) = verifiedTokens.lookup(token)
-            if let cached, cached.checked.wereChecked(under: settings.tokenPolicy) {
-                try cached.checked.times.check(now: now, leeway: settings.tokenPolicy.leeway)
+            if let cached, cached.checked.wereChecked(under: policy) {
+                try cached.checked.times.check(now: now, leeway: policy.leeway)
                 verified = cached
             } else {
-                verified = try checkAccessToken(token, settings: settings, now: now)
+                verified = try checkAccessToken(token, settings: self.settings, now: now)
                 verifiedTokens.insert(token, verified, generation: generation)
             }
         } catch {
@@ -446,7 +449,7 @@ public final class AuthService: @unchecked Sendable {
         let claims = verified.checked.claims
         // Fail closed: a daemon cut off from a shared database for longer
         // than max_staleness may be missing revocations made elsewhere.
-        if let age = store.secondsSinceSync, age > Double(settings.maxStaleness) {
+        if let age = store.secondsSinceSync, age > Double(maxStaleness) {
             throw .unavailable()
         }
         let (user, session) = store.view.lookup(userID: claims.userID, sessionID: claims.sessionID)

@@ -66,6 +66,16 @@ import Testing
         }
     }
 
+    @Test func integersAreWrittenAsTheirDecimalDigits() {
+        let values: [Int64] = [
+            0, 1, -1, 9, 10, -10, 1_796_616_993, 999_999_999_999_999, .max, .min, .max - 1, .min + 1,
+        ]
+        for value in values { #expect(JSONValue.int(value) == .number(String(value))) }
+        #expect(JSONValue.int(UInt64.max) == .number("18446744073709551615"))
+        #expect(JSONValue.int(Int32.min) == .number("-2147483648"))
+        #expect(JSONValue.int(UInt8(255)) == .number("255"))
+    }
+
     @Test func limitsNestingDepth() throws {
         let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }

@@ -6,6 +6,13 @@ import Testing
         RPCRequest.decode(line: Array(line.utf8))
     }
 
+    @Test func everyMethodIsFoundByItsNameAndNothingElse() {
+        for method in RPCMethod.allCases { #expect(RPCMethod(name: method.rawValue) == method) }
+        for name in ["", "token", "token.verify ", "Token.verify", "token.verif", "auth.login\u{0}", "(unknown)"] {
+            #expect(RPCMethod(name: name) == nil)
+        }
+    }
+
     @Test func decodesARequest() throws {
         let request = try decode(#"{"jsonrpc":"2.0","id":7,"method":"auth.login","params":{"email":"a"}}"#).get()
         #expect(request.id == .number("7"))
@@ -87,6 +94,13 @@ import Testing
         #expect(BearerToken.strip("bearer tok") == "bearer tok")
         #expect(BearerToken.strip("Bearer    ") == nil)
         #expect(BearerToken.strip("tok") == "tok")
+        #expect(BearerToken.strip("Bearer ") == nil)
+        #expect(BearerToken.strip("Bearer") == "Bearer")
+        #expect(BearerToken.strip("") == nil)
+        #expect(BearerToken.strip("Bearer é") == "é")
+        // Bytes, not canonical equivalence: "Bearer" then U+0301 is not the prefix.
+        #expect(BearerToken.strip("Bearer\u{301} tok") == "Bearer\u{301} tok")
+        #expect(BearerToken.strip("Bearer\u{A0}tok") == "Bearer\u{A0}tok")
     }
 }
 

@@ -186,7 +186,7 @@ struct SeveralHostsTests {
     /// host cut off must not hang, must fail closed once `max_staleness`
     /// has passed, and must apply the revocation when the link returns.
     @Test func aHostCutOffAloneFailsClosedWhileAnotherRevokes() throws {
-        let (direct, parsed, proxy, viaProxy) = try databaseBehindProxy()
+        let (direct, _, proxy, viaProxy) = try databaseBehindProxy()
         defer { proxy.stop() }
         let flags = ["max-staleness": "2", "database-timeout": "2"]
         let cutOff = try DaemonProcess.started(
