@@ -15,13 +15,10 @@ typealias FeedPosition = Int64
 /// - Positions follow commit order: a write's rows are numbered while it
 ///   commits, by a deferred trigger that takes the feed's advisory lock
 ///   first, and the lock is released only once the transaction is visible.
-///   (The one-statement refresh numbers its own row, `authd_feed_position()`,
-///   taking the same lock in its statement and holding it to its commit,
-///   which follows with no round trip.) So once a position is visible,
-///   every smaller one is visible too, and reading `position > cursor`
-///   never skips a row. Only authd's own writes take the lock, and only
-///   while they commit: no other transaction on the server, and no round
-///   trip to a daemon, can hold the feed back.
+///   So once a position is visible, every smaller one is visible too, and
+///   reading `position > cursor` never skips a row. Only authd's own writes
+///   take the lock, and only during their COMMIT: no other transaction on
+///   the server, and no round trip to a daemon, can hold the feed back.
 /// - A row is only a name: the reader re-reads the user or session as it
 ///   is now, in the same snapshot as the rows, so a batch leaves the view
 ///   as the database was at one instant; only this reader changes the

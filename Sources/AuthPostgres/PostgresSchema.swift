@@ -21,7 +21,7 @@ import PostgresNIO
 /// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version = 6
+    static let version = 5
 
     /// For each version, the oldest schema version that can still use a
     /// database migrated to it.
@@ -36,9 +36,7 @@ enum PostgresSchema {
     /// would open sessions on a right password alone, so only version 5
     /// may use it (hosts still running older ones keep doing so until
     /// restarted: upgrade every host before anyone enrols).
-    /// Version 6 adds a function and narrows a trigger: a version-5 daemon
-    /// inserts change rows without a position, which the trigger numbers.
-    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2, 5: 5, 6: 5]
+    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2, 5: 5]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -236,31 +234,6 @@ enum PostgresSchema {
             """,
             "CREATE INDEX mfa_challenges_user ON mfa_challenges (user_id)",
             "CREATE INDEX mfa_challenges_expiry ON mfa_challenges (expires_at)",
-        ],
-        // A one-statement refresh numbers its change row itself, taking
-        // the feed lock in its statement and holding it to its commit (an
-        // implicit transaction: no round trip to a daemon in between), so
-        // positions still follow commit order. The trigger's UPDATE wrote
-        // a second version of every change row and index entry; a refresh
-        // is the write done most, and this one step made it about 15 %
-        // faster (BENCHMARKS.md). Call the function only from a statement
-        // that commits by itself. Rows inserted without a position (every
-        // other write, and daemons of schema 5) are numbered as before.
-        6: [
-            """
-            CREATE FUNCTION authd_feed_position() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
-            BEGIN
-                PERFORM pg_advisory_xact_lock(\(unescaped: String(feedLock)));
-                RETURN nextval('authd_feed_positions');
-            END
-            $$
-            """,
-            "DROP TRIGGER authd_number_change ON authd_changes",
-            """
-            CREATE CONSTRAINT TRIGGER authd_number_change AFTER INSERT ON authd_changes
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.position IS NULL)
-            EXECUTE FUNCTION authd_number_change()
-            """,
         ],
     ]
 

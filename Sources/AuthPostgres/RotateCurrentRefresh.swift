@@ -17,8 +17,7 @@ struct RotateCurrentRefresh: PostgresPreparedStatement {
                 AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND users.active)
             RETURNING user_id
         ), noted AS (
-            INSERT INTO authd_changes (user_id, session_id, position, created_at)
-                SELECT user_id, $5, authd_feed_position(), clock_timestamp() FROM rotated
+            INSERT INTO authd_changes (user_id, session_id) SELECT user_id, $5 FROM rotated
         )
         SELECT u.id, u.email, u.role, u.active, u.created_at FROM rotated JOIN users u ON u.id = rotated.user_id
         """

@@ -6,10 +6,9 @@
     import Logging
     import Testing
 
-    /// The change feed's positions follow commit order whichever way a
-    /// write numbers its change rows (a deferred trigger at COMMIT, or the
-    /// one-statement refresh numbering its own row under the same lock,
-    /// schema 6): a reader that has applied a position never misses a
+    /// The change feed's positions follow commit order (a deferred trigger
+    /// numbers a write's change rows under the feed's lock while it
+    /// commits): a reader that has applied a position never misses a
     /// smaller one committed later.
     @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(5)))
     struct PostgresFeedOrderTests {
@@ -32,15 +31,16 @@
             }
         }
 
-        /// A refresh has numbered its change row and is slow to commit (a
-        /// test trigger sleeps at its COMMIT). A revocation on another
-        /// daemon commits meanwhile: it must be numbered after the refresh,
-        /// so the other daemon, which reads its own revocation at once,
-        /// still applies the refresh's row when it commits. Were the
-        /// refresh's position taken without the lock held to its commit,
-        /// the revocation would commit a larger position first and every
-        /// reader would step over the refresh for good (its new expiry
-        /// would never reach them).
+        /// A refresh has numbered its change row and is slow to finish its
+        /// commit (a test trigger, deferred after the numbering one, sleeps
+        /// there). A revocation on another daemon commits meanwhile: it
+        /// must be numbered after the refresh, so the other daemon, which
+        /// reads its own revocation at once, still applies the refresh's
+        /// row when it commits. Were a position taken without the lock held
+        /// to the commit's end (a plain sequence default, or a numbering
+        /// that released it early), the revocation would commit a larger
+        /// position first and every reader would step over the refresh for
+        /// good: its new expiry would never reach them.
         @Test func aRefreshNumberedBeforeASlowCommitIsNotSteppedOver() throws {
             let database = try PostgresTestServer.makeDatabase()
             let stores = try (0..<2).map { _ in
