@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "authctl",
             dependencies: [
-                "AuthClient", "AuthJSON", "AuthProtocol",
+                "AuthClient", "AuthCrypto", "AuthJSON", "AuthProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthClient
+import AuthCrypto
 import AuthJSON
 import AuthProtocol
 import Foundation
@@ -21,7 +22,8 @@ struct BackupCommand: AsyncParsableCommand {
             An online copy: authd keeps serving. DEST must not exist; it is created 0700 with
             files 0600, and holds the signing keys and the key-encryption key: keep it as you
             keep those. Keys given as credentials or environment variables are not in it (the
-            command names them). Check a backup with 'authd restore --check --from DEST';
+            command names them). Each file is checked, as it is copied, against the size and
+            SHA-256 authd gave. Check a backup again with 'authd restore --check --from DEST';
             restore it with 'authd restore --from DEST --state-dir DIR' while authd is stopped.
             On a shared PostgreSQL database authd answers 'unsupported': use pg_dump.
             """)
@@ -77,7 +79,7 @@ enum BackupCopy {
     }
 
     /// Copies every listed file and the manifest into `destination`, checks
-    /// each size, then removes authd's copy.
+    /// each size and SHA-256, then removes authd's copy.
     static func collect(_ backup: BackupInfo, into destination: String) throws {
         let source = try checkedFolder(backup.directory)
         for file in backup.files where !BackupLayout.isFilePath(file.path) {
@@ -116,9 +118,13 @@ enum BackupCopy {
                 let (from, to, name) =
                     file.path == BackupLayout.database
                     ? (sourceFD, targetFD, file.path) : (sourceKeys, targetKeys, String(file.path.dropFirst(5)))
-                let size = try copy(name, from: from, to: to)
+                let (size, digest) = try copy(name, from: from, to: to)
                 guard size == file.bytes else {
                     throw Failure(description: "\(file.path) is \(size) bytes, authd wrote \(file.bytes)")
+                }
+                guard digest == file.sha256 else {
+                    throw Failure(
+                        description: "\(file.path) does not have the SHA-256 authd gave: changed since it was written")
                 }
                 copied.append((from, name))
             }
@@ -150,8 +156,9 @@ enum BackupCopy {
     }
 
     /// Copies the regular file `name` of the folder `from` into a new 0600
-    /// file of the folder `to`, synced; returns its size.
-    private static func copy(_ name: String, from: Int32, to: Int32) throws -> Int64 {
+    /// file of the folder `to`, synced; returns its size and the SHA-256
+    /// (lower-case hex) of the bytes copied.
+    private static func copy(_ name: String, from: Int32, to: Int32) throws -> (Int64, String) {
         let input = openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard input >= 0 else { throw Failure(description: "cannot open \(name): \(String(cString: strerror(errno)))") }
         defer { close(input) }
@@ -166,6 +173,7 @@ enum BackupCopy {
         defer { close(output) }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
+        let digest = SHA256Stream()
         while true {
             let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -173,6 +181,7 @@ enum BackupCopy {
                 throw Failure(description: "cannot read \(name)")
             }
             if count == 0 { break }
+            chunk.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             var offset = 0
             while offset < count {
                 let written = chunk.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
@@ -185,6 +194,6 @@ enum BackupCopy {
             total += Int64(count)
         }
         guard fsync(output) == 0 else { throw Failure(description: "cannot sync \(name)") }
-        return total
+        return (total, SHA256Stream.hex(digest.finish()))
     }
 }

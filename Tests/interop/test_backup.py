@@ -4,6 +4,7 @@ directory, a daemon started there. What the backup holds is what was
 committed when it was taken: an old session's refresh token works after
 the restore, a user created after the backup is not there, and the
 second factor opens (the key-encryption key travels with it)."""
+import hashlib
 import json
 import os
 import shutil
@@ -315,6 +316,33 @@ def test_authctl_trusts_no_path_in_a_daemons_answer(workdir):
         assert result.returncode == 1 and "unexpected" in result.stderr, (case, result.stderr)
         assert not os.path.exists(destination), case
         assert os.path.exists(os.path.join(victim, "secret")) and os.path.isdir(good), case
+
+
+def test_authctl_refuses_a_file_changed_since_the_daemon_wrote_it(workdir):
+    """A file whose bytes are not those the daemon's answer gives (changed
+    in the state directory, or a daemon that lies) is not collected: the
+    copy is removed and the daemon's files stay where they are."""
+    folder = os.path.join(workdir, "state", "backups", "20261207T010000Z-0123abcd")
+    os.makedirs(os.path.join(folder, "keys"))
+    for name, data in (("authd.sqlite3", b"changed"), ("MANIFEST.json", b"{}")):
+        with open(os.path.join(folder, name), "wb") as handle:
+            handle.write(data)
+    written = b"written"  # what the daemon hashed: the same size, other bytes
+    answer = {"created_at": 1, "version": "0", "format": 1, "bytes": 7, "not_included": [], "directory": folder,
+              "files": [{"path": "authd.sqlite3", "bytes": len(written),
+                         "sha256": hashlib.sha256(written).hexdigest()}]}
+    sock = os.path.join(workdir, "fake.sock")
+    fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
+                            text=True)
+    assert fake.stdout.readline().strip() == "ready"
+    destination = os.path.join(workdir, "dest")
+    result = subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True, text=True,
+                            timeout=30, env={"PATH": "/usr/bin:/bin"})
+    fake.kill()
+    fake.wait()
+    assert result.returncode == 1 and "SHA-256" in result.stderr, result.stderr
+    assert not os.path.exists(destination)
+    assert sorted(os.listdir(folder)) == ["MANIFEST.json", "authd.sqlite3", "keys"]
 
 
 @pytest.mark.skipif(not DATABASE_SERVER, reason="the PostgreSQL store")
