@@ -181,6 +181,36 @@ struct SeveralHostsTests {
         }
     }
 
+    /// The second step of a login while the database is away: `503
+    /// unavailable` within the timeout, and nothing is spent. Once the
+    /// database is back, the same `mfa_token` with a code opens a session.
+    @Test func aSecondStepWhileTheDatabaseIsAwayIsRefusedAndSpendsNothing() throws {
+        let server = try PostgresDatabases.PrivateServer()
+        let url = try PostgresDatabases.create(on: server.url)
+        try withDaemons(1, url: url, flags: ["database-timeout": "2"]) { daemons in
+            let rpc = try daemons[0].connect()
+            try rpc.createUser("second@example.com")
+            let enrolled = try SecondFactorTests.enrol(rpc, try rpc.login("second@example.com"))
+            let mfaToken = try SecondFactorTests.firstStep(rpc, "second@example.com")
+            try server.stop()
+            let started = Date()
+            let refused = try SecondFactorTests.secondStep(rpc, mfaToken, enrolled.nextCode)
+            #expect(refused.errorReason == "unavailable")
+            #expect(Date().timeIntervalSince(started) < 10)
+
+            try server.start()
+            let log = { () -> Comment in "daemon stderr: \(daemons[0].stderr.suffix(4_000))" }
+            #expect(try eventually(within: 30) { try rpc.result("sys.health").string("status") == "ok" }, log())
+            // A code not used before: the next step's, or now's once the
+            // clock has passed it.
+            let now = enrolled.totp.step(at: Int64(Date().timeIntervalSince1970))
+            let code = enrolled.totp.code(step: max(now, enrolled.confirmedStep + 1))
+            let answer = try SecondFactorTests.secondStep(rpc, mfaToken, code)
+            let opened = try #require(answer["result"]?.objectValue, "\(answer)")
+            #expect(try rpc.verify(try #require(opened.string("access_token")))["result"] != nil)
+        }
+    }
+
     /// One host's network to the database drops packets (a proxy that
     /// forwards nothing, resets nothing) while another host revokes. The
     /// host cut off must not hang, must fail closed once `max_staleness`
