@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "authctl",
             dependencies: [
-                "AuthClient", "AuthCrypto", "AuthJSON", "AuthProtocol",
+                "AuthClient", "AuthCrypto", "AuthJSON", "AuthProtocol", "AuthServiceCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -425,7 +425,7 @@ public final class AuthService: @unchecked Sendable {
     func authenticate(_ token: String, peer: PeerCredentials) throws(AuthError) -> Authenticated {
         let now = clock()
         // The two settings a cached token's check reads, not a copy of all.
-        let (policy, maxStaleness) = lock.withLock { (currentSettings.tokenPolicy, currentSettings.maxStaleness) }
+        var (policy, maxStaleness) = lock.withLock { (currentSettings.tokenPolicy, currentSettings.maxStaleness) }
         let verified: VerifiedAccessToken
         do {
             // A token checked before skips its signature check, its claims'
@@ -439,7 +439,11 @@ public final class AuthService: @unchecked Sendable {
                 try cached.checked.times.check(now: now, leeway: policy.leeway)
                 verified = cached
             } else {
-                verified = try checkAccessToken(token, settings: self.settings, now: now)
+                // A full check reads all the settings, and the staleness
+                // bound from the same copy (a reload may have come between).
+                let settings = self.settings
+                maxStaleness = settings.maxStaleness
+                verified = try checkAccessToken(token, settings: settings, now: now)
                 verifiedTokens.insert(token, verified, generation: generation)
             }
         } catch {

@@ -3,6 +3,7 @@ import AuthClient
 import AuthCrypto
 import AuthJSON
 import AuthProtocol
+import AuthServiceCore
 import Foundation
 
 #if canImport(Glibc)
@@ -23,7 +24,8 @@ struct BackupCommand: AsyncParsableCommand {
             files 0600, and holds the signing keys and the key-encryption key: keep it as you
             keep those. Keys given as credentials or environment variables are not in it (the
             command names them). Each file is checked, as it is copied, against the size and
-            SHA-256 authd gave. Check a backup again with 'authd restore --check --from DEST';
+            SHA-256 authd gave, and the manifest must list exactly those files. Check a backup
+            again with 'authd restore --check --from DEST';
             restore it with 'authd restore --from DEST --state-dir DIR' while authd is stopped.
             On a shared PostgreSQL database authd answers 'unsupported': use pg_dump.
             """)
@@ -118,7 +120,7 @@ enum BackupCopy {
                 let (from, to, name) =
                     file.path == BackupLayout.database
                     ? (sourceFD, targetFD, file.path) : (sourceKeys, targetKeys, String(file.path.dropFirst(5)))
-                let (size, digest) = try copy(name, from: from, to: to)
+                let (size, digest, _) = try copy(name, from: from, to: to)
                 guard size == file.bytes else {
                     throw Failure(description: "\(file.path) is \(size) bytes, authd wrote \(file.bytes)")
                 }
@@ -128,7 +130,8 @@ enum BackupCopy {
                 }
                 copied.append((from, name))
             }
-            _ = try copy(BackupLayout.manifest, from: sourceFD, to: targetFD)
+            let (_, _, manifest) = try copy(BackupLayout.manifest, from: sourceFD, to: targetFD, keeping: 1 << 20)
+            try checkManifest(manifest, lists: backup.files)
             copied.append((sourceFD, BackupLayout.manifest))
             _ = fsync(targetKeys)
             _ = fsync(targetFD)
@@ -140,6 +143,23 @@ enum BackupCopy {
         for (folder, name) in copied { unlinkat(folder, name, 0) }
         unlinkat(sourceFD, BackupLayout.keysFolder, AT_REMOVEDIR)
         rmdir(source)
+    }
+
+    /// `authd restore` trusts the manifest alone: it must list exactly the
+    /// files (paths, sizes, digests) the answer gave and authctl checked,
+    /// or a changed manifest could leave a key out of every later restore
+    /// once authd's copy is gone.
+    static func checkManifest(_ bytes: [UInt8], lists files: [BackupInfo.File]) throws {
+        let listed: [StateBackup.File]
+        do {
+            listed = try StateBackup.parseManifest(JSONParser.parse(bytes), directory: "").files
+        } catch {
+            throw Failure(description: "\(BackupLayout.manifest) in authd's backup cannot be used: \(error)")
+        }
+        let answered = files.map { StateBackup.File(path: $0.path, bytes: $0.bytes, sha256: $0.sha256) }
+        guard listed.sorted(by: { $0.path < $1.path }) == answered.sorted(by: { $0.path < $1.path }) else {
+            throw Failure(description: "\(BackupLayout.manifest) in authd's backup does not list the files authd gave")
+        }
     }
 
     /// The answer's folder, if it has the shape the daemon gives it.
@@ -156,9 +176,12 @@ enum BackupCopy {
     }
 
     /// Copies the regular file `name` of the folder `from` into a new 0600
-    /// file of the folder `to`, synced; returns its size and the SHA-256
-    /// (lower-case hex) of the bytes copied.
-    private static func copy(_ name: String, from: Int32, to: Int32) throws -> (Int64, String) {
+    /// file of the folder `to`, synced; returns its size, the SHA-256
+    /// (lower-case hex) of the bytes copied, and, when `keeping` is given,
+    /// the bytes themselves (a larger file is refused).
+    private static func copy(_ name: String, from: Int32, to: Int32, keeping limit: Int? = nil) throws -> (
+        Int64, String, [UInt8]
+    ) {
         let input = openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard input >= 0 else { throw Failure(description: "cannot open \(name): \(String(cString: strerror(errno)))") }
         defer { close(input) }
@@ -174,6 +197,7 @@ enum BackupCopy {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
         let digest = SHA256Stream()
+        var kept: [UInt8] = []
         while true {
             let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -182,6 +206,10 @@ enum BackupCopy {
             }
             if count == 0 { break }
             chunk.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            if let limit {
+                guard kept.count + count <= limit else { throw Failure(description: "\(name) is too large") }
+                kept += chunk[..<count]
+            }
             var offset = 0
             while offset < count {
                 let written = chunk.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
@@ -194,6 +222,6 @@ enum BackupCopy {
             total += Int64(count)
         }
         guard fsync(output) == 0 else { throw Failure(description: "cannot sync \(name)") }
-        return (total, SHA256Stream.hex(digest.finish()))
+        return (total, SHA256Stream.hex(digest.finish()), kept)
     }
 }

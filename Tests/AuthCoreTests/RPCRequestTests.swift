@@ -98,9 +98,27 @@ import Testing
         #expect(BearerToken.strip("Bearer") == "Bearer")
         #expect(BearerToken.strip("") == nil)
         #expect(BearerToken.strip("Bearer é") == "é")
-        // Bytes, not canonical equivalence: "Bearer" then U+0301 is not the prefix.
+        // Bytes, not characters: the prefix's space may start a character
+        // (a space and a combining accent), and it is still removed.
+        #expect(BearerToken.strip("Bearer \u{301}tok") == "\u{301}tok")
         #expect(BearerToken.strip("Bearer\u{301} tok") == "Bearer\u{301} tok")
         #expect(BearerToken.strip("Bearer\u{A0}tok") == "Bearer\u{A0}tok")
+    }
+
+    /// Issuer, audience and cached tokens are compared as bytes: a string
+    /// spelled with other code points is not the same, though `==` says so.
+    @Test func sameUTF8IsByteEqualityNotCanonicalEquivalence() {
+        let composed = "issuer-\u{E9}"
+        let decomposed = "issuer-e\u{301}"
+        #expect(composed == decomposed)
+        #expect(!composed.hasSameUTF8(as: decomposed))
+        #expect(composed.hasSameUTF8(as: "issuer-" + "\u{E9}"))
+        #expect("".hasSameUTF8(as: ""))
+        #expect(!"".hasSameUTF8(as: "a"))
+        #expect(!"abc".hasSameUTF8(as: "abd"))
+        let long = String(repeating: "x", count: 300)
+        #expect(long.hasSameUTF8(as: String(repeating: "x", count: 300)))
+        #expect(!long.hasSameUTF8(as: String(repeating: "x", count: 299) + "y"))
     }
 }
 

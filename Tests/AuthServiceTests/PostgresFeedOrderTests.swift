@@ -15,13 +15,17 @@
         typealias Conformance = StoreConformanceTests
         static let t0 = StoreConformanceTests.t0
 
-        /// Granted holders of the feed's advisory lock (a bigint key is
-        /// shown as its two halves, `objsubid` 1).
-        static let feedLockHolders = """
-            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
-                AND classid = \(UInt32(truncatingIfNeeded: PostgresSchema.feedLock >> 32))
-                AND objid = \(UInt32(truncatingIfNeeded: PostgresSchema.feedLock))
+        /// The test's gate: an advisory lock key of its own.
+        static let gate: Int64 = 4_242
+
+        /// How many hold (`granted`) or wait for the advisory lock `key`
+        /// (a bigint key is shown as its two halves, `objsubid` 1).
+        static func locks(key: Int64, granted: Bool) -> String {
             """
+            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted = \(granted)
+                AND classid = \(UInt32(truncatingIfNeeded: key >> 32)) AND objid = \(UInt32(truncatingIfNeeded: key))
+            """
+        }
 
         func openSession(_ store: PostgresStore, _ id: String, user: Int64, token: UInt8) throws {
             _ = try Conformance.value {
@@ -31,9 +35,9 @@
             }
         }
 
-        /// A refresh has numbered its change row and is slow to finish its
-        /// commit (a test trigger, deferred after the numbering one, sleeps
-        /// there). A revocation on another daemon commits meanwhile: it
+        /// A refresh has numbered its change row and is held in its commit
+        /// (a test trigger, deferred after the numbering one, waits there
+        /// for a gate the test opens). A revocation on another daemon commits meanwhile: it
         /// must be numbered after the refresh, so the other daemon, which
         /// reads its own revocation at once, still applies the refresh's
         /// row when it commits. Were a position taken without the lock held
@@ -56,33 +60,70 @@
             try openSession(stores[0], "slow", user: user.id, token: 1)
             try openSession(stores[0], "other", user: user.id, token: 2)
             for store in stores { #expect(eventually { store.view.session(id: "other") != nil }) }
+            // The test's trigger runs after the numbering one (deferred
+            // triggers of one event fire in name order) and waits for a
+            // gate: an advisory lock a psql session of the test holds.
             try PostgresTestServer.run(
                 """
                 CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN IF NEW.session_id = 'slow' THEN PERFORM pg_sleep(2); END IF; RETURN NULL; END $$;
+                BEGIN
+                    IF NEW.session_id = 'slow' THEN PERFORM pg_advisory_xact_lock_shared(\(Self.gate)); END IF;
+                    RETURN NULL;
+                END $$;
                 CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON authd_changes
                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
                 """, on: database)
+            let gate = Thread {
+                _ = try? PostgresTestServer.run(
+                    "SELECT pg_advisory_lock(\(Self.gate)); SELECT pg_sleep(120)", on: database)
+            }
+            gate.start()
+            #expect(
+                eventually {
+                    (try? PostgresTestServer.value(Self.locks(key: Self.gate, granted: true), on: database)) == "1"
+                })
 
             let refreshed = Guarded<Result<RotationOutcome, StoreError>?>(nil)
-            let refresh = Thread {
+            Thread {
                 let outcome = Conformance.wait {
                     stores[0].rotateRefreshToken(
                         sessionID: "slow", presented: Conformance.hash(1), presentedIssuedAt: nil,
                         next: Conformance.hash(3), now: Self.t0 + 1, expiresAt: Self.t0 + 5_000, grace: nil, $0)
                 }
                 refreshed.withLock { $0 = outcome }
-            }
-            refresh.start()
-            // The refresh's commit sleeps, holding the feed's lock.
-            let sleeping = """
-                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'
+            }.start()
+            // The refresh, numbered, waits at its commit for the gate,
+            // holding the feed's lock.
+            #expect(
+                eventually {
+                    (try? PostgresTestServer.value(Self.locks(key: Self.gate, granted: false), on: database)) == "1"
+                })
+            #expect(
+                try PostgresTestServer.value(Self.locks(key: PostgresSchema.feedLock, granted: true), on: database)
+                    == "1")
+            // A revocation on the other daemon reaches its commit meanwhile
+            // and must wait for the feed's lock; then the gate opens.
+            let revoked = Guarded<Result<Bool, StoreError>?>(nil)
+            Thread {
+                let outcome = Conformance.wait {
+                    stores[1].revokeSession(id: "other", reason: "admin", now: Self.t0, $0)
+                }
+                revoked.withLock { $0 = outcome }
+            }.start()
+            #expect(
+                eventually {
+                    (try? PostgresTestServer.value(
+                        Self.locks(key: PostgresSchema.feedLock, granted: false), on: database)) == "1"
+                })
+            try PostgresTestServer.run(
                 """
-            #expect(eventually { (try? PostgresTestServer.value(sleeping, on: database)) == "1" })
-            #expect(try PostgresTestServer.value(Self.feedLockHolders, on: database) == "1")
-            #expect(try Conformance.value { stores[1].revokeSession(id: "other", reason: "admin", now: Self.t0, $0) })
-            #expect(stores[1].view.session(id: "other") == nil)
+                SELECT pg_terminate_backend(pid) FROM pg_locks
+                WHERE locktype = 'advisory' AND classid = 0 AND objid = \(Self.gate) AND objsubid = 1 AND granted
+                    AND mode = 'ExclusiveLock'
+                """, on: database)
 
+            #expect(eventually { revoked.withLock { $0 } != nil })
+            #expect(revoked.withLock { $0 } == .success(true))
             #expect(eventually { refreshed.withLock { $0 } != nil })
             #expect(refreshed.withLock { $0 } == .success(.rotated(user.snapshot)))
             for store in stores {

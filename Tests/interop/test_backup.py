@@ -318,31 +318,59 @@ def test_authctl_trusts_no_path_in_a_daemons_answer(workdir):
         assert os.path.exists(os.path.join(victim, "secret")) and os.path.isdir(good), case
 
 
-def test_authctl_refuses_a_file_changed_since_the_daemon_wrote_it(workdir):
-    """A file whose bytes are not those the daemon's answer gives (changed
-    in the state directory, or a daemon that lies) is not collected: the
-    copy is removed and the daemon's files stay where they are."""
+def test_authctl_refuses_a_backup_changed_since_the_daemon_wrote_it(workdir):
+    """A file whose bytes are not those the daemon's answer gives, or a
+    manifest that does not list exactly the files the answer gives (restore
+    trusts the manifest alone), is not collected: the copy is removed and
+    the daemon's files stay where they are."""
     folder = os.path.join(workdir, "state", "backups", "20261207T010000Z-0123abcd")
     os.makedirs(os.path.join(folder, "keys"))
-    for name, data in (("authd.sqlite3", b"changed"), ("MANIFEST.json", b"{}")):
-        with open(os.path.join(folder, name), "wb") as handle:
-            handle.write(data)
-    written = b"written"  # what the daemon hashed: the same size, other bytes
+    written = b"written"
+    entry = {"path": "authd.sqlite3", "bytes": len(written), "sha256": hashlib.sha256(written).hexdigest()}
     answer = {"created_at": 1, "version": "0", "format": 1, "bytes": 7, "not_included": [], "directory": folder,
-              "files": [{"path": "authd.sqlite3", "bytes": len(written),
-                         "sha256": hashlib.sha256(written).hexdigest()}]}
+              "files": [entry]}
+    manifest = {"format": 1, "created_at": 1, "version": "0", "files": [entry], "not_included": []}
+    cases = {
+        # The same size, other bytes.
+        "a changed file": (b"changed", manifest, "SHA-256"),
+        # The files are right; the manifest lists another digest, or nothing.
+        "a manifest listing other bytes": (written, dict(manifest, files=[dict(entry, sha256="0" * 64)]),
+                                           "does not list"),
+        "an empty manifest": (written, {}, "cannot be used"),
+    }
+    for case, (data, listed, message) in cases.items():
+        for name, content in (("authd.sqlite3", data), ("MANIFEST.json", json.dumps(listed).encode())):
+            with open(os.path.join(folder, name), "wb") as handle:
+                handle.write(content)
+        sock = os.path.join(workdir, "fake.sock")
+        fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
+                                text=True)
+        assert fake.stdout.readline().strip() == "ready"
+        destination = os.path.join(workdir, "dest")
+        result = subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True,
+                                text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        fake.kill()
+        fake.wait()
+        os.unlink(sock)
+        assert result.returncode == 1 and message in result.stderr, (case, result.stderr)
+        assert not os.path.exists(destination), case
+        assert sorted(os.listdir(folder)) == ["MANIFEST.json", "authd.sqlite3", "keys"], case
+    # The same files with a manifest that lists them: collected, and gone
+    # from the daemon's folder.
+    with open(os.path.join(folder, "MANIFEST.json"), "w") as handle:
+        json.dump(manifest, handle)
     sock = os.path.join(workdir, "fake.sock")
     fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
                             text=True)
     assert fake.stdout.readline().strip() == "ready"
-    destination = os.path.join(workdir, "dest")
-    result = subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True, text=True,
-                            timeout=30, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run([AUTHCTL, "--socket", sock, "backup", os.path.join(workdir, "dest")],
+                            capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
     fake.kill()
     fake.wait()
-    assert result.returncode == 1 and "SHA-256" in result.stderr, result.stderr
-    assert not os.path.exists(destination)
-    assert sorted(os.listdir(folder)) == ["MANIFEST.json", "authd.sqlite3", "keys"]
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(workdir, "dest", "authd.sqlite3"), "rb") as handle:
+        assert handle.read() == written
+    assert not os.path.exists(os.path.join(folder, "authd.sqlite3"))
 
 
 @pytest.mark.skipif(not DATABASE_SERVER, reason="the PostgreSQL store")
