@@ -123,7 +123,7 @@
         @Test func errorsInAStatementKeepTheConnectionAndRollBack() async throws {
             let pool = try makePool(size: 1, name: "pool-errors")
             defer { pool.close() }
-            try await pool.withConnection { connection in
+            _ = try await pool.withConnection { connection in
                 try await connection.query("CREATE TABLE t (id int PRIMARY KEY)", logger: logger)
             }
             await #expect(throws: PSQLError.self) {
