@@ -84,7 +84,7 @@
             try await Task.sleep(for: .milliseconds(50))
             waiter.cancel()
             await #expect(throws: CancellationError.self) { try await waiter.value }
-            try await holder.value
+            _ = try await holder.value
             // The connection went back to the pool, not to the cancelled waiter.
             #expect(pool.counts.open == 1 && pool.counts.idle == 1)
             #expect(try await integers("SELECT 1", pool) == [1])
