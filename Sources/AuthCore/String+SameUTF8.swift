@@ -3,7 +3,8 @@ extension String {
     /// equivalence (a copy spelled with other code points is equal), and a
     /// `UTF8View` compared element by element costs more than a cached
     /// token's whole check; this compares lengths, then eight bytes at a
-    /// time.
+    /// time (for an issuer or an audience; the token cache's key, hundreds
+    /// of bytes, uses `memcmp`).
     public func hasSameUTF8(as other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
         return utf8.withContiguousStorageIfAvailable { left in

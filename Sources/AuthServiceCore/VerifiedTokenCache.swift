@@ -1,4 +1,5 @@
 import AuthCore
+import Glibc
 
 /// Access tokens whose signature and claims have been checked, keyed by the
 /// token's exact bytes (never by `String`, whose `==` is canonical
@@ -13,7 +14,16 @@ final class VerifiedTokenCache: @unchecked Sendable {
     private struct Key: Hashable {
         var token: String
 
-        static func == (lhs: Key, rhs: Key) -> Bool { lhs.token.hasSameUTF8(as: rhs.token) }
+        /// `memcmp` (the core's `hasSameUTF8`, for short strings, may not
+        /// use libc; a token is hundreds of bytes).
+        static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.token.utf8.withContiguousStorageIfAvailable { left in
+                rhs.token.utf8.withContiguousStorageIfAvailable { right in
+                    left.count == right.count
+                        && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
+                } ?? lhs.token.utf8.elementsEqual(rhs.token.utf8)
+            } ?? lhs.token.utf8.elementsEqual(rhs.token.utf8)
+        }
 
         /// The last 16 bytes and the length: a token ends in its signature,
         /// bytes no one can choose for a token that gets in (only checked
