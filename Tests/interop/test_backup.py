@@ -285,6 +285,23 @@ stream.readline()
 """
 
 
+def backup_from_fake_daemon(workdir, answer, destination):
+    """Runs `authctl backup DESTINATION` against a fake daemon that gives
+    `answer` to sys.backup; authctl's completed process."""
+    sock = os.path.join(workdir, "fake.sock")
+    fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert fake.stdout.readline().strip() == "ready"
+        return subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True, text=True,
+                              timeout=30, env={"PATH": "/usr/bin:/bin"})
+    finally:
+        fake.kill()
+        fake.wait()
+        os.unlink(sock)
+
+
+
 def test_authctl_trusts_no_path_in_a_daemons_answer(workdir):
     """authctl backup runs as root and copies what the daemon names: a
     hostile or impersonated daemon must not make it read, write or delete
@@ -303,16 +320,8 @@ def test_authctl_trusts_no_path_in_a_daemons_answer(workdir):
             base, directory=good, files=[{"path": "keys/../../../secret", "bytes": 15, "sha256": "0" * 64}]),
     }
     for case, answer in answers.items():
-        sock = os.path.join(workdir, "fake.sock")
-        fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
-                                text=True)
-        assert fake.stdout.readline().strip() == "ready"
         destination = os.path.join(workdir, "dest")
-        result = subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True,
-                                text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
-        fake.kill()
-        fake.wait()
-        os.unlink(sock)
+        result = backup_from_fake_daemon(workdir, answer, destination)
         assert result.returncode == 1 and "unexpected" in result.stderr, (case, result.stderr)
         assert not os.path.exists(destination), case
         assert os.path.exists(os.path.join(victim, "secret")) and os.path.isdir(good), case
@@ -342,16 +351,8 @@ def test_authctl_refuses_a_backup_changed_since_the_daemon_wrote_it(workdir):
         for name, content in (("authd.sqlite3", data), ("MANIFEST.json", json.dumps(listed).encode())):
             with open(os.path.join(folder, name), "wb") as handle:
                 handle.write(content)
-        sock = os.path.join(workdir, "fake.sock")
-        fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
-                                text=True)
-        assert fake.stdout.readline().strip() == "ready"
         destination = os.path.join(workdir, "dest")
-        result = subprocess.run([AUTHCTL, "--socket", sock, "backup", destination], capture_output=True,
-                                text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
-        fake.kill()
-        fake.wait()
-        os.unlink(sock)
+        result = backup_from_fake_daemon(workdir, answer, destination)
         assert result.returncode == 1 and message in result.stderr, (case, result.stderr)
         assert not os.path.exists(destination), case
         assert sorted(os.listdir(folder)) == ["MANIFEST.json", "authd.sqlite3", "keys"], case
@@ -359,14 +360,7 @@ def test_authctl_refuses_a_backup_changed_since_the_daemon_wrote_it(workdir):
     # from the daemon's folder.
     with open(os.path.join(folder, "MANIFEST.json"), "w") as handle:
         json.dump(manifest, handle)
-    sock = os.path.join(workdir, "fake.sock")
-    fake = subprocess.Popen(["python3", "-c", FAKE_DAEMON, sock, json.dumps(answer)], stdout=subprocess.PIPE,
-                            text=True)
-    assert fake.stdout.readline().strip() == "ready"
-    result = subprocess.run([AUTHCTL, "--socket", sock, "backup", os.path.join(workdir, "dest")],
-                            capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
-    fake.kill()
-    fake.wait()
+    result = backup_from_fake_daemon(workdir, answer, os.path.join(workdir, "dest"))
     assert result.returncode == 0, result.stderr
     with open(os.path.join(workdir, "dest", "authd.sqlite3"), "rb") as handle:
         assert handle.read() == written
