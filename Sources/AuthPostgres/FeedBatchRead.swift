@@ -5,13 +5,16 @@ import PostgresNIO
 /// (the session, the user, or the user's live sessions), and the feed's
 /// own row (how far it was pruned, the signing keys' generation).
 ///
-/// The feed's connection runs it with a generic plan
-/// (`plan_cache_mode=force_generic_plan`): planning it cost more than
-/// running it, on every read. A generic plan is made without the
-/// position, so it must be good for any: each lookup is a `LATERAL`
-/// subquery with `LIMIT 1`, which the planner cannot turn into a join
-/// over a whole table, so it is an index probe per change row however
-/// many rows the estimate guesses.
+/// The feed's connection runs it with a generic plan, made once and
+/// without sequential scans (`PostgresStore.feedSessionParameters`). A
+/// generic plan is made without the position, so it must be good for any:
+/// each lookup is a `LATERAL` subquery with `LIMIT 1`, which the planner
+/// cannot turn into a join over a whole table, so it is an index probe per
+/// change row however many rows the estimate guesses. The session's lookup
+/// names no condition but its id: with `revoked_at IS NULL` in it, the
+/// partial index of live sessions by user also matched, and on the
+/// estimates of a new database a scan of that whole index looked as cheap
+/// as the probe of the primary key; the outer select drops revoked ones.
 struct FeedBatchRead: PostgresPreparedStatement {
     /// The most rows one read returns; a full batch means there may be more.
     static let limit = 5_000
@@ -22,13 +25,12 @@ struct FeedBatchRead: PostgresPreparedStatement {
             WHERE position > $1 ORDER BY position LIMIT \(limit)
         )
         SELECT f.pruned_through, f.keys_generation, c.position, c.user_id, c.session_id,
-            coalesce(c.all_sessions, false), s.user_id, s.expires_at,
+            coalesce(c.all_sessions, false), CASE WHEN s.revoked_at IS NULL THEN s.user_id END, s.expires_at,
             u.id, u.email, u.role, u.active, u.created_at, l.ids, l.expiries
         FROM (SELECT pruned_through, keys_generation FROM authd_feed LIMIT 1) f
         LEFT JOIN changes c ON true
         LEFT JOIN LATERAL (
-            SELECT user_id, expires_at FROM sessions
-            WHERE id = c.session_id AND revoked_at IS NULL LIMIT 1
+            SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = c.session_id LIMIT 1
         ) s ON true
         LEFT JOIN LATERAL (
             SELECT id, email, role, active, created_at FROM users
@@ -42,8 +44,8 @@ struct FeedBatchRead: PostgresPreparedStatement {
         """
 
     /// The feed's row; then, when there is a change row, its position,
-    /// user id, session id and all-sessions flag; the session's user and
-    /// expiry; the user's fields; the live sessions' ids and expiries.
+    /// user id, session id and all-sessions flag; the session's user (nil
+    /// when revoked) and expiry; the user's fields; the live sessions' ids and expiries.
     typealias Row = (
         Int64, Int64, Int64?, Int64?, String?, Bool, Int64?, Int64?, Int64?, String?, String?, Bool?, Int64?,
         [String]?, [Int64]?

@@ -149,7 +149,8 @@
             #expect(
                 try PostgresTestServer.value(
                     "SELECT version || ' ' || oldest_reader FROM authd_schema ORDER BY version DESC LIMIT 1",
-                    on: database) == "5 5")
+                    on: database) == "\(PostgresSchema.version) \(PostgresSchema.oldestReader[PostgresSchema.version]!)"
+            )
             #expect(
                 try PostgresTestServer.value("SELECT expiry_hour FROM sessions WHERE id = 'old'", on: database)
                     == String((Self.t0 + 1_000) / 3_600))

@@ -1,0 +1,140 @@
+#if canImport(AuthPostgres)
+    import AuthCore
+    @testable import AuthPostgres
+    import Logging
+    import Testing
+
+    /// Plans made once stay good when the tables grow. The feed's read and
+    /// the commit's numbering trigger are each planned once per server
+    /// session, from the statistics of that moment; on a new database those
+    /// describe tables of a page or two, and a plan that reads such a table
+    /// whole goes on reading it whole, on every read and every commit, as
+    /// it grows by thousands of rows a second (until the next ANALYZE).
+    /// Each test plans while the tables are small, grows them in the same
+    /// server session (no ANALYZE, nothing that would make it plan again),
+    /// and counts the rows one more run reads, whole or through an index
+    /// (`pg_stat_xact_user_tables`, the session's counts not yet reported:
+    /// one psql command string reports none until its end).
+    @Suite(.enabled(if: PostgresTestServer.isAvailable), .timeLimit(.minutes(5)))
+    struct PostgresPlanTests {
+        static let t0: Int64 = 1_800_000_000
+
+        /// A migrated database with one user, `sessions` sessions and one
+        /// numbered change row per session, analyzed while that small.
+        func smallDatabase(sessions: Int) async throws -> DatabaseURL {
+            let database = try PostgresTestServer.makeDatabase()
+            let logger = Logger(label: "authd.test.postgres")
+            let pool = PostgresConnectionPool(
+                configuration: try PostgresStore.connectionConfiguration(
+                    url: database, password: nil, timeout: .seconds(5)),
+                size: 1, logger: logger)
+            try await PostgresSchema.migrate(pool, logger: logger)
+            pool.close()
+            try PostgresTestServer.run(
+                """
+                BEGIN;
+                INSERT INTO users (id, email, password_hash, role, active, created_at, updated_at)
+                    VALUES (1, 'plan@example.com', 'h', 'user', true, \(Self.t0), \(Self.t0));
+                \(Self.insertSessions(from: 1, count: sessions))
+                COMMIT;
+                ANALYZE
+                """, on: database)
+            return database
+        }
+
+        /// Sessions `s<n>` with one change row each (numbered at the
+        /// commit, in the order of `n`).
+        static func insertSessions(from first: Int, count: Int) -> String {
+            let last = first + count - 1
+            return """
+                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, refresh_hash,
+                        refresh_issued_at, refresh_expires_at)
+                    SELECT 's' || n, 1, \(t0), \(t0), \(t0 + 1_000), '\\x00', \(t0), \(t0 + 1_000)
+                    FROM generate_series(\(first), \(last)) n;
+                INSERT INTO authd_changes (user_id, session_id)
+                    SELECT 1, 's' || n FROM generate_series(\(first), \(last)) n ORDER BY n;
+                """
+        }
+
+        /// A psql select printing `marker=` and the rows read so far from
+        /// `tables`, from the tables themselves and through their indexes.
+        static func rowsRead(_ marker: String, _ tables: [String]) -> String {
+            let names = tables.map { "'\($0)'" }.joined(separator: ", ")
+            return """
+                SELECT '\(marker)=' || coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)
+                    FROM pg_stat_xact_user_tables WHERE relname IN (\(names));
+                """
+        }
+
+        /// The number a psql script printed after `marker=`.
+        static func marked(_ marker: String, in output: String) -> Int? {
+            output.split(separator: "\n").lazy.compactMap { line -> Int? in
+                guard line.hasPrefix("\(marker)=") else { return nil }
+                return Int(line.dropFirst(marker.count + 1))
+            }.first
+        }
+
+        @Test func theFeedReadProbesIndexesAfterTheTablesGrew() async throws {
+            let (small, last) = (20, 20_020)
+            let database = try await smallDatabase(sessions: small)
+            let settings = PostgresStore.feedSessionParameters.map { "SET \($0.0) = '\($0.1)';" }.joined(
+                separator: "\n")
+            let tables = ["authd_changes", "sessions", "users"]
+            let output = try PostgresTestServer.value(
+                """
+                BEGIN;
+                \(settings)
+                PREPARE feed(bigint) AS \(FeedBatchRead.sql);
+                EXECUTE feed(0);
+                COMMIT;
+                BEGIN;
+                \(Self.insertSessions(from: small + 1, count: last - small))
+                UPDATE sessions SET revoked_at = \(Self.t0) WHERE id = 's\(last)';
+                COMMIT;
+                \(Self.rowsRead("before", tables))
+                EXECUTE feed(\(last - 10));
+                \(Self.rowsRead("after", tables))
+                """, on: database)
+            // The read's rows: the last ten change rows, their sessions'
+            // users (none for the revoked one).
+            let firstRead = last - 9
+            let read = output.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false) }
+                .filter { (fields: [Substring]) -> Bool in fields.count == 15 && Int(fields[2]) ?? 0 >= firstRead }
+            #expect(read.map { Int($0[2]) } == Array(firstRead...last))
+            #expect(read.map { $0[6] } == Array(repeating: "1", count: 9) + [""])
+            let before = try #require(Self.marked("before", in: output))
+            let after = try #require(Self.marked("after", in: output))
+            // 10 change rows: their index entries and a probe per session.
+            #expect(after - before <= 40, "\(after - before) rows read for 10 changes")
+        }
+
+        @Test func theNumberingTriggerProbesTheKeyAfterTheTableGrew() async throws {
+            let database = try await smallDatabase(sessions: 20)
+            // Six commits while the table is small: plpgsql plans the first
+            // five runs for their values, then keeps one plan.
+            let smallCommits = (1...6).map { _ in
+                "BEGIN; INSERT INTO authd_changes (user_id, all_sessions) VALUES (1, true); COMMIT;"
+            }.joined(separator: "\n")
+            let output = try PostgresTestServer.value(
+                """
+                \(smallCommits)
+                BEGIN;
+                INSERT INTO authd_changes (user_id, all_sessions) SELECT 1, true FROM generate_series(1, 3000);
+                COMMIT;
+                BEGIN;
+                INSERT INTO authd_changes (user_id, all_sessions) VALUES (1, true);
+                \(Self.rowsRead("before", ["authd_changes"]))
+                SET CONSTRAINTS ALL IMMEDIATE;
+                \(Self.rowsRead("after", ["authd_changes"]))
+                COMMIT;
+                SELECT 'unnumbered=' || count(*) FROM authd_changes WHERE position IS NULL;
+                SELECT 'numbered=' || count(*) FROM authd_changes WHERE position IS NOT NULL;
+                """, on: database)
+            #expect(Self.marked("unnumbered", in: output) == 0)
+            #expect(Self.marked("numbered", in: output) == 20 + 6 + 3000 + 1)
+            let before = try #require(Self.marked("before", in: output))
+            let after = try #require(Self.marked("after", in: output))
+            #expect(after - before <= 2, "\(after - before) rows read to number one")
+        }
+    }
+#endif
