@@ -393,10 +393,12 @@ final class ChangeFeed: Sendable {
             try await connection.query(
                 "SET LOCAL statement_timeout = \(unescaped: String(Self.snapshotStatementTimeoutMilliseconds))",
                 logger: logger)
-            // The feed's connection plans without sequential scans
-            // (`PostgresStore.feedSessionParameters`); reading every row
-            // is what they are for.
-            try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
+            // The feed's connection plans without sequential or bitmap
+            // scans (`PostgresStore.feedSessionParameters`); reading every
+            // row is what they are for.
+            try await connection.query(
+                "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)",
+                logger: logger)
             return try await readSnapshot(connection, now: now)
         }
     }

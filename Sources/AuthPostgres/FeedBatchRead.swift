@@ -15,6 +15,10 @@ import PostgresNIO
 /// partial index of live sessions by user also matched, and on the
 /// estimates of a new database a scan of that whole index looked as cheap
 /// as the probe of the primary key; the outer select drops revoked ones.
+/// A user's live sessions are aggregated without an order (both arrays
+/// come from one pass, so they stay aligned): with `ORDER BY id`,
+/// PostgreSQL 16 and later read them sorted from a scan of the whole
+/// primary key instead of probing the index by user.
 struct FeedBatchRead: PostgresPreparedStatement {
     /// The most rows one read returns; a full batch means there may be more.
     static let limit = 5_000
@@ -37,7 +41,7 @@ struct FeedBatchRead: PostgresPreparedStatement {
             WHERE c.session_id IS NULL AND NOT c.all_sessions AND id = c.user_id LIMIT 1
         ) u ON true
         LEFT JOIN LATERAL (
-            SELECT array_agg(id ORDER BY id) AS ids, array_agg(expires_at ORDER BY id) AS expiries FROM sessions
+            SELECT array_agg(id) AS ids, array_agg(expires_at) AS expiries FROM sessions
             WHERE c.all_sessions AND user_id = c.user_id AND revoked_at IS NULL
         ) l ON true
         ORDER BY c.position

@@ -122,11 +122,13 @@ public final class PostgresStore: CredentialStore {
     /// of that moment, and on a new database they describe small tables:
     /// the plan then reads the change table and `sessions` whole, on every
     /// read, until the next ANALYZE (on a table growing by thousands of rows
-    /// a second, 9,800 rows per read). Without sequential scans the plan
-    /// probes indexes whatever the statistics say. The whole-view reads
-    /// turn them back on for their own transaction (`ChangeFeed`).
+    /// a second, 9,800 rows per read). Without sequential or bitmap scans
+    /// (a bitmap scan of the change table reads every row past the
+    /// position, to sort them and keep the first 5,000) the plan probes
+    /// indexes whatever the statistics say. The whole-view reads turn
+    /// sequential scans back on for their own transaction (`ChangeFeed`).
     static let feedSessionParameters: [(String, String)] = [
-        ("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off"),
+        ("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off"), ("enable_bitmapscan", "off"),
     ]
 
     /// `open` for callers that are not async (the daemon's start-up).

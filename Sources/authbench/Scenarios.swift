@@ -279,7 +279,8 @@ struct Scenarios {
         group.wait()
         var total = results.withLock { $0 }
         total.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        report.add(total, target: ">= 5,000/s")
+        // Issue 12's target for PostgreSQL, the earlier one for SQLite.
+        report.add(total, target: flags.isEmpty ? ">= 5,000/s" : ">= 3,000/s")
     }
 
     /// Fair queuing: a second peer (uid 65534, a child process) keeps 200

@@ -20,8 +20,10 @@
         static let t0: Int64 = 1_800_000_000
 
         /// A migrated database with one user, `sessions` sessions and one
-        /// numbered change row per session, analyzed while that small.
-        func smallDatabase(sessions: Int) async throws -> DatabaseURL {
+        /// numbered change row per session, analyzed while that small or
+        /// not at all (a new database: only `sessions` has statistics,
+        /// from schema 3).
+        func smallDatabase(sessions: Int, analyzed: Bool) async throws -> DatabaseURL {
             let database = try PostgresTestServer.makeDatabase()
             let logger = Logger(label: "authd.test.postgres")
             let pool = PostgresConnectionPool(
@@ -33,26 +35,33 @@
             try PostgresTestServer.run(
                 """
                 BEGIN;
-                INSERT INTO users (id, email, password_hash, role, active, created_at, updated_at)
-                    VALUES (1, 'plan@example.com', 'h', 'user', true, \(Self.t0), \(Self.t0));
-                \(Self.insertSessions(from: 1, count: sessions))
+                \(Self.insertUser(1))
+                \(Self.insertSessions(user: 1, from: 1, count: sessions))
                 COMMIT;
-                ANALYZE
+                \(analyzed ? "ANALYZE" : "")
                 """, on: database)
             return database
         }
 
-        /// Sessions `s<n>` with one change row each (numbered at the
-        /// commit, in the order of `n`).
-        static func insertSessions(from first: Int, count: Int) -> String {
+        static func insertUser(_ id: Int) -> String {
+            """
+            INSERT INTO users (id, email, password_hash, role, active, created_at, updated_at)
+                VALUES (\(id), 'plan\(id)@example.com', 'h', 'user', true, \(t0), \(t0));
+            """
+        }
+
+        /// Sessions `s<n>` of `user` with one change row each (numbered at
+        /// the commit, in the order of `n`).
+        static func insertSessions(user: Int, from first: Int, count: Int) -> String {
+            guard count > 0 else { return "" }
             let last = first + count - 1
             return """
                 INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, refresh_hash,
                         refresh_issued_at, refresh_expires_at)
-                    SELECT 's' || n, 1, \(t0), \(t0), \(t0 + 1_000), '\\x00', \(t0), \(t0 + 1_000)
+                    SELECT 's' || n, \(user), \(t0), \(t0), \(t0 + 1_000), '\\x00', \(t0), \(t0 + 1_000)
                     FROM generate_series(\(first), \(last)) n;
                 INSERT INTO authd_changes (user_id, session_id)
-                    SELECT 1, 's' || n FROM generate_series(\(first), \(last)) n ORDER BY n;
+                    SELECT \(user), 's' || n FROM generate_series(\(first), \(last)) n ORDER BY n;
                 """
         }
 
@@ -74,42 +83,68 @@
             }.first
         }
 
-        @Test func theFeedReadProbesIndexesAfterTheTablesGrew() async throws {
-            let (small, last) = (20, 20_020)
-            let database = try await smallDatabase(sessions: small)
+        @Test(arguments: [false, true])
+        func theFeedReadProbesIndexesAfterTheTablesGrew(analyzedWhileSmall: Bool) async throws {
+            let small = analyzedWhileSmall ? 20 : 0
+            let grown = 20_000
+            // The grown sessions' change rows, then one for all of user 2's.
+            let last = small + grown + 1
+            let database = try await smallDatabase(sessions: small, analyzed: analyzedWhileSmall)
             let settings = PostgresStore.feedSessionParameters.map { "SET \($0.0) = '\($0.1)';" }.joined(
                 separator: "\n")
             let tables = ["authd_changes", "sessions", "users"]
             let output = try PostgresTestServer.value(
                 """
                 BEGIN;
+                SET jit = off; -- as on every connection of the daemon's
                 \(settings)
                 PREPARE feed(bigint) AS \(FeedBatchRead.sql);
                 EXECUTE feed(0);
                 COMMIT;
                 BEGIN;
-                \(Self.insertSessions(from: small + 1, count: last - small))
-                UPDATE sessions SET revoked_at = \(Self.t0) WHERE id = 's\(last)';
+                \(Self.insertSessions(user: 1, from: small + 1, count: grown))
+                UPDATE sessions SET revoked_at = \(Self.t0) WHERE id = 's\(small + grown)';
+                \(Self.insertUser(2))
+                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, refresh_hash,
+                        refresh_issued_at, refresh_expires_at)
+                    SELECT id, 2, \(Self.t0), \(Self.t0), \(Self.t0 + 1_000), '\\x00', \(Self.t0), \(Self.t0 + 1_000)
+                    FROM unnest(ARRAY['u2a', 'u2b', 'u2c']) id;
+                COMMIT;
+                BEGIN;
+                INSERT INTO authd_changes (user_id, all_sessions) VALUES (2, true);
                 COMMIT;
                 \(Self.rowsRead("before", tables))
                 EXECUTE feed(\(last - 10));
                 \(Self.rowsRead("after", tables))
+                EXECUTE feed(0);
+                \(Self.rowsRead("caught-up", tables))
                 """, on: database)
-            // The read's rows: the last ten change rows, their sessions'
-            // users (none for the revoked one).
+            // The read's rows: the last ten change rows; their sessions'
+            // users (none for the revoked one, none for the row naming all
+            // of user 2's); user 2's live sessions.
             let firstRead = last - 9
             let read = output.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false) }
                 .filter { (fields: [Substring]) -> Bool in fields.count == 15 && Int(fields[2]) ?? 0 >= firstRead }
             #expect(read.map { Int($0[2]) } == Array(firstRead...last))
-            #expect(read.map { $0[6] } == Array(repeating: "1", count: 9) + [""])
+            #expect(read.map { $0[6] } == Array(repeating: "1", count: 8) + ["", ""])
+            let userTwoSessions = read.last.map { Set($0[13].dropFirst().dropLast().split(separator: ",")) }
+            #expect(userTwoSessions == ["u2a", "u2b", "u2c"])
             let before = try #require(Self.marked("before", in: output))
             let after = try #require(Self.marked("after", in: output))
-            // 10 change rows: their index entries and a probe per session.
+            // 10 change rows: their index entries, a probe per session, and
+            // user 2's three sessions.
             #expect(after - before <= 40, "\(after - before) rows read for 10 changes")
+            // A daemon catching up from far behind: a full batch of the
+            // oldest rows, each read once with its session, not every row
+            // past the position to sort them.
+            let caughtUp = try #require(Self.marked("caught-up", in: output))
+            #expect(
+                caughtUp - after <= 2 * FeedBatchRead.limit + 40,
+                "\(caughtUp - after) rows read for \(FeedBatchRead.limit) changes")
         }
 
         @Test func theNumberingTriggerProbesTheKeyAfterTheTableGrew() async throws {
-            let database = try await smallDatabase(sessions: 20)
+            let database = try await smallDatabase(sessions: 20, analyzed: true)
             // Six commits while the table is small: plpgsql plans the first
             // five runs for their values, then keeps one plan.
             let smallCommits = (1...6).map { _ in
