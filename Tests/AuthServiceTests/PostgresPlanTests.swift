@@ -1,7 +1,6 @@
 #if canImport(AuthPostgres)
     import AuthCore
     @testable import AuthPostgres
-    import Logging
     import Testing
 
     /// Plans made once stay good when the tables grow. The feed's read and
@@ -24,14 +23,7 @@
         /// not at all (a new database: only `sessions` has statistics,
         /// from schema 3).
         func smallDatabase(sessions: Int, analyzed: Bool) async throws -> DatabaseURL {
-            let database = try PostgresTestServer.makeDatabase()
-            let logger = Logger(label: "authd.test.postgres")
-            let pool = PostgresConnectionPool(
-                configuration: try PostgresStore.connectionConfiguration(
-                    url: database, password: nil, timeout: .seconds(5)),
-                size: 1, logger: logger)
-            try await PostgresSchema.migrate(pool, logger: logger)
-            pool.close()
+            let database = try await PostgresTestServer.makeMigratedDatabase()
             try PostgresTestServer.run(
                 """
                 BEGIN;

@@ -111,14 +111,7 @@
         /// the view, rotate in place and are swept; a daemon that knows
         /// only schema 2 could still use the database.
         @Test func aSchema2DatabaseIsUpgradedWithItsSessions() async throws {
-            let database = try PostgresTestServer.makeDatabase()
-            let logger = Logger(label: "authd.test.postgres")
-            let pool = PostgresConnectionPool(
-                configuration: try PostgresStore.connectionConfiguration(
-                    url: database, password: nil, timeout: .seconds(5)),
-                size: 1, logger: logger)
-            try await PostgresSchema.migrate(pool, through: 2, logger: logger)
-            pool.close()
+            let database = try await PostgresTestServer.makeMigratedDatabase(through: 2)
             try PostgresTestServer.run(
                 """
                 INSERT INTO users (id, email, password_hash, role, active, created_at, updated_at)

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 #if canImport(AuthPostgres)
-    import AuthPostgres
+    @testable import AuthPostgres
     import Logging
     import PostgresNIO
 #endif
@@ -47,6 +47,19 @@ enum PostgresTestServer {
             try run("CREATE DATABASE \(name)", on: server)
             server.database = name
             return server
+        }
+
+        /// A new database migrated to schema `target` (no daemon on it yet).
+        static func makeMigratedDatabase(through target: Int = PostgresSchema.version) async throws -> DatabaseURL {
+            let database = try makeDatabase()
+            let logger = Logger(label: "authd.test.postgres")
+            let pool = PostgresConnectionPool(
+                configuration: try PostgresStore.connectionConfiguration(
+                    url: database, password: nil, timeout: .seconds(5)),
+                size: 1, logger: logger)
+            defer { pool.close() }
+            try await PostgresSchema.migrate(pool, through: target, logger: logger)
+            return database
         }
 
         /// Runs one statement with psql (CREATE DATABASE cannot run in a
