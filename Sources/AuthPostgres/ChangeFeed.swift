@@ -389,16 +389,15 @@ final class ChangeFeed: Sendable {
         try await pool.withTransaction(logger: logger) { [self] connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             // Every user and session streams out of one statement each: more
-            // than `database_timeout` may be fair for millions of them.
+            // than `database_timeout` may be fair for millions of them. The
+            // feed's connection plans without sequential or bitmap scans
+            // (`PostgresStore.feedSessionParameters`); reading every row is
+            // what they are for. All three for this transaction only.
             try await connection.query(
-                "SET LOCAL statement_timeout = \(unescaped: String(Self.snapshotStatementTimeoutMilliseconds))",
-                logger: logger)
-            // The feed's connection plans without sequential or bitmap
-            // scans (`PostgresStore.feedSessionParameters`); reading every
-            // row is what they are for.
-            try await connection.query(
-                "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)",
-                logger: logger)
+                """
+                SELECT set_config('statement_timeout', \(String(Self.snapshotStatementTimeoutMilliseconds)), true),
+                    set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)
+                """, logger: logger)
             return try await readSnapshot(connection, now: now)
         }
     }

@@ -49,7 +49,8 @@ struct FeedBatchRead: PostgresPreparedStatement {
 
     /// The feed's row; then, when there is a change row, its position,
     /// user id, session id and all-sessions flag; the session's user (nil
-    /// when revoked) and expiry; the user's fields; the live sessions' ids and expiries.
+    /// when revoked) and expiry; the user's fields; the live sessions' ids
+    /// and expiries.
     typealias Row = (
         Int64, Int64, Int64?, Int64?, String?, Bool, Int64?, Int64?, Int64?, String?, String?, Bool?, Int64?,
         [String]?, [Int64]?

@@ -137,6 +137,12 @@ struct Scenarios {
         }
     }
 
+    /// The login figures' target: 95 % of the machine's limit, and the
+    /// share `result` reached.
+    static func loginTarget(_ result: RunResult, limit: Double) -> String {
+        ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", result.throughput / limit * 100)) %)"
+    }
+
     mutating func logins() throws {
         let limit = Double(ProcessInfo.processInfo.activeProcessorCount) / (try hashSeconds())
         report.note(
@@ -148,11 +154,7 @@ struct Scenarios {
         let logins = try runLoad(
             name: "auth.login, 8 connections", socket: daemon.socket, connections: 8, depth: 1, seconds: loginSeconds,
             request: loginRequest())
-        report.add(
-            logins,
-            target:
-                ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", logins.throughput / limit * 100)) %)"
-        )
+        report.add(logins, target: Self.loginTarget(logins, limit: limit))
         if databaseServer != nil {
             // The same on PostgreSQL: each login also reserves and ends its
             // place in the shared limits, and opens its session, there.
@@ -161,11 +163,7 @@ struct Scenarios {
             let onShared = try runLoad(
                 name: "auth.login, 8 connections (PostgreSQL)", socket: shared.socket, connections: 8, depth: 1,
                 seconds: loginSeconds, request: loginRequest())
-            report.add(
-                onShared,
-                target:
-                    ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", onShared.throughput / limit * 100)) %)"
-            )
+            report.add(onShared, target: Self.loginTarget(onShared, limit: limit))
             // One account admits only as many attempts at once as it has
             // failures left (5): on a shared store each one's place is
             // given back and taken again through the database. The same
@@ -178,11 +176,7 @@ struct Scenarios {
             let spread = try runLoad(
                 name: "auth.login, 8 connections, 8 accounts (PostgreSQL)", socket: shared.socket, connections: 8,
                 depth: 1, seconds: loginSeconds, request: loginRequest(perConnection: true))
-            report.add(
-                spread,
-                target:
-                    ">= 95 % of \(String(format: "%.1f", limit))/s (\(String(format: "%.0f", spread.throughput / limit * 100)) %)"
-            )
+            report.add(spread, target: Self.loginTarget(spread, limit: limit))
         }
 
         let verifyAlone = try runLoad(
