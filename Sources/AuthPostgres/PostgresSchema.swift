@@ -21,7 +21,7 @@ import PostgresNIO
 /// whose `oldest_reader` is above the version it knows.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version = 6
+    static let version = 7
 
     /// For each version, the oldest schema version that can still use a
     /// database migrated to it.
@@ -37,7 +37,9 @@ enum PostgresSchema {
     /// may use it (hosts still running older ones keep doing so until
     /// restarted: upgrade every host before anyone enrols).
     /// Version 6 changes only how the numbering trigger plans its UPDATE.
-    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2, 5: 5, 6: 5]
+    /// Version 7 adds functions older daemons never call: they keep running
+    /// the same steps statement by statement, under the same locks.
+    static let oldestReader: [Int: Int] = [1: 1, 2: 2, 3: 2, 4: 2, 5: 5, 6: 5, 7: 5]
 
     /// Arbitrary constants: the advisory lock keys of migrations and of
     /// the change feed's commit order.
@@ -245,6 +247,124 @@ enum PostgresSchema {
         // primary key whatever the statistics say.
         6: [
             "ALTER FUNCTION authd_number_change() SET enable_seqscan = off"
+        ],
+        // The shared login limits' steps, one call each (a reservation's
+        // state, an attempt's end) where they were seven or eight
+        // statements, each a round trip and a plan: most of the database's
+        // share of a login. The rule stays in the daemon
+        // (`LoginThrottle.decision`): the functions only lock, expire, count
+        // and read. The statements inside a function each see what
+        // committed before they began (READ COMMITTED), so what is read after
+        // the lock is read under it. Plans are kept per server session; like
+        // the numbering trigger's, they must not be sequential scans made
+        // while the tables were small (`login_failures` grows by a row per
+        // failing account or client).
+        7: [
+            // Both keys' advisory locks in the order of their hashes: no
+            // deadlock between two attempts naming the same keys (or keys
+            // whose hashes collide) the other way round.
+            """
+            CREATE FUNCTION authd_lock_login_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE
+                h integer;
+            BEGIN
+                FOR h IN SELECT DISTINCT hashtext(k) FROM unnest(p_keys) AS k ORDER BY 1 LOOP
+                    PERFORM pg_advisory_xact_lock(\(unescaped: String(loginLockSpace)), h);
+                END LOOP;
+            END
+            $$
+            """,
+            // One failure more on each key (per element of `p_keys`); a
+            // window that has ended starts again with it.
+            """
+            CREATE FUNCTION authd_add_login_failures(p_keys text[], p_window bigint, p_now bigint) RETURNS void
+            LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            BEGIN
+                INSERT INTO login_failures AS f (key, failures, window_start)
+                SELECT k, count(*)::integer, p_now FROM unnest(p_keys) AS k GROUP BY k
+                ON CONFLICT (key) DO UPDATE SET
+                    failures = CASE WHEN f.window_start + p_window <= p_now THEN excluded.failures
+                        ELSE f.failures + excluded.failures END,
+                    window_start = CASE WHEN f.window_start + p_window <= p_now THEN p_now ELSE f.window_start END;
+            END
+            $$
+            """,
+            // Places whose attempt never ended (its daemon died, or it
+            // waited longer than the place lasts) end as failures: an attempt
+            // counts either as pending or as a failure, never as neither.
+            // The server's clock decides expiry (hosts' clocks may differ).
+            // With `p_keys` null, every key's (the sweeper).
+            """
+            CREATE FUNCTION authd_expire_login_attempts(p_keys text[], p_window bigint, p_now bigint)
+            RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            DECLARE
+                expired text[];
+            BEGIN
+                IF p_keys IS NULL THEN
+                    WITH gone AS (
+                        DELETE FROM login_attempts WHERE expires_at <= extract(epoch FROM now())::bigint RETURNING key
+                    ) SELECT array_agg(key) INTO expired FROM gone;
+                ELSE
+                    WITH gone AS (
+                        DELETE FROM login_attempts
+                        WHERE key = ANY(p_keys) AND expires_at <= extract(epoch FROM now())::bigint RETURNING key
+                    ) SELECT array_agg(key) INTO expired FROM gone;
+                END IF;
+                IF expired IS NULL THEN
+                    RETURN 0;
+                END IF;
+                PERFORM authd_add_login_failures(expired, p_window, p_now);
+                RETURN cardinality(expired);
+            END
+            $$
+            """,
+            // What a reservation decides on, under its keys' locks (held to
+            // the end of the caller's transaction): each key's counter (null
+            // when it has none) and its attempts pending on every daemon.
+            """
+            CREATE FUNCTION authd_login_state(p_keys text[], p_window bigint, p_now bigint)
+            RETURNS TABLE (counter_key text, counter_failures integer, counter_window_start bigint, pending integer)
+            LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            BEGIN
+                PERFORM authd_lock_login_keys(p_keys);
+                PERFORM authd_expire_login_attempts(p_keys, p_window, p_now);
+                RETURN QUERY
+                    SELECT k, f.failures, f.window_start,
+                        (SELECT count(*)::integer FROM login_attempts AS a WHERE a.key = k)
+                    FROM unnest(p_keys) AS k LEFT JOIN login_failures AS f ON f.key = k;
+            END
+            $$
+            """,
+            // An attempt's end, under its keys' locks: its place given back;
+            // a success clears the account's count, a failure counts once (a
+            // place that expired meanwhile was counted when it expired).
+            // Returns both keys' counters as they now stand.
+            """
+            CREATE FUNCTION authd_finish_login(
+                p_attempt bigint, p_account text, p_client text, p_outcome text, p_window bigint, p_now bigint)
+            RETURNS TABLE (counter_key text, counter_failures integer, counter_window_start bigint)
+            LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            DECLARE
+                held boolean;
+            BEGIN
+                IF p_outcome NOT IN ('succeeded', 'failed', 'abandoned') THEN
+                    RAISE EXCEPTION 'unknown login outcome %', p_outcome;
+                END IF;
+                PERFORM authd_lock_login_keys(ARRAY[p_account, p_client]);
+                PERFORM authd_expire_login_attempts(ARRAY[p_account, p_client], p_window, p_now);
+                DELETE FROM login_attempts WHERE id = p_attempt;
+                held := FOUND;
+                IF p_outcome = 'succeeded' THEN
+                    DELETE FROM login_failures WHERE key = p_account;
+                ELSIF p_outcome = 'failed' AND held THEN
+                    PERFORM authd_add_login_failures(ARRAY[p_account, p_client], p_window, p_now);
+                END IF;
+                RETURN QUERY
+                    SELECT f.key, f.failures, f.window_start FROM login_failures AS f
+                    WHERE f.key IN (p_account, p_client);
+            END
+            $$
+            """,
         ],
     ]
 

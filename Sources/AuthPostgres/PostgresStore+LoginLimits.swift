@@ -9,7 +9,9 @@ import PostgresNIO
 /// Both keys of an attempt are locked (transaction-level advisory locks,
 /// in one order) while it is decided or ended, so two daemons deciding on
 /// one account at once are serialised, and the rule is the one a single
-/// daemon applies (`LoginThrottle.decision`).
+/// daemon applies (`LoginThrottle.decision`). The steps under the locks are
+/// the schema's functions (`authd_login_state`, `authd_finish_login`): one
+/// round trip each.
 extension PostgresStore {
     public var sharesLoginLimits: Bool { true }
 
@@ -19,16 +21,17 @@ extension PostgresStore {
     ) {
         complete(done) { [self] in
             try await write { [self] connection, _ in
-                try await Self.lockCounters(of: [account, client], connection, logger: logger)
-                try await Self.countExpiredAttempts(
-                    of: [account, client], window: limits.window, now: now, connection, logger: logger)
-                let counters = try await Self.counters(of: [account, client], connection, logger: logger)
+                // The locks taken here are held until this transaction ends:
+                // the decision and the place it takes are one step.
+                var counters: [String: LoginThrottle.Counter] = [:]
                 var pending: [String: Int] = [:]
-                for try await (key, count) in try await connection.query(
-                    "SELECT key, count(*)::int FROM login_attempts WHERE key IN (\(account), \(client)) GROUP BY key",
-                    logger: logger
-                ).decode((String, Int).self) {
-                    pending[key] = count
+                for try await (key, failures, windowStart, waiting) in try await connection.query(
+                    "SELECT * FROM authd_login_state(\([account, client]), \(limits.window), \(now))", logger: logger
+                ).decode((String, Int?, Int64?, Int).self) {
+                    if let failures, let windowStart {
+                        counters[key] = LoginThrottle.Counter(failures: failures, windowStart: windowStart)
+                    }
+                    pending[key] = waiting
                 }
                 let throttle = LoginThrottle(limits: limits, counters: counters)
                 switch throttle.decision(
@@ -38,21 +41,23 @@ extension PostgresStore {
                 case .limited(let retryAfter): return .limited(retryAfter: retryAfter, counters: counters)
                 case .wait: return .wait(counters: counters)
                 case .proceed:
-                    var id: Int64 = 0
-                    for try await next in try await connection.query(
-                        "SELECT nextval('login_attempt_ids')", logger: logger
-                    ).decode(Int64.self) {
-                        id = next
-                    }
                     // The server's clock decides expiry: hosts' clocks may
                     // differ. One instant (the transaction's) for both rows,
-                    // so an attempt's two places expire together.
-                    try await connection.query(
+                    // so an attempt's two places expire together; one id,
+                    // drawn once (a materialised CTE is evaluated once).
+                    var id: Int64?
+                    for try await placed in try await connection.query(
                         """
+                        WITH attempt AS MATERIALIZED (SELECT nextval('login_attempt_ids') AS id)
                         INSERT INTO login_attempts (id, key, expires_at)
-                        SELECT \(id), k, extract(epoch FROM now())::bigint + \(holdFor)
-                        FROM unnest(\([account, client])::text[]) AS k
-                        """, logger: logger)
+                        SELECT attempt.id, k, extract(epoch FROM now())::bigint + \(holdFor)
+                        FROM attempt, unnest(\([account, client])::text[]) AS k
+                        RETURNING id
+                        """, logger: logger
+                    ).decode(Int64.self) {
+                        id = placed
+                    }
+                    guard let id else { throw StoreError.failed("no login attempt was placed") }
                     return .reserved(id: id, counters: counters)
                 }
             }
@@ -64,98 +69,46 @@ extension PostgresStore {
         limits: LoginThrottle.Limits, now: Int64, _ done: @escaping StoreCompletion<[String: LoginThrottle.Counter]>
     ) {
         complete(done) { [self] in
-            try await write { [self] connection, _ in
-                try await Self.lockCounters(of: [account, client], connection, logger: logger)
-                try await Self.countExpiredAttempts(
-                    of: [account, client], window: limits.window, now: now, connection, logger: logger)
-                var held = false
-                for try await _ in try await connection.query(
-                    "DELETE FROM login_attempts WHERE id = \(reservation) RETURNING 1", logger: logger
-                ).decode(Int.self) {
-                    held = true
+            // One statement, its own transaction: the locks it takes last
+            // as long as it does.
+            try await write(oneStatement: true) { [self] connection, _ in
+                var counters: [String: LoginThrottle.Counter] = [:]
+                for try await (key, failures, windowStart) in try await connection.query(
+                    """
+                    SELECT * FROM authd_finish_login(\(reservation), \(account), \(client), \(outcome.storedName),
+                        \(limits.window), \(now))
+                    """, logger: logger
+                ).decode((String, Int, Int64).self) {
+                    counters[key] = LoginThrottle.Counter(failures: failures, windowStart: windowStart)
                 }
-                switch outcome {
-                case .abandoned: break
-                case .succeeded:
-                    try await connection.query("DELETE FROM login_failures WHERE key = \(account)", logger: logger)
-                case .failed:
-                    // Counted once: a place that expired meanwhile was
-                    // counted as a failure when it expired.
-                    if held {
-                        try await Self.addFailures(
-                            [account, client], window: limits.window, now: now, connection, logger: logger)
-                    }
-                }
-                return try await Self.counters(of: [account, client], connection, logger: logger)
+                return counters
             }
         }
     }
 
-    /// Both keys' advisory locks, in the order of the lock keys themselves
-    /// (no deadlock between two attempts naming the same keys, or keys
-    /// whose hashes collide, the other way round).
-    private static func lockCounters(of keys: [String], _ connection: PostgresConnection, logger: Logger)
-        async throws
-    {
-        try await connection.query(
-            """
-            SELECT pg_advisory_xact_lock(\(PostgresSchema.loginLockSpace), h)
-            FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(\(keys)::text[]) AS k ORDER BY h) AS locks
-            """, logger: logger)
-    }
-
-    /// One failure more on each key (per row of `keys`); a window that has
-    /// ended starts again with it.
-    static func addFailures(
-        _ keys: [String], window: Int64, now: Int64, _ connection: PostgresConnection, logger: Logger
-    ) async throws {
-        guard !keys.isEmpty else { return }
-        try await connection.query(
-            """
-            INSERT INTO login_failures AS f (key, failures, window_start)
-            SELECT k, count(*)::int, \(now) FROM unnest(\(keys)::text[]) AS k GROUP BY k
-            ON CONFLICT (key) DO UPDATE SET
-                failures = CASE WHEN f.window_start + \(window) <= \(now) THEN excluded.failures
-                    ELSE f.failures + excluded.failures END,
-                window_start = CASE WHEN f.window_start + \(window) <= \(now) THEN \(now) ELSE f.window_start END
-            """, logger: logger)
-    }
-
-    /// Places whose attempt never ended (its daemon died, or it waited
-    /// longer than the place lasts) end as failures: an attempt is counted
-    /// either as pending or as a failure, never as neither. With `keys`
-    /// nil, every key's (the sweeper).
+    /// Places whose attempt never ended, on every key, end as failures
+    /// (the sweeper); the number of places.
+    @discardableResult
     static func countExpiredAttempts(
-        of keys: [String]?, window: Int64, now: Int64, _ connection: PostgresConnection, logger: Logger
-    ) async throws {
-        var expired: [String] = []
-        let rows =
-            if let keys {
-                try await connection.query(
-                    """
-                    DELETE FROM login_attempts WHERE key = ANY(\(keys))
-                        AND expires_at <= extract(epoch FROM now())::bigint RETURNING key
-                    """, logger: logger)
-            } else {
-                try await connection.query(
-                    """
-                    DELETE FROM login_attempts WHERE expires_at <= extract(epoch FROM now())::bigint
-                    RETURNING key
-                    """, logger: logger)
-            }
-        for try await key in rows.decode(String.self) { expired.append(key) }
-        try await addFailures(expired, window: window, now: now, connection, logger: logger)
-    }
-
-    private static func counters(of keys: [String], _ connection: PostgresConnection, logger: Logger) async throws
-        -> [String: LoginThrottle.Counter]
-    {
-        var counters: [String: LoginThrottle.Counter] = [:]
-        for try await (key, failures, windowStart) in try await connection.query(
-            "SELECT key, failures, window_start FROM login_failures WHERE key = ANY(\(keys))", logger: logger
-        ).decode((String, Int, Int64).self) {
-            counters[key] = LoginThrottle.Counter(failures: failures, windowStart: windowStart)
+        window: Int64, now: Int64, _ connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        var expired = 0
+        for try await count in try await connection.query(
+            "SELECT authd_expire_login_attempts(NULL, \(window), \(now))", logger: logger
+        ).decode(Int.self) {
+            expired = count
         }
-        return counters
+        return expired
+    }
+}
+
+extension LoginThrottle.Outcome {
+    /// The outcome's name in `authd_finish_login`.
+    fileprivate var storedName: String {
+        switch self {
+        case .succeeded: "succeeded"
+        case .failed: "failed"
+        case .abandoned: "abandoned"
+        }
     }
 }

@@ -29,24 +29,31 @@ extension PostgresStore {
                 }
                 var evicted: [String] = []
                 if sessionGuard.maximumSessions < .max {
-                    var live: [String] = []
+                    // The least recently used live sessions past the limit
+                    // (with the new one), revoked where they are counted: the
+                    // user's sessions stay on the server. This statement
+                    // began after the row lock was granted, so it sees every
+                    // session opened before.
                     for try await old in try await connection.query(
                         """
-                        SELECT id FROM sessions WHERE user_id = \(userID) AND revoked_at IS NULL AND expires_at > \(now)
-                        ORDER BY last_used_at, created_at, id
+                        WITH live AS (
+                            SELECT id, last_used_at, created_at FROM sessions
+                            WHERE user_id = \(userID) AND revoked_at IS NULL AND expires_at > \(now)
+                        ), oldest AS (
+                            SELECT id, last_used_at, created_at FROM live ORDER BY last_used_at, created_at, id
+                            LIMIT greatest(0, (SELECT count(*) FROM live) - \(Int64(sessionGuard.maximumSessions)) + 1)
+                        ), revoked AS (
+                            UPDATE sessions SET revoked_at = \(now), revoke_reason = 'session_limit'
+                            FROM oldest WHERE sessions.id = oldest.id AND sessions.revoked_at IS NULL
+                            RETURNING sessions.id
+                        )
+                        SELECT oldest.id FROM revoked JOIN oldest ON oldest.id = revoked.id
+                        ORDER BY oldest.last_used_at, oldest.created_at, oldest.id
                         """, logger: logger
                     ).decode(String.self) {
-                        live.append(old)
+                        evicted.append(old)
                     }
-                    if live.count >= sessionGuard.maximumSessions {
-                        evicted = Array(live.prefix(live.count - sessionGuard.maximumSessions + 1))
-                        try await connection.query(
-                            """
-                            UPDATE sessions SET revoked_at = \(now), revoke_reason = 'session_limit'
-                            WHERE id = ANY(\(evicted)) AND revoked_at IS NULL
-                            """, logger: logger)
-                        for old in evicted { notes.session(old, user: userID) }
-                    }
+                    for old in evicted { notes.session(old, user: userID) }
                 }
                 try await connection.query(
                     """

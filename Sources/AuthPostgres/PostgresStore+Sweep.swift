@@ -51,8 +51,7 @@ extension PostgresStore {
             }
             try await connection.query("DELETE FROM mfa_challenges WHERE expires_at <= \(now)", logger: logger)
             // Places held by attempts whose daemon never ended them: failures.
-            try await Self.countExpiredAttempts(
-                of: nil, window: loginWindow, now: now, connection, logger: logger)
+            try await Self.countExpiredAttempts(window: loginWindow, now: now, connection, logger: logger)
             // Rows are created in position order (clock_timestamp under the
             // feed lock), so everything up to the newest old row is old.
             var pruned: Int64 = 0

@@ -163,5 +163,56 @@
             let after = try #require(Self.marked("after", in: output))
             #expect(after - before <= 2, "\(after - before) rows read to number one")
         }
+
+        /// An attempt's reservation and end touch its own two keys' rows
+        /// however many other accounts and clients have failures or places
+        /// pending (`login_failures` keeps a row per failing account or
+        /// client: an attacker makes thousands).
+        @Test func theLoginLimitFunctionsProbeTheirKeysAfterTheTablesGrew() async throws {
+            let database = try await smallDatabase(sessions: 0, analyzed: false)
+            let keys = "ARRAY['account:plan@example.com', 'client:uid:1']"
+            // One attempt, reserved and ended as a failure (place id `id`).
+            func attempt(_ id: Int) -> String {
+                """
+                BEGIN;
+                SELECT * FROM authd_login_state(\(keys), 900, \(Self.t0));
+                INSERT INTO login_attempts (id, key, expires_at)
+                    SELECT \(id), k, extract(epoch FROM now())::bigint + 60 FROM unnest(\(keys)) AS k;
+                COMMIT;
+                SELECT * FROM authd_finish_login(\(id), 'account:plan@example.com', 'client:uid:1', 'failed', 900,
+                    \(Self.t0));
+                """
+            }
+            // Six attempts on small, analyzed tables: plpgsql plans the first
+            // five runs for their values, then keeps one plan.
+            let output = try PostgresTestServer.value(
+                """
+                SET jit = off;
+                INSERT INTO login_failures SELECT 'client:small' || n, 1, \(Self.t0) FROM generate_series(1, 5) n;
+                INSERT INTO login_attempts SELECT n, 'client:small' || n, 4000000000 FROM generate_series(1, 5) n;
+                ANALYZE login_failures;
+                ANALYZE login_attempts;
+                \((1...6).map(attempt).joined(separator: "\n"))
+                BEGIN;
+                INSERT INTO login_failures SELECT 'client:f' || n, 1, \(Self.t0) FROM generate_series(1, 20000) n;
+                INSERT INTO login_attempts SELECT 100 + n, 'client:p' || n, 4000000000 FROM generate_series(1, 5000) n;
+                COMMIT;
+                \(Self.rowsRead("before", ["login_failures", "login_attempts"]))
+                \(attempt(7))
+                \(Self.rowsRead("after", ["login_failures", "login_attempts"]))
+                SELECT 'failures=' || failures FROM login_failures WHERE key = 'account:plan@example.com';
+                SELECT 'places=' || count(*) FROM login_attempts WHERE key = 'account:plan@example.com';
+                """, on: database)
+            // Seven failures counted, no place left behind (the functions
+            // count; refusing the sixth is the throttle's rule, not theirs).
+            #expect(Self.marked("failures", in: output) == 7)
+            #expect(Self.marked("places", in: output) == 0)
+            let before = try #require(Self.marked("before", in: output))
+            let after = try #require(Self.marked("after", in: output))
+            // Each key's counter and pending places, and the place's two
+            // rows: 10 probes, in the reservation and at the end (65,020
+            // rows with plans that scan).
+            #expect(after - before <= 20, "\(after - before) rows read for one attempt")
+        }
     }
 #endif

@@ -226,6 +226,30 @@ import Testing
             ])
     }
 
+    /// A limit lowered below the live sessions: every one past it goes at
+    /// once, least recently used first; revoked and expired sessions do
+    /// not count.
+    @Test(arguments: StoreKind.allCases) func aLoweredSessionLimitRevokesEverySessionPastIt(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let alice = try user(store, "alice@example.com")
+        for (index, id) in ["a", "b", "c", "d", "e"].enumerated() {
+            _ = try session(store, id, user: alice.id, token: UInt8(index), now: Self.t0 + Int64(index)).get()
+        }
+        // "a" revoked, and "x" expired long ago: neither counts.
+        #expect(try Self.value { store.revokeSession(id: "a", reason: "logout", now: Self.t0 + 5, $0) })
+        _ = try session(store, "x", user: alice.id, token: 9, now: Self.t0 - 5_000).get()
+        let limit = SessionGuard(credentialGeneration: nil, maximumSessions: 2)
+        let evicted = try session(store, "new", user: alice.id, token: 6, now: Self.t0 + 6, guard: limit).get()
+        #expect(evicted == ["b", "c", "d"])
+        #expect(
+            Set(try Self.value { store.liveSessions(userID: alice.id, now: Self.t0 + 6, $0) }.map(\.id)) == [
+                "e", "new",
+            ])
+        // At the limit with room: nothing more goes.
+        let roomy = SessionGuard(credentialGeneration: nil, maximumSessions: 3)
+        #expect(try session(store, "more", user: alice.id, token: 7, now: Self.t0 + 7, guard: roomy).get() == [])
+    }
+
     @Test(arguments: StoreKind.allCases) func rotationSpendsTheCurrentTokenAndReuseRevokes(_ kind: StoreKind) throws {
         let store = try kind.make()
         let alice = try user(store, "alice@example.com")
