@@ -130,8 +130,7 @@ extension AuthService {
         // The session opens only if, at its commit, the account is still
         // active with the credentials just checked: a password change,
         // reset or deactivation that lands while the hash ran wins.
-        // Waited for here: the cost-raise rehash below stays on this worker.
-        let opened = completeLogin(
+        completeLogin(
             context, attempt: attempt, user: user.snapshot, credentialGeneration: user.credentialGeneration,
             settings: settings, clientLabel: clientLabel, viaSecondFactor: false
         ) { [self] in
@@ -139,31 +138,48 @@ extension AuthService {
                 context, attempt: attempt, clientLabel: clientLabel,
                 userID: user.id, email: email, reason: "credentials_changed")
         }
-        if opened { upgradeHashIfCheap(user, password: bytes, settings: settings) }
+        // Meanwhile, on this worker: the password is known, so a cheaper
+        // hash is replaced. The swap is on the hash just checked, so a
+        // password changed meanwhile keeps its own.
+        upgradeHashIfCheap(user, password: bytes, settings: settings)
     }
 
     /// Opens the session a checked login earned (its password, and its
     /// second factor when `viaSecondFactor`), answers the call, ends the
-    /// attempt and logs the events: true when a session opened. The session
-    /// opens only if, at its commit, the account is still active at
-    /// `credentialGeneration`; else `credentialsChanged` runs (which must
-    /// answer and end the attempt). Waits on this worker.
+    /// attempt and logs the events. The session opens only if, at its
+    /// commit, the account is still active at `credentialGeneration`; else
+    /// `credentialsChanged` runs (which must answer and end the attempt).
+    /// Runs on a hashing worker, and waits only for a place among
+    /// `sessionWrites`: the worker is free for its next hash while a
+    /// networked store writes the session (SQLite writes it before this
+    /// returns).
     func completeLogin(
         _ context: CallContext, attempt: LoginAttempt, user: UserSnapshot, credentialGeneration: Int64,
-        settings: Settings, clientLabel: String, viaSecondFactor: Bool, credentialsChanged: () -> Void
-    ) -> Bool {
-        let result = waitFor {
-            openSession(
-                for: user, settings: settings, peer: context.peer, credentialGeneration: credentialGeneration, $0)
+        settings: Settings, clientLabel: String, viaSecondFactor: Bool,
+        credentialsChanged: @escaping @Sendable () -> Void
+    ) {
+        sessionWrites.wait()
+        openSession(
+            for: user, settings: settings, peer: context.peer, credentialGeneration: credentialGeneration
+        ) { [self] result in
+            sessionWrites.signal()
+            answerLogin(
+                context, result, attempt: attempt, user: user, clientLabel: clientLabel,
+                viaSecondFactor: viaSecondFactor, credentialsChanged: credentialsChanged)
         }
+    }
+
+    /// The answer to a login once its session's write has ended.
+    private func answerLogin(
+        _ context: CallContext, _ result: Result<JSONValue, StoreError>, attempt: LoginAttempt, user: UserSnapshot,
+        clientLabel: String, viaSecondFactor: Bool, credentialsChanged: () -> Void
+    ) {
         switch result {
         case .failure(.credentialsChanged):
             credentialsChanged()
-            return false
         case .failure(let error):
             gate.finish(attempt, outcome: .abandoned)
             context.fail(AuthService.map(error))
-            return false
         case .success(let answer):
             gate.finish(attempt, outcome: .succeeded)
             if viaSecondFactor {
@@ -178,7 +194,6 @@ extension AuthService {
                 .tokenCreated, "Session opened", context.peer, client: clientLabel, userID: user.id,
                 email: user.email)
             context.respond(.success(answer))
-            return true
         }
     }
 

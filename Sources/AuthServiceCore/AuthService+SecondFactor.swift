@@ -243,7 +243,7 @@ extension AuthService {
                 return context.fail(.invalidCredentials)
             case .success(true): break
             }
-            _ = completeLogin(
+            completeLogin(
                 context, attempt: attempt, user: snapshot, credentialGeneration: challenge.credentialGeneration,
                 settings: settings, clientLabel: clientLabel, viaSecondFactor: true
             ) { [self] in

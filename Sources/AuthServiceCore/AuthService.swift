@@ -49,6 +49,12 @@ public final class AuthService: @unchecked Sendable {
     /// Entered by every request until it is answered (shutdown waits on it).
     private let unanswered = DispatchGroup()
     private var answeredCount = 0
+    /// Places for sessions being written after their login's hash: a worker
+    /// goes on to its next hash while its last login's session is written,
+    /// and waits only when as many are still being written as there are
+    /// workers (a stalled database then holds logins as it did when each
+    /// worker waited for its own).
+    let sessionWrites: DispatchSemaphore
 
     /// The service receives its queues and login gate; it builds neither.
     public init(
@@ -67,6 +73,7 @@ public final class AuthService: @unchecked Sendable {
         self.events = events
         self.log = log
         self.hashQueue = hashQueue
+        self.sessionWrites = DispatchSemaphore(value: max(1, settings.workers))
         self.storeQueue = storeQueue
         self.gate = gate
         self.clock = clock.now

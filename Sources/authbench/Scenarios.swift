@@ -27,22 +27,40 @@ struct Scenarios {
     /// Users (each with one live session) of the memory scenario.
     var users: Int?
     static let password = "benchmark password"
+    /// The databases `newDatabase` made, dropped at the end of the run.
+    let createdDatabases = Mutexed<[String]>([])
 
     /// A new, empty database on `databaseServer` (psql), as a URL.
     func newDatabase() throws -> String {
         guard let server = databaseServer else { throw BenchError("no --database-server") }
         let name = "authbench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", server, "-c", "CREATE DATABASE \(name)"]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("psql could not create \(name)") }
+        guard Self.psql(server, "CREATE DATABASE \(name)") else { throw BenchError("psql could not create \(name)") }
+        createdDatabases.withLock { $0.append(name) }
         // The server's URL with the new database's name in its path.
         let parts = server.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let base = parts[0]
         guard let slash = base.lastIndex(of: "/") else { throw BenchError("not a URL: \(server)") }
         return base[..<slash] + "/" + name + (parts.count > 1 ? "?" + parts[1] : "")
+    }
+
+    /// Drops the run's databases (its daemons have stopped). Each one left
+    /// would cost the server's autovacuum a visit every minute, and a later
+    /// run's figures the time it takes.
+    func dropDatabases() {
+        guard let server = databaseServer else { return }
+        for name in createdDatabases.withLock({ $0 }) where !Self.psql(server, "DROP DATABASE IF EXISTS \(name)") {
+            print("authbench: could not drop database \(name)")
+        }
+    }
+
+    /// Runs one psql command on `server`; true if it succeeded.
+    static func psql(_ server: String, _ command: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", server, "-c", command]
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
     }
 
     /// The stores the side-by-side scenarios run on: SQLite, and PostgreSQL

@@ -57,6 +57,7 @@ struct AuthBench: ParsableCommand {
         scenarios.databaseServer = databaseServer
         scenarios.users = users
         scenarios.refreshGrace = refreshGrace
+        defer { scenarios.dropDatabases() }
         let all = [
             "transport", "verify", "login", "argon2id", "fairness", "refresh", "cold-start", "memory", "sweeper",
             "revocation",

@@ -49,6 +49,25 @@ final class InMemoryCredentialStore: CredentialStore {
 
     private let sync = Guarded<Double?>(nil)
 
+    /// `createSession` answers parked while held (nil: not holding).
+    private let heldSessionAnswers = Guarded<[@Sendable () -> Void]?>(nil)
+
+    /// From now, `createSession` commits but its answer waits for
+    /// `releaseSessionAnswers`: a networked store slow to answer.
+    func holdSessionAnswers() { heldSessionAnswers.withLock { $0 = [] } }
+
+    /// Sessions written whose answers are held.
+    var heldSessionAnswerCount: Int { heldSessionAnswers.withLock { $0?.count ?? 0 } }
+
+    /// Delivers the held answers and stops holding.
+    func releaseSessionAnswers() {
+        let held = heldSessionAnswers.withLock { held in
+            defer { held = nil }
+            return held ?? []
+        }
+        for answer in held { answer() }
+    }
+
     /// What the store reports as the age of its last sync (nil: always in
     /// sync, as SQLite; infinite: a committed write not in the view yet).
     func reportSecondsSinceSync(_ seconds: Double?) { sync.withLock { $0 = seconds } }
@@ -203,7 +222,15 @@ final class InMemoryCredentialStore: CredentialStore {
         _ done: @escaping StoreCompletion<[String]>
     ) {
         runHook("createSession")
-        write(done) { contents, changes throws(StoreError) in
+        let answer: StoreCompletion<[String]> = { [heldSessionAnswers] result in
+            let parked = heldSessionAnswers.withLock { held -> Bool in
+                guard held != nil else { return false }
+                held?.append { done(result) }
+                return true
+            }
+            if !parked { done(result) }
+        }
+        write(answer) { contents, changes throws(StoreError) in
             if let expected = sessionGuard.credentialGeneration {
                 guard let user = contents.users[userID], user.active, user.credentialGeneration == expected else {
                     throw .credentialsChanged
