@@ -264,7 +264,7 @@ enum PostgresSchema {
             // deadlock between two attempts naming the same keys (or keys
             // whose hashes collide) the other way round.
             """
-            CREATE FUNCTION authd_lock_login_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql AS $$
+            CREATE FUNCTION authd_lock_login_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
             DECLARE
                 h integer;
             BEGIN
@@ -278,7 +278,7 @@ enum PostgresSchema {
             // window that has ended starts again with it.
             """
             CREATE FUNCTION authd_add_login_failures(p_keys text[], p_window bigint, p_now bigint) RETURNS void
-            LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $$
             BEGIN
                 INSERT INTO login_failures AS f (key, failures, window_start)
                 SELECT k, count(*)::integer, p_now FROM unnest(p_keys) AS k GROUP BY k
@@ -293,16 +293,23 @@ enum PostgresSchema {
             // waited longer than the place lasts) end as failures: an attempt
             // counts either as pending or as a failure, never as neither.
             // The server's clock decides expiry (hosts' clocks may differ).
-            // With `p_keys` null, every key's (the sweeper).
+            // With `p_keys` null, every key's (the sweeper), but for places
+            // a login is ending or counting right now: the sweeper holds no
+            // key's lock, and waiting for that login's rows while it waits
+            // for a counter row the sweep has changed would be a deadlock.
+            // The login counts those itself.
             """
             CREATE FUNCTION authd_expire_login_attempts(p_keys text[], p_window bigint, p_now bigint)
-            RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            RETURNS integer LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $$
             DECLARE
                 expired text[];
             BEGIN
                 IF p_keys IS NULL THEN
                     WITH gone AS (
-                        DELETE FROM login_attempts WHERE expires_at <= extract(epoch FROM now())::bigint RETURNING key
+                        DELETE FROM login_attempts WHERE ctid IN (
+                            SELECT ctid FROM login_attempts WHERE expires_at <= extract(epoch FROM now())::bigint
+                            FOR UPDATE SKIP LOCKED)
+                        RETURNING key
                     ) SELECT array_agg(key) INTO expired FROM gone;
                 ELSE
                     WITH gone AS (
@@ -324,7 +331,7 @@ enum PostgresSchema {
             """
             CREATE FUNCTION authd_login_state(p_keys text[], p_window bigint, p_now bigint)
             RETURNS TABLE (counter_key text, counter_failures integer, counter_window_start bigint, pending integer)
-            LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $$
             BEGIN
                 PERFORM authd_lock_login_keys(p_keys);
                 PERFORM authd_expire_login_attempts(p_keys, p_window, p_now);
@@ -343,11 +350,11 @@ enum PostgresSchema {
             CREATE FUNCTION authd_finish_login(
                 p_attempt bigint, p_account text, p_client text, p_outcome text, p_window bigint, p_now bigint)
             RETURNS TABLE (counter_key text, counter_failures integer, counter_window_start bigint)
-            LANGUAGE plpgsql SET enable_seqscan = off AS $$
+            LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $$
             DECLARE
                 held boolean;
             BEGIN
-                IF p_outcome NOT IN ('succeeded', 'failed', 'abandoned') THEN
+                IF p_outcome IS NULL OR p_outcome NOT IN ('succeeded', 'failed', 'abandoned') THEN
                     RAISE EXCEPTION 'unknown login outcome %', p_outcome;
                 END IF;
                 PERFORM authd_lock_login_keys(ARRAY[p_account, p_client]);

@@ -70,8 +70,12 @@ extension PostgresStore {
     ) {
         complete(done) { [self] in
             // One statement, its own transaction: the locks it takes last
-            // as long as it does.
-            try await write(oneStatement: true) { [self] connection, _ in
+            // as long as it does. Its commit is not confirmed (see
+            // `CommitConfirmation`): one that failed after the rows came
+            // back leaves the place held, and it counts as a failure when it
+            // expires; the counters adopted meanwhile are the next
+            // reservation's to correct.
+            try await write(oneStatement: true, changesView: false) { [self] connection, _ in
                 var counters: [String: LoginThrottle.Counter] = [:]
                 for try await (key, failures, windowStart) in try await connection.query(
                     """

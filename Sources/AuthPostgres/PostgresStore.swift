@@ -319,9 +319,11 @@ public final class PostgresStore: CredentialStore {
     /// With `oneStatement`, `body` runs a single statement outside a
     /// transaction, so the statement is its own transaction (one round trip
     /// where a transaction takes at least three). It must then insert its
-    /// change rows itself and say so with `notes.insertedByStatement()`.
+    /// change rows itself and say so with `notes.insertedByStatement()`;
+    /// one that never inserts any says `changesView: false`, so its failure
+    /// does not make token checks distrust the view.
     func write<Value: Sendable>(
-        oneStatement: Bool = false,
+        oneStatement: Bool = false, changesView: Bool = true,
         _ body: @escaping @Sendable (PostgresConnection, ChangeNotes) async throws -> Value
     ) async throws -> Value {
         let deadline = ContinuousClock.now + timeout
@@ -336,7 +338,7 @@ public final class PostgresStore: CredentialStore {
                             return try await pool.withConnection { connection -> (Value, Bool) in
                                 // The statement commits as it ends: any
                                 // failure may come after it is in.
-                                committing.withLock { $0 = true }
+                                if changesView { committing.withLock { $0 = true } }
                                 let notes = ChangeNotes()
                                 let value = try await body(connection, notes)
                                 return (value, try notes.insertedInStatement())

@@ -242,6 +242,41 @@
             #expect(after["client:0"]?.failures == 1)
         }
 
+        /// The sweeper counts the places of attempts no daemon will end (a
+        /// key nobody tries again would keep them for ever), and leaves the
+        /// ones still live.
+        @Test func theSweeperCountsExpiredPlacesAsFailures() async throws {
+            let stores = try PostgresTestServer.makeStores(count: 2)
+            defer { for store in stores { store.shutdown() } }
+            let account = "account:swept@example.com"
+            for index in 0..<2 {
+                guard
+                    case .success(.reserved) = reserve(
+                        stores[0], account: account, client: "client:\(index)", holdFor: 0)
+                else {
+                    Issue.record("no place for attempt \(index)")
+                    return
+                }
+            }
+            guard case .success(.reserved(let live, _)) = reserve(stores[0], account: account, client: "client:live")
+            else {
+                Issue.record("no live place")
+                return
+            }
+            _ = try await stores[1].sweep(now: Self.t0, loginWindow: Self.limits.window)
+            // Counted once, by the sweep: the live place's end finds them gone.
+            let after = try finish(stores[0], live, account: account, client: "client:live", .abandoned)
+            #expect(after[account]?.failures == 2)
+            #expect(after["client:live"] == nil)
+            guard
+                case .success(.reserved(_, let counters)) = reserve(stores[1], account: "account:b", client: "client:0")
+            else {
+                Issue.record("no place for another account")
+                return
+            }
+            #expect(counters["client:0"]?.failures == 1)
+        }
+
         /// A place that has not expired holds: a sixth attempt waits.
         @Test func aLivePlaceHolds() throws {
             let stores = try PostgresTestServer.makeStores(count: 2)

@@ -1,6 +1,7 @@
 #if canImport(AuthPostgres)
     import AuthCore
     @testable import AuthPostgres
+    import Foundation
     import Testing
 
     /// Plans made once stay good when the tables grow. The feed's read and
@@ -196,6 +197,8 @@
                 BEGIN;
                 INSERT INTO login_failures SELECT 'client:f' || n, 1, \(Self.t0) FROM generate_series(1, 20000) n;
                 INSERT INTO login_attempts SELECT 100 + n, 'client:p' || n, 4000000000 FROM generate_series(1, 5000) n;
+                -- A place on the account whose daemon died: it expired.
+                INSERT INTO login_attempts VALUES (99, 'account:plan@example.com', 1);
                 COMMIT;
                 \(Self.rowsRead("before", ["login_failures", "login_attempts"]))
                 \(attempt(7))
@@ -203,9 +206,10 @@
                 SELECT 'failures=' || failures FROM login_failures WHERE key = 'account:plan@example.com';
                 SELECT 'places=' || count(*) FROM login_attempts WHERE key = 'account:plan@example.com';
                 """, on: database)
-            // Seven failures counted, no place left behind (the functions
-            // count; refusing the sixth is the throttle's rule, not theirs).
-            #expect(Self.marked("failures", in: output) == 7)
+            // Seven failures counted and the expired place's, no place left
+            // behind (the functions count; refusing the sixth attempt is the
+            // throttle's rule, not theirs).
+            #expect(Self.marked("failures", in: output) == 8)
             #expect(Self.marked("places", in: output) == 0)
             let before = try #require(Self.marked("before", in: output))
             let after = try #require(Self.marked("after", in: output))
@@ -213,6 +217,45 @@
             // rows: 10 probes, in the reservation and at the end (65,020
             // rows with plans that scan).
             #expect(after - before <= 20, "\(after - before) rows read for one attempt")
+        }
+
+        /// A daemon that knows only schema 6 locks a login's keys with its
+        /// own statement; schema 7's functions must take the very same
+        /// locks, or the two would decide on one account at once.
+        @Test func theLoginFunctionsTakeTheLocksOfSchemaSixStatements() async throws {
+            let database = try await PostgresTestServer.makeMigratedDatabase()
+            let holder = Thread {
+                // Schema 6's `lockCounters`, as such a daemon runs it.
+                _ = try? PostgresTestServer.run(
+                    """
+                    BEGIN;
+                    SELECT pg_advisory_xact_lock(\(PostgresSchema.loginLockSpace), h)
+                    FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(ARRAY['account:old@example.com']) AS k
+                        ORDER BY h) AS locks;
+                    SELECT pg_sleep(3);
+                    COMMIT;
+                    """, on: database)
+            }
+            holder.start()
+            let held = """
+                SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                    AND classid = \(UInt32(bitPattern: PostgresSchema.loginLockSpace))
+                """
+            #expect(eventually { (try? PostgresTestServer.value(held, on: database)) == "1" })
+            for call in [
+                "SELECT * FROM authd_login_state(ARRAY['account:old@example.com', 'client:uid:1'], 900, \(Self.t0))",
+                "SELECT * FROM authd_finish_login(1, 'account:old@example.com', 'client:uid:1', 'failed', 900, \(Self.t0))",
+            ] {
+                #expect(throws: (any Error).self) {
+                    try PostgresTestServer.run("SET lock_timeout = '200ms'; \(call)", on: database)
+                }
+            }
+            // Another account's keys are not held.
+            try PostgresTestServer.run(
+                """
+                SET lock_timeout = '200ms';
+                SELECT * FROM authd_login_state(ARRAY['account:new@example.com', 'client:uid:1'], 900, \(Self.t0))
+                """, on: database)
         }
     }
 #endif

@@ -50,4 +50,26 @@ import Testing
         }
         #expect(harness.store.view.counts.sessions == 3)
     }
+
+    /// A session write that fails, or finds the credentials changed, gives
+    /// its place back: with one worker, the next login still opens.
+    @Test func aFailedOrRefusedSessionWriteGivesItsPlaceBack() throws {
+        let harness = try ServiceHarness(.memory) { $0.workers = 1 }
+        let store = try #require(harness.store as? InMemoryCredentialStore)
+        let id = try harness.createUser("alice@example.com")
+        store.failWrites("the disk is gone")
+        let failed = harness.call(
+            "auth.login", ["email": .string("alice@example.com"), "password": .string(ServiceHarness.password)])
+        #expect(failed.reason == "internal_error")
+        store.failWrites(nil)
+        store.beforeNext("createSession") {
+            _ = harness.call("user.update", ["id": .number("\(id)"), "active": .bool(false)])
+        }
+        let refused = harness.call(
+            "auth.login", ["email": .string("alice@example.com"), "password": .string(ServiceHarness.password)])
+        #expect(refused.reason == "invalid_credentials")
+        _ = try harness.result("user.update", ["id": .number("\(id)"), "active": .bool(true)])
+        // A leaked place would hold this one's worker for good (no answer).
+        #expect(try harness.login("alice@example.com").access.isEmpty == false)
+    }
 }
