@@ -18,12 +18,15 @@
         /// The test's gate: an advisory lock key of its own.
         static let gate: Int64 = 4_242
 
-        /// How many hold (`granted`) or wait for the advisory lock `key`
-        /// (a bigint key is shown as its two halves, `objsubid` 1).
+        /// How many hold (`granted`) or wait for the advisory lock `key` in
+        /// the test's database (a bigint key is shown as its two halves,
+        /// `objsubid` 1). Advisory locks are per database: tests running
+        /// beside this one hold the feed's lock in theirs.
         static func locks(key: Int64, granted: Bool) -> String {
             """
             SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted = \(granted)
                 AND classid = \(UInt32(truncatingIfNeeded: key >> 32)) AND objid = \(UInt32(truncatingIfNeeded: key))
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """
         }
 
@@ -120,6 +123,7 @@
                 SELECT pg_terminate_backend(pid) FROM pg_locks
                 WHERE locktype = 'advisory' AND classid = 0 AND objid = \(Self.gate) AND objsubid = 1 AND granted
                     AND mode = 'ExclusiveLock'
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 """, on: database)
 
             #expect(eventually { revoked.withLock { $0 } != nil })

@@ -240,6 +240,7 @@
             let held = """
                 SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
                     AND classid = \(UInt32(bitPattern: PostgresSchema.loginLockSpace))
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 """
             #expect(eventually { (try? PostgresTestServer.value(held, on: database)) == "1" })
             for call in [
