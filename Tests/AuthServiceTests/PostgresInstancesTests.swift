@@ -258,7 +258,11 @@
                     return
                 }
             }
-            guard case .success(.reserved(let live, _)) = reserve(stores[0], account: account, client: "client:live")
+            // Live for an hour: a loaded machine may take many seconds to
+            // get to the sweep.
+            guard
+                case .success(.reserved(let live, _)) = reserve(
+                    stores[0], account: account, client: "client:live", holdFor: 3_600)
             else {
                 Issue.record("no live place")
                 return

@@ -232,7 +232,7 @@
                     SELECT pg_advisory_xact_lock(\(PostgresSchema.loginLockSpace), h)
                     FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(ARRAY['account:old@example.com']) AS k
                         ORDER BY h) AS locks;
-                    SELECT pg_sleep(3);
+                    SELECT pg_sleep(60);
                     COMMIT;
                     """, on: database)
             }
@@ -256,6 +256,14 @@
                 """
                 SET lock_timeout = '200ms';
                 SELECT * FROM authd_login_state(ARRAY['account:new@example.com', 'client:uid:1'], 900, \(Self.t0))
+                """, on: database)
+            // The holder has done its part (its minute only outlasts a slow
+            // machine's steps above).
+            try PostgresTestServer.run(
+                """
+                SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                    AND classid = \(UInt32(bitPattern: PostgresSchema.loginLockSpace))
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 """, on: database)
         }
     }
