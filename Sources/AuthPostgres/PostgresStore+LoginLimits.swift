@@ -91,18 +91,11 @@ extension PostgresStore {
     }
 
     /// Places whose attempt never ended, on every key, end as failures
-    /// (the sweeper); the number of places.
-    @discardableResult
+    /// (the sweeper).
     static func countExpiredAttempts(
         window: Int64, now: Int64, _ connection: PostgresConnection, logger: Logger
-    ) async throws -> Int {
-        var expired = 0
-        for try await count in try await connection.query(
-            "SELECT authd_expire_login_attempts(NULL, \(window), \(now))", logger: logger
-        ).decode(Int.self) {
-            expired = count
-        }
-        return expired
+    ) async throws {
+        try await connection.query("SELECT authd_expire_login_attempts(NULL, \(window), \(now))", logger: logger)
     }
 }
 
